@@ -1,0 +1,46 @@
+# Partnerlytics: partner and marketing analytics over gRPC, served as REST/JSON by Envoy.
+# `make help` lists the targets.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test proto check-proto bench lock admin clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# The repository root and the generated code are importable from the venv.
+	$(PY) -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'partnerlytics-dev.pth').write_text('$(CURDIR)\n$(CURDIR)/gen\n')"
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
+
+proto: $(STAMP) ## Generate Python modules, .pyi stubs and the Envoy descriptor set from protos/
+	$(PY) tools/genproto.py
+
+run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
+	$(PY) -m stack.run
+
+test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
+	$(PY) -m pytest
+
+bench: proto ## Run the benchmarks and write docs/performance.md
+	$(PY) -m bench.run
+
+admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
+	$(PY) -m platform_core.admin $(ARGS)
+
+lock: ## Re-pin requirements.txt from requirements.in in a scratch venv
+	rm -rf /tmp/partnerlytics-lock && $(PYTHON) -m venv /tmp/partnerlytics-lock
+	/tmp/partnerlytics-lock/bin/pip install --quiet -r requirements.in
+	/tmp/partnerlytics-lock/bin/pip freeze > requirements.txt
+
+clean: ## Remove the venv, local data and caches
+	rm -rf $(VENV) .data .pytest_cache
