@@ -1,0 +1,156 @@
+"""Accounts and their secret API keys: the format, hashing, storage and lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import string
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from platform_core.db import Base, TimestampTZ, UUIDCol, UUIDPk
+
+KEY_PATTERN = re.compile(r"^sk_(live|test)_[A-Za-z0-9]{32}$")
+KEY_ALPHABET = string.ascii_letters + string.digits
+MODES = ("live", "test")
+# Scopes a key may carry. A key is created with all of them unless told otherwise.
+SCOPES = ("analytics:read", "ingest:write")
+
+
+class Account(Base):
+    """A partner business. Every row of analytics data belongs to exactly one account."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[UUIDPk]
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
+
+
+class ApiKey(Base):
+    """A secret key, stored only as its SHA-256 digest.
+
+    A key has 32 random characters of a 62-letter alphabet (190 bits), so a fast hash is
+    enough: there is nothing to brute-force that a slow hash would protect.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[UUIDPk]
+    account_id: Mapped[UUIDCol] = mapped_column(ForeignKey("accounts.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(4))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    last4: Mapped[str] = mapped_column(String(4))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    created_at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: one account, in one mode, with the key's scopes."""
+
+    account_id: uuid.UUID
+    key_id: uuid.UUID
+    mode: str
+    scopes: frozenset[str]
+
+    @property
+    def livemode(self) -> bool:
+        return self.mode == "live"
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("ascii")).digest()
+
+
+def is_well_formed(key: str) -> bool:
+    return bool(KEY_PATTERN.match(key))
+
+
+def generate_key(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    return f"sk_{mode}_" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(32))
+
+
+async def create_account(session: AsyncSession, name: str, account_id: uuid.UUID | None = None) -> Account:
+    account = Account(id=account_id or uuid.uuid4(), name=name)
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def create_key(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    mode: str,
+    scopes: list[str] | None = None,
+    name: str = "",
+    key: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Stores a new key and returns it with its secret, which is never stored or shown again.
+
+    `key` lets the demo data use a documented, fixed key; everything else generates one.
+    """
+    scopes = list(scopes) if scopes is not None else list(SCOPES)
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes {unknown}; known scopes are {list(SCOPES)}")
+    secret = key or generate_key(mode)
+    if not is_well_formed(secret) or not secret.startswith(f"sk_{mode}_"):
+        raise ValueError("the key does not have the documented format for its mode")
+    if await session.get(Account, account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    row = ApiKey(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        mode=mode,
+        key_hash=hash_key(secret),
+        last4=secret[-4:],
+        name=name,
+        scopes=scopes,
+    )
+    session.add(row)
+    await session.flush()
+    return row, secret
+
+
+async def list_keys(session: AsyncSession, account_id: uuid.UUID) -> list[ApiKey]:
+    result = await session.scalars(
+        select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at)
+    )
+    return list(result)
+
+
+async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    return result.rowcount == 1
+
+
+async def find_principal(session: AsyncSession, key: str) -> Principal | None:
+    """The principal of a live (not revoked) key, or None. Only well-formed keys reach SQL."""
+    if not is_well_formed(key):
+        return None
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.account_id, ApiKey.mode, ApiKey.scopes).where(
+                ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(account_id=row.account_id, key_id=row.id, mode=row.mode, scopes=frozenset(row.scopes))

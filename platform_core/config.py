@@ -1,0 +1,102 @@
+"""Configuration from environment variables, read once at start-up."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+
+class ConfigError(SystemExit):
+    """A required setting is missing or malformed; the process stops with its message."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"configuration error: {name}={raw!r} is not an integer") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"configuration error: {name}={raw!r} is not a number") from None
+
+
+def require(name: str) -> str:
+    """Returns a required variable, or stops the process with a message naming it."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(
+            f"configuration error: {name} is not set. "
+            f"Set it in the environment (see README.md, 'Configuration')."
+        )
+    return value
+
+
+def _limits() -> dict[str, tuple[int, int]]:
+    """Rate limits as `RATE_LIMITS=bucket=count/seconds,...` over the documented defaults."""
+    limits = dict(DEFAULT_RATE_LIMITS)
+    raw = os.environ.get("RATE_LIMITS", "")
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            bucket, spec = item.split("=", 1)
+            count, seconds = spec.split("/", 1)
+            limits[bucket.strip()] = (int(count), int(seconds))
+        except ValueError:
+            raise ConfigError(
+                f"configuration error: RATE_LIMITS item {item!r} is not bucket=count/seconds"
+            ) from None
+    return limits
+
+
+# The documented limits: bucket -> (requests, window in seconds).
+DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "instances.list": (100, 3600),
+    "instances.details": (50, 3600),
+    # Ingestion is not documented; generous enough for batch producers, per account.
+    "instances.ingest": (6000, 60),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting a service reads; see README.md for the variables and defaults."""
+
+    database_url: str
+    redis_url: str | None
+    log_level: str = "INFO"
+    grpc_host: str = "127.0.0.1"
+    instance_grpc_port: int = 50051
+    db_pool_size: int = 10
+    auth_cache_seconds: float = 5.0
+    shutdown_grace_seconds: float = 10.0
+    rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def load_settings() -> Settings:
+    return Settings(
+        database_url=require("DATABASE_URL"),
+        redis_url=os.environ.get("REDIS_URL") or None,
+        log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
+        instance_grpc_port=_int("INSTANCE_GRPC_PORT", 50051),
+        db_pool_size=_int("DB_POOL_SIZE", 10),
+        auth_cache_seconds=_float("AUTH_CACHE_SECONDS", 5.0),
+        shutdown_grace_seconds=_float("SHUTDOWN_GRACE_SECONDS", 10.0),
+        rate_limits=_limits(),
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process's settings, read from the environment on first use only."""
+    return load_settings()

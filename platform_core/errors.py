@@ -1,0 +1,190 @@
+"""Domain errors and their one mapping to gRPC statuses and to the families' HTTP envelopes.
+
+A service raises a `DomainError`; the interceptor turns it into (a) a canonical gRPC
+status with `ErrorInfo` / `BadRequest` / `RetryInfo` / `RequestInfo` details for gRPC
+callers and (b) trailing metadata with the family's JSON envelope and HTTP status,
+which the gateway returns verbatim (see docs/gateway.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from partnerlytics.partner.v1 import envelope_pb2
+
+ERROR_DOMAIN = "partnerlytics.dev"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    message: str
+    code: str
+
+
+@dataclass
+class DomainError(Exception):
+    """An error a caller can act on. Subclasses fix the status; `message` is for people."""
+
+    message: str
+    details: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    grpc_code = grpc.StatusCode.INTERNAL
+    http_status = 500
+    reason = "INTERNAL"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class InvalidArgument(DomainError):
+    violations: list[FieldViolation] = field(default_factory=list)
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+    reason = "INVALID_ARGUMENT"
+
+
+class Unauthenticated(DomainError):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+    reason = "PERMISSION_DENIED"
+
+
+class NotFound(DomainError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "NOT_FOUND"
+
+
+@dataclass
+class RateLimited(DomainError):
+    retry_after_seconds: int = 1
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "RATE_LIMITED"
+
+
+class Unavailable(DomainError):
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+    reason = "UNAVAILABLE"
+
+
+class Internal(DomainError):
+    pass
+
+
+def invalid(violations: list[FieldViolation]) -> InvalidArgument:
+    """The documented 400: every bad field at once."""
+    return InvalidArgument(message=f"Validation failed for {len(violations)} fields", violations=violations)
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP envelopes, one builder per documented family.
+
+HTTP_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+EnvelopeBuilder = Callable[[DomainError, str, dt.datetime], str]
+
+# The partner envelope: instance and campaign analytics.
+_PARTNER_TEXT = {
+    401: "Invalid or missing secret key",
+    429: "Rate limit exceeded. Please try again later",
+    500: "An unexpected error occurred. Please try again later",
+    503: "The service is temporarily unavailable. Please try again later",
+}
+
+
+def timestamp_of(moment: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment.astimezone(dt.timezone.utc).replace(tzinfo=None))
+    return ts
+
+
+def partner_meta(request_id: str, moment: dt.datetime) -> envelope_pb2.Meta:
+    return envelope_pb2.Meta(timestamp=timestamp_of(moment), requestId=request_id)
+
+
+def partner_envelope(error: DomainError, request_id: str, moment: dt.datetime) -> str:
+    status = error.http_status
+    body = envelope_pb2.ErrorEnvelope(
+        success=False,
+        error=HTTP_REASONS[status],
+        # Fixed texts for the statuses whose wording the documents fix.
+        message=_PARTNER_TEXT.get(status, error.message),
+        details=error.details,
+        meta=partner_meta(request_id, moment),
+    )
+    if isinstance(error, InvalidArgument):
+        body.fields.extend(
+            envelope_pb2.FieldError(field=v.field, message=v.message, code=v.code) for v in error.violations
+        )
+    return json_format.MessageToJson(
+        body, preserving_proto_field_name=True, indent=None, ensure_ascii=True
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# gRPC rich status.
+
+
+def rich_status(error: DomainError, request_id: str) -> status_pb2.Status:
+    status = status_pb2.Status(code=getattr(code_pb2, error.grpc_code.name), message=error.message)
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    status.details.add().Pack(info)
+    if isinstance(error, InvalidArgument):
+        bad = error_details_pb2.BadRequest()
+        for v in error.violations:
+            bad.field_violations.add(field=v.field, description=v.message, reason=v.code)
+        status.details.add().Pack(bad)
+    if isinstance(error, RateLimited):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.seconds = error.retry_after_seconds
+        status.details.add().Pack(retry)
+    status.details.add().Pack(error_details_pb2.RequestInfo(request_id=request_id))
+    return status
+
+
+# gRPC trailing metadata is size-limited (GATEWAY-NOTES.md: ~30 KB worked, 60 KB did not).
+MAX_ENVELOPE_BYTES = 24_000
+
+
+def error_trailers(
+    error: DomainError, request_id: str, moment: dt.datetime, envelope: EnvelopeBuilder
+) -> tuple[tuple[str, str | bytes], ...]:
+    """Everything the interceptor sends with the aborted call."""
+    if isinstance(error, InvalidArgument) and len(error.violations) > 50:
+        # Cap the list so that the trailers fit; the count in the message stays exact.
+        error = InvalidArgument(message=error.message, violations=error.violations[:50])
+    body = envelope(error, request_id, moment)
+    if len(body) > MAX_ENVELOPE_BYTES:  # pragma: no cover - guarded by the cap above
+        body = envelope(Internal(message="error too large"), request_id, moment)
+    return (
+        ("grpc-status-details-bin", rich_status(error, request_id).SerializeToString()),
+        ("x-envelope-status", str(error.http_status)),
+        ("x-envelope", body),
+        *((name.lower(), value) for name, value in error.headers.items()),
+    )

@@ -1,0 +1,130 @@
+"""The one server interceptor: request id, authentication, rate limiting, error mapping, logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+import grpc
+import psycopg
+import sqlalchemy.exc
+
+from platform_core import context
+from platform_core.auth import Authenticator
+from platform_core.errors import (
+    DomainError,
+    EnvelopeBuilder,
+    Internal,
+    RateLimited,
+    Unavailable,
+    error_trailers,
+)
+from platform_core.ratelimit import Limiter
+
+log = logging.getLogger("platform_core.rpc")
+
+
+@dataclass(frozen=True)
+class MethodPolicy:
+    """What a method needs: a key scope, and the rate-limit bucket it counts against."""
+
+    scope: str
+    bucket: str | None = None
+
+
+class PlatformInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every unary method that has a policy; infrastructure services pass through.
+
+    Order per call: request id; authentication (a failure spends no quota); rate limit;
+    the handler; then success metadata or the error trailers. A method of a policed
+    service that lacks a policy is refused (fail closed).
+    """
+
+    def __init__(
+        self,
+        *,
+        policies: dict[str, MethodPolicy],
+        authenticator: Authenticator,
+        limiter: Limiter,
+        rate_limits: dict[str, tuple[int, int]],
+        envelope: EnvelopeBuilder,
+        policed_prefixes: tuple[str, ...],
+    ) -> None:
+        self._policies = policies
+        self._auth = authenticator
+        self._limiter = limiter
+        self._limits = rate_limits
+        self._envelope = envelope
+        self._prefixes = policed_prefixes
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(self._prefixes):
+            return handler
+        if handler.unary_unary is None:  # pragma: no cover - every policed RPC is unary
+            raise RuntimeError(f"{method} is not unary")
+        policy = self._policies.get(method)
+        inner = handler.unary_unary
+
+        async def behavior(request, servicer_context: grpc.aio.ServicerContext):
+            metadata = {k: v for k, v in servicer_context.invocation_metadata() or () if isinstance(v, str)}
+            ctx = context.RequestContext(
+                request_id=context.request_id_from(metadata.get("x-request-id")),
+                method=method,
+                received_at=dt.datetime.now(dt.timezone.utc),
+            )
+            token = context.current.set(ctx)
+            started = time.perf_counter()
+            headers: dict[str, str] = {}
+            status = "OK"
+            try:
+                if policy is None:
+                    raise Internal(message=f"no access policy for {method}")
+                ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
+                if policy.bucket is not None:
+                    limit, window = self._limits[policy.bucket]
+                    decision = await self._limiter.hit(
+                        f"{ctx.principal.account_id}:{policy.bucket}", limit, window
+                    )
+                    headers = decision.headers()
+                    if not decision.allowed:
+                        raise RateLimited(
+                            message="Rate limit exceeded. Please try again later",
+                            retry_after_seconds=decision.retry_after,
+                        )
+                response = await inner(request, servicer_context)
+                await servicer_context.send_initial_metadata(
+                    (("x-request-id", ctx.request_id), *headers.items())
+                )
+                return response
+            except Exception as exc:  # every failure leaves through the one mapping
+                error = _as_domain_error(exc)
+                error.headers = {**headers, **error.headers, "x-request-id": ctx.request_id}
+                status = error.grpc_code.name
+                trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
+                await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
+            finally:
+                log.info(
+                    "rpc",
+                    extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}},
+                )
+                context.current.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _as_domain_error(exc: Exception) -> DomainError:
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError, OSError)):
+        log.warning("database unavailable: %s", exc)
+        return Unavailable(message="The service is temporarily unavailable. Please try again later")
+    log.exception("unexpected error")
+    return Internal(message="An unexpected error occurred. Please try again later")

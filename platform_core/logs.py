@@ -1,0 +1,40 @@
+"""JSON-lines logging that carries the request id and account of the current request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+
+from platform_core import context
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        ctx = context.current.get()
+        if ctx is not None:
+            entry["request_id"] = ctx.request_id
+            entry["method"] = ctx.method
+            if ctx.principal is not None:
+                entry["account_id"] = str(ctx.principal.account_id)
+                entry["mode"] = ctx.principal.mode
+        for key, value in getattr(record, "fields", {}).items():
+            entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,61 @@
+"""Page/limit pagination and time windows, as the partner documents define them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from partnerlytics.partner.v1 import envelope_pb2
+
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int
+    limit: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def pagination(request: PageRequest, total: int) -> envelope_pb2.Pagination:
+    total_pages = -(-total // request.limit) if total else 0
+    return envelope_pb2.Pagination(
+        page=request.page,
+        limit=request.limit,
+        total=total,
+        totalPages=total_pages,
+        hasNext=request.page < total_pages,
+        hasPrevious=request.page > 1,
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range [start, end) in UTC."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @classmethod
+    def trailing(cls, now: dt.datetime, length: dt.timedelta) -> "Window":
+        return cls(now - length, now)
+
+    @classmethod
+    def from_bounds(cls, start: tuple[dt.datetime, bool], end: tuple[dt.datetime, bool]) -> "Window":
+        """`start`/`end` as parsed by Params.moment; a bare end date covers its whole day."""
+        end_at, end_is_date = end
+        return cls(start[0], end_at + dt.timedelta(days=1) if end_is_date else end_at)
+
+    def full_hours(self) -> tuple[dt.datetime, dt.datetime]:
+        """The hour-aligned middle [first, last) of the window; first >= last when none."""
+        first = floor_hour(self.start)
+        if first < self.start:
+            first += HOUR
+        return first, floor_hour(self.end)
+
+
+def floor_hour(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
