@@ -1,0 +1,7 @@
+"""Every model module of the platform, imported so that the metadata is complete."""
+
+from platform_core import accounts  # noqa: F401
+from platform_core.db import Base
+from services.instance import models  # noqa: F401
+
+metadata = Base.metadata

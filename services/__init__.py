@@ -1,0 +1,1 @@
+"""The analytics services, one package per domain."""

@@ -1,0 +1,1 @@
+"""Instance Analytics: partner user journeys (instances) with their events, orders and rewards."""

@@ -1,0 +1,444 @@
+"""Ingestion commands: validate records, then write a batch in one transaction.
+
+Writes are idempotent by the client's record id (`ON CONFLICT DO NOTHING`, first write
+wins) and the hourly instance counts change in the same transaction as the rows they
+count, so they are exact at every commit.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import decimal
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from google.protobuf import json_format
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
+from platform_core.accounts import Principal
+from platform_core.errors import FieldViolation, InvalidArgument
+from platform_core.paging import floor_hour
+from platform_core.params import parse_uuid
+
+MAX_BATCH = 5000
+MAX_FUTURE = dt.timedelta(minutes=5)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+
+TRACKER_TYPES = {
+    pb.TRACKER_TYPE_PAGE_VIEW: "page_view",
+    pb.TRACKER_TYPE_CLICK_TRACKING: "click_tracking",
+    pb.TRACKER_TYPE_SCROLL_TRACKING: "scroll_tracking",
+    pb.TRACKER_TYPE_TIME_TRACKING: "time_tracking",
+}
+
+# The documented metadata of each tracker type: key -> expected JSON type.
+METADATA_SCHEMA: dict[str, dict[str, type]] = {
+    "page_view": {"url": str, "user_agent": str},
+    "click_tracking": {"product_id": str, "price": float},
+    "scroll_tracking": {
+        "scroll_depth": float,
+        "max_scroll": float,
+        "page_height": float,
+        "viewport_height": float,
+        "scroll_speed": str,
+    },
+    "time_tracking": {
+        "time_spent": float,
+        "active_time": float,
+        "idle_time": float,
+        "session_duration": float,
+        "engagement_score": float,
+    },
+}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    created: int
+    duplicates: int
+
+
+class _Checker:
+    """Collects field violations with their paths (`events[3].metadata.url`)."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def fail(self, field: str, message: str, code: str = "invalid_value") -> None:
+        self.violations.append(FieldViolation(field, message, code))
+
+    def uuid(self, field: str, value: str) -> uuid.UUID | None:
+        if not value:
+            self.fail(field, f"{field} is required", "required")
+            return None
+        parsed = parse_uuid(value)
+        if parsed is None:
+            self.fail(field, f"{field} must be a UUID", "invalid_uuid")
+        return parsed
+
+    def moment(self, field: str, message, required: bool = True, now: dt.datetime | None = None) -> dt.datetime | None:
+        if not message.seconds and not message.nanos:
+            if required:
+                self.fail(field, f"{field} is required", "required")
+            return None
+        moment = message.ToDatetime(tzinfo=dt.timezone.utc)
+        if now is not None and moment > now + MAX_FUTURE:
+            self.fail(field, f"{field} must not be in the future", "out_of_range")
+        return moment
+
+    def text(self, field: str, value: str, max_len: int, required: bool = True) -> str:
+        if required and not value:
+            self.fail(field, f"{field} is required", "required")
+        elif len(value) > max_len:
+            self.fail(field, f"{field} must be at most {max_len} characters", "too_long")
+        return value
+
+    def money(self, field: str, value: str, required: bool = True, default: str | None = None) -> decimal.Decimal | None:
+        if not value:
+            if default is not None:
+                return decimal.Decimal(default)
+            if required:
+                self.fail(field, f"{field} is required", "required")
+            return None
+        if not _DECIMAL.match(value):
+            self.fail(field, f"{field} must be a decimal amount with at most 2 decimals", "invalid_decimal")
+            return None
+        amount = decimal.Decimal(value)
+        if amount < 0:
+            self.fail(field, f"{field} must not be negative", "out_of_range")
+        return amount
+
+    def currency(self, field: str, value: str) -> str:
+        if not _CURRENCY.match(value):
+            self.fail(field, f"{field} must be an ISO 4217 code such as USD", "invalid_currency")
+        return value
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise InvalidArgument(
+                message=f"Validation failed for {len(self.violations)} fields", violations=self.violations
+            )
+
+
+def _check_size(checker: _Checker, field: str, records: Sequence[Any]) -> None:
+    if not records:
+        checker.fail(field, f"{field} must hold at least one record", "required")
+    elif len(records) > MAX_BATCH:
+        checker.fail(field, f"{field} must hold at most {MAX_BATCH} records", "too_many")
+    checker.raise_if_any()
+
+
+def _path(field: str, index: int | None) -> str:
+    return field if index is None else f"{field}[{index}]"
+
+
+async def _known_instances(session: AsyncSession, who: Principal, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await session.execute(
+        text(
+            "SELECT id FROM instances WHERE account_id = :a AND livemode = :l AND id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"a": who.account_id, "l": who.livemode, "ids": list(ids)},
+    )
+    return {row.id for row in rows}
+
+
+async def _check_instances(
+    session: AsyncSession, who: Principal, checker: _Checker, refs: list[tuple[str, uuid.UUID]]
+) -> None:
+    """Every referenced instance must exist for the caller's account; a foreign one does not."""
+    known = await _known_instances(session, who, {ref for _, ref in refs})
+    for field, ref in refs:
+        if ref not in known:
+            checker.fail(field, f"{field} does not name a recorded instance", "not_found")
+    checker.raise_if_any()
+
+
+async def _bump_counts(session: AsyncSession, who: Principal, deltas: dict[tuple[dt.datetime, bool], int]) -> None:
+    """Adds to the hourly counts; keys are sorted so that concurrent batches lock in one order."""
+    items = sorted((k, v) for k, v in deltas.items() if v)
+    if not items:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO instance_hourly_counts (account_id, livemode, hour, is_purchase, n) "
+            "SELECT :a, :l, h, p, n FROM unnest(CAST(:hours AS timestamptz[]), CAST(:purchases AS boolean[]), "
+            "CAST(:ns AS bigint[])) AS t(h, p, n) "
+            "ON CONFLICT (account_id, livemode, hour, is_purchase) "
+            "DO UPDATE SET n = instance_hourly_counts.n + EXCLUDED.n"
+        ),
+        {
+            "a": who.account_id,
+            "l": who.livemode,
+            "hours": [k[0] for k, _ in items],
+            "purchases": [k[1] for k, _ in items],
+            "ns": [v for _, v in items],
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Instances
+
+
+async def create_instances(
+    session: AsyncSession, who: Principal, records: Sequence[pb.InstanceRecord], field: str, single: bool = False
+) -> IngestResult:
+    checker = _Checker()
+    if not single:
+        _check_size(checker, field, records)
+    now = dt.datetime.now(dt.timezone.utc)
+    ids, campaigns, insiders, started = [], [], [], []
+    for i, record in enumerate(records):
+        at = _path(field, None if single else i)
+        ids.append(checker.uuid(f"{at}.id", record.id))
+        campaigns.append(checker.uuid(f"{at}.campaign_id", record.campaign_id))
+        insiders.append(checker.uuid(f"{at}.insider_id", record.insider_id))
+        started.append(checker.moment(f"{at}.timestamp", record.timestamp, now=now))
+    checker.raise_if_any()
+    inserted = (
+        await session.execute(
+            text(
+                "INSERT INTO instances (account_id, livemode, id, campaign_id, insider_id, started_at) "
+                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:campaigns AS uuid[]), "
+                "CAST(:insiders AS uuid[]), CAST(:started AS timestamptz[])) "
+                "ON CONFLICT DO NOTHING RETURNING started_at"
+            ),
+            {"a": who.account_id, "l": who.livemode, "ids": ids, "campaigns": campaigns,
+             "insiders": insiders, "started": started},
+        )
+    ).all()
+    deltas: dict[tuple[dt.datetime, bool], int] = collections.Counter(
+        (floor_hour(row.started_at.astimezone(dt.timezone.utc)), False) for row in inserted
+    )
+    await _bump_counts(session, who, deltas)
+    await session.commit()
+    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+
+
+# ---------------------------------------------------------------------------------------
+# Events
+
+
+def _check_metadata(checker: _Checker, field: str, tracker: str, metadata: dict[str, Any]) -> None:
+    for key, kind in METADATA_SCHEMA[tracker].items():
+        value = metadata.get(key)
+        if value is None:
+            checker.fail(f"{field}.{key}", f"{tracker} metadata needs {key}", "required")
+        elif kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            checker.fail(f"{field}.{key}", f"{key} must be a number", "invalid_type")
+        elif kind is str and not isinstance(value, str):
+            checker.fail(f"{field}.{key}", f"{key} must be a string", "invalid_type")
+    if tracker == "time_tracking":
+        score = metadata.get("engagement_score")
+        if isinstance(score, (int, float)) and not isinstance(score, bool) and not 0.0 <= score <= 1.0:
+            checker.fail(f"{field}.engagement_score", "engagement_score must be between 0.0 and 1.0", "out_of_range")
+
+
+async def create_events(
+    session: AsyncSession, who: Principal, records: Sequence[pb.EventRecord], field: str, single: bool = False
+) -> IngestResult:
+    checker = _Checker()
+    if not single:
+        _check_size(checker, field, records)
+    now = dt.datetime.now(dt.timezone.utc)
+    rows: dict[str, list[Any]] = collections.defaultdict(list)
+    refs: list[tuple[str, uuid.UUID]] = []
+    for i, record in enumerate(records):
+        at = _path(field, None if single else i)
+        instance_id = checker.uuid(f"{at}.instance_id", record.instance_id)
+        if instance_id is not None:
+            refs.append((f"{at}.instance_id", instance_id))
+        tracker = TRACKER_TYPES.get(record.tracker_type)
+        if tracker is None:
+            checker.fail(f"{at}.tracker_type", "tracker_type must be one of " + ", ".join(TRACKER_TYPES.values()), "invalid_enum")
+        metadata = json_format.MessageToDict(record.metadata)
+        if tracker is not None:
+            _check_metadata(checker, f"{at}.metadata", tracker, metadata)
+        created_at = checker.moment(f"{at}.created_at", record.created_at, now=now)
+        updated_at = checker.moment(f"{at}.updated_at", record.updated_at, required=False) or created_at
+        rows["ids"].append(checker.uuid(f"{at}.id", record.id))
+        rows["instances"].append(instance_id)
+        rows["names"].append(checker.text(f"{at}.name", record.name, 200))
+        rows["trackers"].append(tracker)
+        rows["refs"].append(
+            checker.text(f"{at}.reference_id", record.reference_id, 200, required=False)
+            if record.HasField("reference_id") else None
+        )
+        rows["created"].append(created_at)
+        rows["updated"].append(updated_at)
+        rows["metadata"].append(json.dumps(metadata))
+    checker.raise_if_any()
+    await _check_instances(session, who, checker, refs)
+    inserted = (
+        await session.execute(
+            text(
+                "INSERT INTO events (account_id, livemode, id, instance_id, name, tracker_type, reference_id, "
+                "created_at, updated_at, metadata) "
+                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:instances AS uuid[]), "
+                "CAST(:names AS text[]), CAST(:trackers AS text[]), CAST(:refs AS text[]), "
+                "CAST(:created AS timestamptz[]), CAST(:updated AS timestamptz[]), CAST(:metadata AS jsonb[])) "
+                "ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            {"a": who.account_id, "l": who.livemode, **rows},
+        )
+    ).all()
+    await session.commit()
+    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+
+
+# ---------------------------------------------------------------------------------------
+# Orders
+
+
+async def create_orders(
+    session: AsyncSession, who: Principal, records: Sequence[pb.OrderRecord], field: str, single: bool = False
+) -> IngestResult:
+    checker = _Checker()
+    if not single:
+        _check_size(checker, field, records)
+    now = dt.datetime.now(dt.timezone.utc)
+    orders: dict[str, list[Any]] = collections.defaultdict(list)
+    items: dict[str, list[Any]] = collections.defaultdict(list)
+    refs: list[tuple[str, uuid.UUID]] = []
+    for i, record in enumerate(records):
+        at = _path(field, None if single else i)
+        order_id = checker.uuid(f"{at}.id", record.id)
+        instance_id = checker.uuid(f"{at}.instance_id", record.instance_id)
+        if instance_id is not None:
+            refs.append((f"{at}.instance_id", instance_id))
+        orders["ids"].append(order_id)
+        orders["instances"].append(instance_id)
+        orders["insiders"].append(checker.uuid(f"{at}.purchased_insider_id", record.purchased_insider_id))
+        orders["totals"].append(checker.money(f"{at}.total", record.total))
+        orders["currencies"].append(checker.currency(f"{at}.currency", record.currency))
+        orders["statuses"].append(checker.text(f"{at}.status", record.status, 40))
+        orders["discounted"].append(checker.money(f"{at}.discounted_price", record.discounted_price, required=False))
+        orders["cashfunds"].append(checker.money(f"{at}.cashfunds_used", record.cashfunds_used, default="0"))
+        orders["credits"].append(checker.money(f"{at}.credits_used", record.credits_used, default="0"))
+        orders["created"].append(checker.moment(f"{at}.created_at", record.created_at, now=now))
+        for line, item in enumerate(record.items):
+            item_at = f"{at}.items[{line}]"
+            items["orders"].append(order_id)
+            items["lines"].append(line)
+            items["products"].append(checker.text(f"{item_at}.product_id", item.product_id, 200))
+            if item.quantity < 1:
+                checker.fail(f"{item_at}.quantity", "quantity must be at least 1", "out_of_range")
+            items["quantities"].append(item.quantity)
+            items["prices"].append(checker.money(f"{item_at}.price", item.price))
+    checker.raise_if_any()
+    await _check_instances(session, who, checker, refs)
+    params = {"a": who.account_id, "l": who.livemode}
+    # An instance has one order: a different order id for an instance that has one is refused.
+    taken = await session.execute(
+        text(
+            "SELECT instance_id, id FROM orders WHERE account_id = :a AND livemode = :l "
+            "AND instance_id = ANY(CAST(:instances AS uuid[]))"
+        ),
+        {**params, "instances": orders["instances"]},
+    )
+    existing = {row.instance_id: row.id for row in taken}
+    seen: dict[uuid.UUID, uuid.UUID] = {}
+    for i, (order_id, instance_id) in enumerate(zip(orders["ids"], orders["instances"])):
+        owner = existing.get(instance_id, seen.setdefault(instance_id, order_id))
+        if owner != order_id:
+            checker.fail(f"{_path(field, None if single else i)}.instance_id", "the instance already has another order", "already_exists")
+    checker.raise_if_any()
+    inserted = (
+        await session.execute(
+            text(
+                "INSERT INTO orders (account_id, livemode, id, instance_id, purchased_insider_id, total, currency, "
+                "status, discounted_price, cashfunds_used, credits_used, created_at) "
+                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:instances AS uuid[]), "
+                "CAST(:insiders AS uuid[]), CAST(:totals AS numeric[]), CAST(:currencies AS text[]), "
+                "CAST(:statuses AS text[]), CAST(:discounted AS numeric[]), CAST(:cashfunds AS numeric[]), "
+                "CAST(:credits AS numeric[]), CAST(:created AS timestamptz[])) "
+                "ON CONFLICT DO NOTHING RETURNING id, instance_id, purchased_insider_id"
+            ),
+            {**params, **orders},
+        )
+    ).all()
+    if inserted:
+        new_ids = {row.id for row in inserted}
+        keep = [i for i, order_id in enumerate(items["orders"]) if order_id in new_ids]
+        if keep:
+            await session.execute(
+                text(
+                    "INSERT INTO order_items (account_id, livemode, order_id, line, product_id, quantity, price) "
+                    "SELECT :a, :l, * FROM unnest(CAST(:orders AS uuid[]), CAST(:lines AS int[]), "
+                    "CAST(:products AS text[]), CAST(:quantities AS int[]), CAST(:prices AS numeric[]))"
+                ),
+                {**params, **{key: [values[i] for i in keep] for key, values in items.items()}},
+            )
+        purchased = (
+            await session.execute(
+                text(
+                    "UPDATE instances AS i SET is_purchase = true, purchased_insider_id = o.insider "
+                    "FROM unnest(CAST(:instances AS uuid[]), CAST(:insiders AS uuid[])) AS o(instance, insider) "
+                    "WHERE i.account_id = :a AND i.livemode = :l AND i.id = o.instance AND NOT i.is_purchase "
+                    "RETURNING i.started_at"
+                ),
+                {**params, "instances": [row.instance_id for row in inserted],
+                 "insiders": [row.purchased_insider_id for row in inserted]},
+            )
+        ).all()
+        deltas: collections.Counter[tuple[dt.datetime, bool]] = collections.Counter()
+        for row in purchased:
+            hour = floor_hour(row.started_at.astimezone(dt.timezone.utc))
+            deltas[(hour, False)] -= 1
+            deltas[(hour, True)] += 1
+        await _bump_counts(session, who, deltas)
+    await session.commit()
+    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+
+
+# ---------------------------------------------------------------------------------------
+# Insider rewards
+
+
+async def create_insider_rewards(
+    session: AsyncSession, who: Principal, records: Sequence[pb.InsiderRewardRecord], field: str, single: bool = False
+) -> IngestResult:
+    checker = _Checker()
+    if not single:
+        _check_size(checker, field, records)
+    now = dt.datetime.now(dt.timezone.utc)
+    rows: dict[str, list[Any]] = collections.defaultdict(list)
+    refs: list[tuple[str, uuid.UUID]] = []
+    for i, record in enumerate(records):
+        at = _path(field, None if single else i)
+        instance_id = checker.uuid(f"{at}.instance_id", record.instance_id)
+        if instance_id is not None:
+            refs.append((f"{at}.instance_id", instance_id))
+        rows["ids"].append(checker.uuid(f"{at}.id", record.id))
+        rows["instances"].append(instance_id)
+        rows["insiders"].append(checker.uuid(f"{at}.insider_id", record.insider_id))
+        rows["types"].append(checker.text(f"{at}.type", record.type, 40))
+        rows["amounts"].append(checker.money(f"{at}.amount", record.amount))
+        rows["currencies"].append(checker.currency(f"{at}.currency", record.currency))
+        rows["statuses"].append(checker.text(f"{at}.status", record.status, 40))
+        rows["created"].append(checker.moment(f"{at}.created_at", record.created_at, now=now))
+    checker.raise_if_any()
+    await _check_instances(session, who, checker, refs)
+    inserted = (
+        await session.execute(
+            text(
+                "INSERT INTO insider_rewards (account_id, livemode, id, instance_id, insider_id, type, amount, "
+                "currency, status, created_at) "
+                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:instances AS uuid[]), "
+                "CAST(:insiders AS uuid[]), CAST(:types AS text[]), CAST(:amounts AS numeric[]), "
+                "CAST(:currencies AS text[]), CAST(:statuses AS text[]), CAST(:created AS timestamptz[])) "
+                "ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            {"a": who.account_id, "l": who.livemode, **rows},
+        )
+    ).all()
+    await session.commit()
+    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))

@@ -1,0 +1,173 @@
+"""Tables of the instance domain.
+
+Every table carries the account and mode (live/test) first in its primary key: every
+query is scoped by them, and the same layout distributes by account later.
+"""
+
+from __future__ import annotations
+
+import decimal
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from platform_core.db import Base, Currency, Money, ShortText, TimestampTZ, UUIDCol
+
+
+class Tenanted:
+    """The leading key columns of every domain table."""
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id"), primary_key=True, sort_order=-2
+    )
+    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=-1)
+
+
+class Instance(Tenanted, Base):
+    """One user journey started from an insider's link."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    campaign_id: Mapped[UUIDCol]
+    insider_id: Mapped[UUIDCol]
+    started_at: Mapped[TimestampTZ]
+    is_purchase: Mapped[bool] = mapped_column(server_default=text("false"))
+    purchased_insider_id: Mapped[uuid.UUID | None]
+    ingested_at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        # The list endpoint, newest first, answered from the index alone (INCLUDE).
+        Index(
+            "ix_instances_window",
+            "account_id", "livemode", text("started_at DESC"), "id",
+            postgresql_include=["is_purchase", "insider_id", "purchased_insider_id"],
+        ),
+        Index(
+            "ix_instances_purchase_window",
+            "account_id", "livemode", "is_purchase", text("started_at DESC"), "id",
+            postgresql_include=["insider_id", "purchased_insider_id"],
+        ),
+    )
+
+
+class InstanceHourlyCount(Tenanted, Base):
+    """Instances per hour and purchase state, kept exact in the ingesting transaction.
+
+    It answers `total` and finds deep pages without counting or skipping raw rows.
+    """
+
+    __tablename__ = "instance_hourly_counts"
+
+    hour: Mapped[TimestampTZ] = mapped_column(primary_key=True)
+    is_purchase: Mapped[bool] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class Event(Tenanted, Base):
+    """One tracked interaction of an instance."""
+
+    __tablename__ = "events"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    instance_id: Mapped[UUIDCol]
+    name: Mapped[ShortText]
+    tracker_type: Mapped[str] = mapped_column(String(20))
+    reference_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[TimestampTZ]
+    updated_at: Mapped[TimestampTZ]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "livemode", "instance_id"],
+            ["instances.account_id", "instances.livemode", "instances.id"],
+            name="fk_events_instance",
+        ),
+        Index("ix_events_instance", "account_id", "livemode", "instance_id", "created_at", "id"),
+    )
+
+
+class Order(Tenanted, Base):
+    """The purchase that completed an instance; at most one per instance."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    instance_id: Mapped[UUIDCol]
+    purchased_insider_id: Mapped[UUIDCol]
+    total: Mapped[Money]
+    currency: Mapped[Currency]
+    status: Mapped[str] = mapped_column(String(40))
+    discounted_price: Mapped[decimal.Decimal | None] = mapped_column(Numeric(14, 2))
+    cashfunds_used: Mapped[Money]
+    credits_used: Mapped[Money]
+    created_at: Mapped[TimestampTZ]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "livemode", "instance_id"],
+            ["instances.account_id", "instances.livemode", "instances.id"],
+            name="fk_orders_instance",
+        ),
+        UniqueConstraint("account_id", "livemode", "instance_id", name="uq_orders_instance"),
+    )
+
+
+class OrderItem(Tenanted, Base):
+    """One line of an order."""
+
+    __tablename__ = "order_items"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[ShortText]
+    quantity: Mapped[int]
+    price: Mapped[Money]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "livemode", "order_id"],
+            ["orders.account_id", "orders.livemode", "orders.id"],
+            name="fk_order_items_order",
+        ),
+    )
+
+
+class InsiderReward(Tenanted, Base):
+    """A reward an insider earned from an instance."""
+
+    __tablename__ = "insider_rewards"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    instance_id: Mapped[UUIDCol]
+    insider_id: Mapped[UUIDCol]
+    type: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Money]
+    currency: Mapped[Currency]
+    status: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[TimestampTZ]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "livemode", "instance_id"],
+            ["instances.account_id", "instances.livemode", "instances.id"],
+            name="fk_insider_rewards_instance",
+        ),
+        Index("ix_insider_rewards_instance", "account_id", "livemode", "instance_id", "created_at"),
+    )

@@ -1,0 +1,259 @@
+"""gRPC servicers of the instance domain: parse and validate, call the domain, build protos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from partnerlytics.instance.v1 import (
+    instance_analytics_pb2 as api,
+    instance_analytics_pb2_grpc as api_grpc,
+    instance_ingestion_pb2 as ingest_pb,
+    instance_ingestion_pb2_grpc as ingest_grpc,
+)
+from platform_core import context
+from platform_core.errors import NotFound, partner_meta, timestamp_of
+from platform_core.interceptor import MethodPolicy
+from platform_core.paging import PageRequest, Window, pagination
+from platform_core.params import Params, parse_uuid
+from platform_core.server import Deps, ServiceSpec
+from services.instance import ingest, queries
+
+ANALYTICS = api.DESCRIPTOR.services_by_name["InstanceAnalyticsService"].full_name
+INGESTION = ingest_pb.DESCRIPTOR.services_by_name["InstanceIngestionService"].full_name
+
+TIME_FRAMES = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(hours=24)}
+MAX_DETAIL_IDS = 50
+
+
+def _null_or(value: Any) -> struct_pb2.Value:
+    """A JSON value, or JSON null: the only way the gateway prints `null`."""
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, struct_pb2.Struct):
+        return struct_pb2.Value(struct_value=value)
+    if isinstance(value, (decimal.Decimal, float, int)):
+        return struct_pb2.Value(number_value=float(value))
+    return struct_pb2.Value(string_value=str(value))
+
+
+def parse_list_request(request: api.ListInstanceAnalyticsRequest, now: dt.datetime) -> tuple[str, Window, bool | None, PageRequest]:
+    """The documented parameters, with every violation reported at once."""
+    params = Params()
+    get = lambda name: getattr(request, name) if request.HasField(name) else None  # noqa: E731
+    is_purchase = params.boolean("is_purchased", get("is_purchased"), "Invalid is_purchased parameter (must be boolean)")
+    time_frame = params.choice(
+        "time_frame", get("time_frame"), ("hour", "day", "custom"), "day",
+        "Invalid time_frame parameter (must be hour, day, or custom)",
+    )
+    page = params.integer("page", get("page"), 1, 1, None, "Invalid page number (must be positive integer)")
+    limit = params.integer("limit", get("limit"), 20, 1, 100, "Invalid limit value (must be 1-100)")
+    window = Window.trailing(now, TIME_FRAMES.get(time_frame, TIME_FRAMES["day"]))
+    if time_frame == "custom":
+        start = params.moment("start_date", get("start_date"), "Invalid start_date (must be an ISO 8601 date)")
+        end = params.moment("end_date", get("end_date"), "Invalid end_date (must be an ISO 8601 date)")
+        if start is None and not (get("start_date") or "").strip():
+            params.fail("start_date", "Missing start_date for custom time_frame", "required")
+        if end is None and not (get("end_date") or "").strip():
+            params.fail("end_date", "Missing end_date for custom time_frame", "required")
+        if start is not None and end is not None:
+            window = Window.from_bounds(start, end)
+            if end[0] < start[0]:
+                params.fail("end_date", "end_date must be after start_date", "invalid_range")
+    params.check()
+    # The page is deep enough that no window could fill it; avoid overflowing offsets.
+    page = min(page, 2_000_000_000 // limit)
+    return time_frame, window, is_purchase, PageRequest(page, limit)
+
+
+def parse_instance_ids(body: api.GetInstanceDetailsBody) -> list[uuid.UUID]:
+    params = Params()
+    if not body.HasField("instance_ids") or body.instance_ids.WhichOneof("kind") == "null_value":
+        params.fail("instance_ids", "Missing instance_ids in request body", "required")
+        params.check()
+    if body.instance_ids.WhichOneof("kind") != "list_value":
+        params.fail("instance_ids", "instance_ids must be an array of UUIDs", "invalid_type")
+        params.check()
+    values = body.instance_ids.list_value.values
+    if not values:
+        params.fail("instance_ids", "Must provide at least 1 instance ID", "too_few")
+    elif len(values) > MAX_DETAIL_IDS:
+        params.fail("instance_ids", "Maximum 50 instance IDs per request", "too_many")
+    params.check()
+    ids: list[uuid.UUID] = []
+    for i, value in enumerate(values):
+        parsed = parse_uuid(value.string_value) if value.WhichOneof("kind") == "string_value" else None
+        if parsed is None:
+            params.fail(f"instance_ids[{i}]", "Invalid UUID format for instance IDs", "invalid_uuid")
+        elif parsed not in ids:  # de-duplicated, first-seen order kept
+            ids.append(parsed)
+    params.check()
+    return ids
+
+
+def _event(row: Any) -> api.Event:
+    metadata = struct_pb2.Struct()
+    metadata.update(row.metadata)
+    event = api.Event(
+        id=str(row.id),
+        name=row.name,
+        tracker_type=row.tracker_type,
+        created_at=timestamp_of(row.created_at),
+        updated_at=timestamp_of(row.updated_at),
+        metadata=metadata,
+    )
+    if row.reference_id is not None:
+        event.reference_id = row.reference_id
+    return event
+
+
+def _order_value(details: queries.Details) -> struct_pb2.Value:
+    order = details.order
+    if order is None:
+        return _null_or(None)
+    message = api.Order(
+        id=str(order.id),
+        total=float(order.total),
+        currency=order.currency,
+        status=order.status,
+        items=[api.OrderItem(product_id=i.product_id, quantity=i.quantity, price=float(i.price)) for i in details.items],
+        created_at=timestamp_of(order.created_at),
+    )
+    as_struct = struct_pb2.Struct()
+    as_struct.update(json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True))
+    return _null_or(as_struct)
+
+
+def _details(d: queries.Details) -> api.InstanceDetails:
+    order = d.order
+    return api.InstanceDetails(
+        instance_id=str(d.instance_id),
+        insider_id=str(d.insider_id),
+        purchased_insider_id=_null_or(d.purchased_insider_id),
+        campaign_id=str(d.campaign_id),
+        is_purchase=d.is_purchase,
+        events=[_event(e) for e in d.events],
+        order=_order_value(d),
+        insider_rewards=[
+            api.InsiderReward(
+                id=str(r.id), insider_id=str(r.insider_id), type=r.type, amount=float(r.amount),
+                currency=r.currency, status=r.status, created_at=timestamp_of(r.created_at),
+            )
+            for r in d.rewards
+        ],
+        order_discounted_price=_null_or(None if order is None else (order.discounted_price if order.discounted_price is not None else order.total)),
+        cashfunds_use=float(order.cashfunds_used) if order is not None else 0.0,
+        credits_used=float(order.credits_used) if order is not None else 0.0,
+    )
+
+
+class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+
+    async def ListInstanceAnalytics(self, request, _context):
+        ctx = context.get()
+        time_frame, window, is_purchase, page = parse_list_request(request, ctx.received_at)
+        async with self._sessions() as session:
+            rows, total = await queries.list_instances(session, context.principal(), window, is_purchase, page)
+        return api.ListInstanceAnalyticsResponse(
+            success=True,
+            time_frame=time_frame,
+            message="Instance analytics retrieved successfully",
+            data=[
+                api.InstanceSummary(
+                    timestamp=timestamp_of(r.timestamp),
+                    instance_id=str(r.instance_id),
+                    is_purchase=r.is_purchase,
+                    insider_id=str(r.insider_id),
+                    purchased_insider_id=_null_or(r.purchased_insider_id),
+                )
+                for r in rows
+            ],
+            pagination=pagination(page, total),
+            meta=partner_meta(ctx.request_id, ctx.received_at),
+        )
+
+    async def GetInstanceDetails(self, request, _context):
+        ctx = context.get()
+        params = Params()
+        events = params.choice(
+            "events", request.events if request.HasField("events") else None, ("first", "last", "all"), "all",
+            "Invalid events parameter (must be first, last, or all)",
+        )
+        params.check()
+        ids = parse_instance_ids(request.body)
+        async with self._sessions() as session:
+            found = await queries.instance_details(session, context.principal(), ids, events)
+        if found is None:
+            raise NotFound(message="One or more instance IDs not found")
+        return api.GetInstanceDetailsResponse(
+            success=True,
+            message="Instance details retrieved successfully",
+            data=[_details(d) for d in found],
+            meta=partner_meta(ctx.request_id, ctx.received_at),
+        )
+
+
+def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
+    return ingest_pb.IngestResult(created_count=result.created, duplicate_count=result.duplicates)
+
+
+class InstanceIngestionServicer(ingest_grpc.InstanceIngestionServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+
+    async def _run(self, command, records, field: str, single: bool = False) -> ingest_pb.IngestResult:
+        async with self._sessions() as session:
+            return _result(await command(session, context.principal(), records, field, single))
+
+    async def CreateInstance(self, request, _context):
+        return await self._run(ingest.create_instances, [request.instance], "instance", single=True)
+
+    async def BatchCreateInstances(self, request, _context):
+        return await self._run(ingest.create_instances, request.instances, "instances")
+
+    async def CreateEvent(self, request, _context):
+        return await self._run(ingest.create_events, [request.event], "event", single=True)
+
+    async def BatchCreateEvents(self, request, _context):
+        return await self._run(ingest.create_events, request.events, "events")
+
+    async def CreateOrder(self, request, _context):
+        return await self._run(ingest.create_orders, [request.order], "order", single=True)
+
+    async def BatchCreateOrders(self, request, _context):
+        return await self._run(ingest.create_orders, request.orders, "orders")
+
+    async def CreateInsiderReward(self, request, _context):
+        return await self._run(ingest.create_insider_rewards, [request.insider_reward], "insider_reward", single=True)
+
+    async def BatchCreateInsiderRewards(self, request, _context):
+        return await self._run(ingest.create_insider_rewards, request.insider_rewards, "insider_rewards")
+
+
+def service_specs(deps: Deps) -> list[ServiceSpec]:
+    read = MethodPolicy(scope="analytics:read")
+    write = MethodPolicy(scope="ingest:write", bucket="instances.ingest")
+    ingestion_methods = ingest_pb.DESCRIPTOR.services_by_name["InstanceIngestionService"].methods
+    return [
+        ServiceSpec(
+            full_name=ANALYTICS,
+            add_to_server=api_grpc.add_InstanceAnalyticsServiceServicer_to_server,
+            servicer=InstanceAnalyticsServicer(deps),
+            policies={
+                f"/{ANALYTICS}/ListInstanceAnalytics": MethodPolicy(read.scope, "instances.list"),
+                f"/{ANALYTICS}/GetInstanceDetails": MethodPolicy(read.scope, "instances.details"),
+            },
+        ),
+        ServiceSpec(
+            full_name=INGESTION,
+            add_to_server=ingest_grpc.add_InstanceIngestionServiceServicer_to_server,
+            servicer=InstanceIngestionServicer(deps),
+            policies={f"/{INGESTION}/{m.name}": write for m in ingestion_methods},
+        ),
+    ]
