@@ -1,0 +1,728 @@
+"""Renders the Envoy bootstrap of the partner API gateway.
+
+The gateway is one Envoy listener in front of the Python gRPC services. For every API
+family (see `FAMILIES`) it
+
+* transcodes the documented REST/JSON endpoints to gRPC with the gRPC-JSON transcoder,
+* answers undocumented methods on a documented path with 405 (and an ``Allow`` header)
+  and unknown paths under the family prefix with 404,
+* turns every reply Envoy makes itself (bad JSON body, upstream down, timeout, body too
+  large, ...) into the family's JSON error envelope through ``local_reply_config``,
+* and, in the Lua filter (``partner.lua``), turns a gRPC error that carries the service's
+  envelope in trailing metadata (``x-envelope-status`` / ``x-envelope``) into that exact
+  HTTP status and body, and any other gRPC error into the family's 500 envelope.
+
+``render`` is pure: it returns the bootstrap as a dict and touches nothing but the Lua
+file it embeds. ``main`` is the CLI that writes it as YAML (see docs/gateway.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import pathlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
+DEFAULT_LUA = pathlib.Path(__file__).resolve().parent / "partner.lua"
+
+# The Lua filter's config name. Route metadata for the Lua script and the dynamic
+# metadata it writes live under this namespace.
+LUA_FILTER_NAME = "envoy.filters.http.lua"
+TRANSCODER_FILTER_NAME = "envoy.filters.http.grpc_json_transcoder"
+
+# The caller's X-Request-ID is moved to this header before the connection manager looks
+# at request ids, so that Envoy always generates a fresh UUID v4; the Lua filter then
+# puts the caller's id back when it is a valid UUID. See docs/gateway.md.
+CLIENT_REQUEST_ID_HEADER = "x-gateway-client-request-id"
+
+# Request bodies larger than this are refused by the transcoder with 413.
+MAX_REQUEST_BODY_BYTES = 256 * 1024
+# Upstream connect timeout. Loopback / in-cluster connects take well under a millisecond;
+# a refused connection fails at once, a black-holed one after this long.
+UPSTREAM_CONNECT_TIMEOUT_S = 1.0
+# Response headers (gRPC initial metadata and a trailers-only error, which carries the
+# JSON envelope) may be this large. The services cap their envelopes well below it.
+MAX_UPSTREAM_RESPONSE_HEADERS_KB = 96
+
+
+# What fills meta.timestamp, meta.requestId and the method in a reply's body: Envoy
+# substitution commands in local replies, placeholders when the Lua filter builds it.
+@dataclass(frozen=True)
+class Slots:
+    timestamp: str
+    request_id: str
+    method: str
+
+
+ENVOY_SLOTS = Slots(
+    timestamp="%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%", request_id="%REQ(X-REQUEST-ID)%", method="%REQ(:METHOD)%"
+)
+LUA_SLOTS = Slots(timestamp="{{timestamp}}", request_id="{{request_id}}", method="{{method}}")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One documented API family served by one upstream cluster."""
+
+    name: str  # "instance"
+    prefix: str  # "/partner/v1/": unknown paths under it get the family's 404 envelope
+    cluster: str  # "instance"
+    grpc_services: tuple[str, ...]  # fully qualified gRPC service names to transcode
+    routes: tuple[tuple[str, tuple[str, ...]], ...]  # (documented path, allowed methods)
+    envelope: str  # error envelope style, a key of ENVELOPES
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        name="instance",
+        prefix="/partner/v1/",
+        cluster="instance",
+        grpc_services=("partnerlytics.instance.v1.InstanceAnalyticsService",),
+        routes=(("/partner/v1/instances/analytics", ("GET", "POST")),),
+        envelope="partner",
+    ),
+)
+
+# Default upstream addresses per cluster when the CLI's environment does not name any.
+DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {"instance": "127.0.0.1:50051"}
+
+
+# --------------------------------------------------------------------------- envelopes
+
+EnvelopeBuilder = Callable[[str, str, list[dict[str, str]] | None, Slots], dict[str, Any]]
+
+
+def _partner_envelope(
+    error: str, message: str, fields: list[dict[str, str]] | None, slots: Slots
+) -> dict[str, Any]:
+    """The partner families' error body (instance and campaign documents)."""
+    body: dict[str, Any] = {"success": False, "error": error, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    body["meta"] = {"timestamp": slots.timestamp, "requestId": slots.request_id}
+    return body
+
+
+ENVELOPES: dict[str, EnvelopeBuilder] = {"partner": _partner_envelope}
+
+
+@dataclass(frozen=True)
+class LocalReply:
+    """How one kind of reply the gateway makes itself looks under a family prefix."""
+
+    status: int | None  # the local reply status it matches; None matches any
+    reply_status: int  # the status sent to the client
+    error: str
+    message: str  # "{method}" stands for the request's method
+    fields: tuple[tuple[str, str, str], ...] | None = None  # (field, message, code)
+    # Only local replies whose response code details start with this (a CEL filter).
+    details_prefix: str | None = None
+
+    def body(self, style: str, slots: Slots) -> dict[str, Any]:
+        fields = None
+        if self.fields is not None:
+            fields = [{"field": f, "message": m, "code": c} for f, m, c in self.fields]
+        message = self.message.replace("{method}", slots.method)
+        return ENVELOPES[style](self.error, message, fields, slots)
+
+
+NOT_FOUND = LocalReply(404, 404, "Not Found", "The requested resource was not found")
+METHOD_NOT_ALLOWED = LocalReply(405, 405, "Method Not Allowed", "Method {method} is not allowed on this path")
+# The transcoder refusing the body: not JSON, not an object, a value of the wrong JSON
+# type. (It would also refuse a malformed query value for a typed field, but the
+# documented query parameters are strings in the protos so that the services validate
+# them, every bad one in a single 400.)
+BAD_BODY = LocalReply(
+    400,
+    400,
+    "Bad Request",
+    "Validation failed for 1 fields",
+    (("body", "Request body must be a valid JSON object", "invalid_json"),),
+    details_prefix="grpc_json_transcode_failure",
+)
+# Any other 400 Envoy makes itself (a request its HTTP codec cannot parse).
+MALFORMED_REQUEST = LocalReply(400, 400, "Bad Request", "The request is malformed")
+PAYLOAD_TOO_LARGE = LocalReply(413, 413, "Payload Too Large", "The request body is too large")
+UNSUPPORTED_MEDIA_TYPE = LocalReply(
+    415, 415, "Unsupported Media Type", "This API accepts JSON; gRPC clients must call the service directly"
+)
+SERVICE_UNAVAILABLE = LocalReply(
+    503, 503, "Service Unavailable", "The service is temporarily unavailable. Please try again later"
+)
+GATEWAY_TIMEOUT = LocalReply(
+    504, 504, "Gateway Timeout", "The service did not respond in time. Please try again later"
+)
+INTERNAL_ERROR = LocalReply(
+    None, 500, "Internal Server Error", "An unexpected error occurred. Please try again later"
+)
+
+# In mapper order: the first that matches wins, the last is the catch-all.
+FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    BAD_BODY,
+    MALFORMED_REQUEST,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    SERVICE_UNAVAILABLE,
+    GATEWAY_TIMEOUT,
+    INTERNAL_ERROR,
+)
+
+
+def _plain_not_found(slots: Slots) -> dict[str, Any]:
+    """The 404 for paths outside every family (no family envelope applies there)."""
+    return {"error": "Not Found", "message": "The requested resource was not found", "requestId": slots.request_id}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _typed(type_name: str, **fields: Any) -> dict[str, Any]:
+    """A typed_config: {"@type": "type.googleapis.com/<type_name>", **fields}."""
+    return {"@type": f"type.googleapis.com/{type_name}", **fields}
+
+
+def _duration(seconds: float) -> str:
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    return f"{text}s"
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _compact_json(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+
+
+def _status_filter(code: int) -> dict[str, Any]:
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": code, "runtime_key": f"gateway.local_reply.status_{code}"},
+            }
+        }
+    }
+
+
+def _details_prefix_filter(prefix: str) -> dict[str, Any]:
+    if not prefix.replace("_", "").isalnum():
+        raise ValueError(f"unsafe details prefix {prefix!r}")
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": f"response.code_details.startsWith('{prefix}')",
+            },
+        }
+    }
+
+
+def _family_filter(family: Family) -> dict[str, Any]:
+    # A transcoded request's :path is already "/<package>.<Service>/<Method>" when the
+    # router (or the transcoder itself, for a bad body) sends a local reply; the
+    # transcoder keeps the REST path in x-envoy-original-path.
+    return {
+        "or_filter": {
+            "filters": [
+                {"header_filter": {"header": {"name": name, "string_match": {"prefix": family.prefix}}}}
+                for name in (":path", "x-envoy-original-path")
+            ]
+        }
+    }
+
+
+def _reply_format(body: dict[str, Any]) -> dict[str, Any]:
+    # A text format holding a JSON template instead of `json_format`: `json_format`
+    # goes through a protobuf Struct, which sorts the keys ("success" would come last),
+    # while the documents and the services put success, error, message, fields, meta in
+    # that order. The only commands in these templates are START_TIME, the request id
+    # (always a UUID: Envoy's own or one the Lua filter checked) and :METHOD (an HTTP
+    # token, which cannot hold a quote or a backslash), so none needs JSON escaping.
+    return {"text_format_source": {"inline_string": _compact_json(body)}, "content_type": "application/json"}
+
+
+def _family_mappers(family: Family) -> list[dict[str, Any]]:
+    path_filter = _family_filter(family)
+    mappers = []
+    for reply in FAMILY_LOCAL_REPLIES:
+        filters = [path_filter]
+        if reply.status is not None:
+            filters.append(_status_filter(reply.status))
+        if reply.details_prefix is not None:
+            filters.append(_details_prefix_filter(reply.details_prefix))
+        flt = filters[0] if len(filters) == 1 else {"and_filter": {"filters": filters}}
+        mapper: dict[str, Any] = {
+            "filter": flt,
+            "body_format_override": _reply_format(reply.body(family.envelope, ENVOY_SLOTS)),
+        }
+        if reply.reply_status != reply.status:
+            mapper["status_code"] = reply.reply_status
+        mappers.append(mapper)
+    return mappers
+
+
+def _local_reply_config() -> dict[str, Any]:
+    mappers: list[dict[str, Any]] = []
+    for family in FAMILIES:
+        mappers.extend(_family_mappers(family))
+    # Outside every family: a plain JSON 404, and a plain JSON body for anything else.
+    mappers.append(
+        {"filter": _status_filter(404), "body_format_override": _reply_format(_plain_not_found(ENVOY_SLOTS))}
+    )
+    return {
+        "mappers": mappers,
+        # %LOCAL_REPLY_BODY% is Envoy's own text: json_format escapes it properly.
+        "body_format": {
+            "json_format": {
+                "error": "%LOCAL_REPLY_BODY%",
+                "status": "%RESPONSE_CODE%",
+                "requestId": ENVOY_SLOTS.request_id,
+            },
+            "content_type": "application/json",
+        },
+    }
+
+
+def _lua_metadata(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """Route metadata telling the Lua filter what to answer for a gRPC error without an
+    envelope on this route: an upstream failure, or a local reply Envoy turned into a
+    gRPC status because the caller sent a gRPC content type. {{timestamp}},
+    {{request_id}} and {{method}} in the body are filled in by the Lua filter."""
+    entry = {"fallback_status": str(status), "fallback_body": _compact_json(body)}
+    return {"filter_metadata": {LUA_FILTER_NAME: entry}}
+
+
+def _reply_metadata(reply: LocalReply, family: Family) -> dict[str, Any]:
+    return _lua_metadata(reply.reply_status, reply.body(family.envelope, LUA_SLOTS))
+
+
+def _path_match(path: str, **extra: Any) -> dict[str, Any]:
+    """An exact path, or a URI template such as /v1/vouchers/{voucher_id}/performance."""
+    if "{" in path:
+        match: dict[str, Any] = {
+            "path_match_policy": {
+                "name": "envoy.path.match.uri_template.uri_template_match_config",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig",
+                    "path_template": path,
+                },
+            }
+        }
+    else:
+        match = {"path": path}
+    match.update(extra)
+    return match
+
+
+def _method_regex(methods: tuple[str, ...]) -> str:
+    return "^(" + "|".join(sorted(set(methods))) + ")$"
+
+
+def _family_routes(family: Family, route_timeout_s: float) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = []
+    for path, methods in family.routes:
+        if not path.startswith(family.prefix):
+            raise ValueError(f"route {path} of family {family.name} is outside {family.prefix}")
+        # The transcoder passes a request that already is gRPC through untouched, which
+        # would tunnel raw gRPC to the service under a REST path. The public port speaks
+        # JSON only; gRPC callers use the service port.
+        routes.append(
+            {
+                "name": f"{family.name}:{path}:415",
+                "match": _path_match(
+                    path, headers=[{"name": "content-type", "string_match": {"prefix": "application/grpc"}}]
+                ),
+                "direct_response": {"status": 415},
+                "metadata": _reply_metadata(UNSUPPORTED_MEDIA_TYPE, family),
+            }
+        )
+        routes.append(
+            {
+                "name": f"{family.name}:{path}",
+                "match": _path_match(
+                    path,
+                    headers=[{"name": ":method", "string_match": {"safe_regex": {"regex": _method_regex(methods)}}}],
+                ),
+                "route": {
+                    "cluster": family.cluster,
+                    "timeout": _duration(route_timeout_s),
+                    # Retry only what never reached the service: a refused or failed
+                    # connection, or a stream the server refused before processing it.
+                    "retry_policy": {
+                        "retry_on": "connect-failure,refused-stream",
+                        "num_retries": 2,
+                        "retry_host_predicate": [
+                            {
+                                "name": "envoy.retry_host_predicates.previous_hosts",
+                                "typed_config": _typed(
+                                    "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                                ),
+                            }
+                        ],
+                        "host_selection_retry_max_attempts": 3,
+                    },
+                },
+                "metadata": _reply_metadata(INTERNAL_ERROR, family),
+            }
+        )
+        routes.append(
+            {
+                "name": f"{family.name}:{path}:405",
+                "match": _path_match(path),
+                "direct_response": {"status": 405},
+                "response_headers_to_add": [
+                    {
+                        "header": {"key": "allow", "value": ", ".join(methods)},
+                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                    }
+                ],
+                "metadata": _reply_metadata(METHOD_NOT_ALLOWED, family),
+            }
+        )
+    routes.append(
+        {
+            "name": f"{family.name}:404",
+            "match": {"prefix": family.prefix},
+            "direct_response": {"status": 404},
+            "metadata": _reply_metadata(NOT_FOUND, family),
+        }
+    )
+    return routes
+
+
+def _cluster(name: str, endpoints: list[tuple[str, int]]) -> dict[str, Any]:
+    if not endpoints:
+        raise ValueError(f"cluster {name} has no endpoints")
+    all_ips = all(_is_ip(host) for host, _ in endpoints)
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC" if all_ips else "STRICT_DNS",
+        "connect_timeout": _duration(UPSTREAM_CONNECT_TIMEOUT_S),
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _socket_address(h, p)}} for h, p in endpoints]}
+            ],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "common_http_protocol_options": {
+                    "idle_timeout": "300s",
+                    "max_response_headers_kb": MAX_UPSTREAM_RESPONSE_HEADERS_KB,
+                },
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        # Notice a dead or half-open upstream connection instead of
+                        # sending requests into it.
+                        "connection_keepalive": {"interval": "30s", "timeout": "5s"},
+                    }
+                },
+            }
+        },
+        # A host whose connections fail (refused, reset, timed out) is ejected for a
+        # while, so that with several endpoints the others take the traffic. gRPC errors
+        # are HTTP 200 responses and do not count.
+        "outlier_detection": {
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 3,
+            "base_ejection_time": "10s",
+        },
+    }
+    if not all_ips:
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
+
+
+def _access_log() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": {
+                    "json_format": {
+                        "time": "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%",
+                        "request_id": "%REQ(X-REQUEST-ID)%",
+                        "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
+                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                        "status": "%RESPONSE_CODE%",
+                        "details": "%RESPONSE_CODE_DETAILS%",
+                        "flags": "%RESPONSE_FLAGS%",
+                        # Set by the Lua filter, which strips grpc-status from responses.
+                        "grpc_status": "%DYNAMIC_METADATA(envoy.filters.http.lua:grpc_status)%",
+                        "upstream": "%UPSTREAM_HOST%",
+                        "duration_ms": "%DURATION%",
+                    }
+                },
+            },
+        }
+    ]
+
+
+# --------------------------------------------------------------------------- render
+
+
+def render(
+    *,
+    listen_host: str,
+    listen_port: int,
+    admin_host: str,
+    admin_port: int,
+    descriptor_path: str,
+    upstreams: dict[str, list[tuple[str, int]]],
+    lua_path: str,
+    route_timeout_s: float = 15.0,
+) -> dict[str, Any]:
+    """Returns the Envoy bootstrap for `FAMILIES` as a dict (dump it as YAML or JSON).
+
+    `upstreams` maps each family's cluster name to its gRPC endpoints (round robin).
+    `descriptor_path` is the descriptor set the transcoder loads at start-up, and
+    `lua_path` the Lua filter source, embedded inline.
+    """
+    missing = sorted({f.cluster for f in FAMILIES} - set(upstreams))
+    if missing:
+        raise ValueError(f"no upstream endpoints for cluster(s): {', '.join(missing)}")
+    if route_timeout_s <= 0:
+        raise ValueError("route_timeout_s must be positive")
+    lua_source = pathlib.Path(lua_path).read_text(encoding="utf-8")
+
+    routes: list[dict[str, Any]] = []
+    for family in FAMILIES:
+        routes.extend(_family_routes(family, route_timeout_s))
+    routes.append(
+        {
+            "name": "not-found",
+            "match": {"prefix": "/"},
+            "direct_response": {"status": 404},
+            "metadata": _lua_metadata(404, _plain_not_found(LUA_SLOTS)),
+        }
+    )
+
+    services: list[str] = []
+    for family in FAMILIES:
+        services.extend(s for s in family.grpc_services if s not in services)
+
+    http_filters = [
+        # FIRST: it runs first on requests (request id, stripping internal headers) and
+        # LAST on responses (gRPC error -> envelope), after the transcoder.
+        {
+            "name": LUA_FILTER_NAME,
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                "default_source_code": {"inline_string": lua_source},
+            },
+        },
+        {
+            "name": TRANSCODER_FILTER_NAME,
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+                "proto_descriptor": str(descriptor_path),
+                "services": services,
+                "match_incoming_request_route": True,
+                "ignore_unknown_query_parameters": True,
+                "case_insensitive_enum_parsing": True,
+                "max_request_body_size": MAX_REQUEST_BODY_BYTES,
+                "print_options": {
+                    "add_whitespace": False,
+                    "always_print_primitive_fields": True,
+                    "always_print_enums_as_ints": False,
+                    "preserve_proto_field_names": True,
+                },
+            },
+        },
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                "suppress_envoy_headers": True,
+            },
+        },
+    ]
+
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+        "HttpConnectionManager",
+        "stat_prefix": "gateway",
+        "codec_type": "AUTO",
+        "use_remote_address": True,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "request_headers_timeout": "10s",
+        # Header names with underscores are dropped rather than refused (a refusal is a bare
+        # 400); nothing documented uses them, and dropping stops `x_request_id`-style
+        # spoofing of a dashed header by a component that folds "_" into "-".
+        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        # Request ids: the caller's header is moved aside before the connection manager
+        # handles request ids, so Envoy generates a UUID v4 for every request; the Lua
+        # filter restores the caller's id when it is a valid UUID.
+        "early_header_mutation_extensions": [
+            {
+                "name": "envoy.http.early_header_mutation.header_mutation",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3."
+                    "HeaderMutation",
+                    "mutations": [
+                        {"remove": CLIENT_REQUEST_ID_HEADER},
+                        {
+                            "append": {
+                                "header": {"key": CLIENT_REQUEST_ID_HEADER, "value": "%REQ(x-request-id)%"},
+                                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                                "keep_empty_value": False,
+                            }
+                        },
+                        {"remove": "x-request-id"},
+                    ],
+                },
+            }
+        ],
+        "generate_request_id": True,
+        "preserve_external_request_id": False,
+        "always_set_request_id_in_response": True,
+        "request_id_extension": {
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
+                # Never rewrite a UUID's version nibble with a trace decision.
+                "pack_trace_reason": False,
+                "use_request_id_for_trace_sampling": False,
+            }
+        },
+        "route_config": {
+            "name": "gateway",
+            "virtual_hosts": [{"name": "gateway", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": http_filters,
+        "local_reply_config": _local_reply_config(),
+        "access_log": _access_log(),
+    }
+
+    clusters = [_cluster(name, list(endpoints)) for name, endpoints in sorted(upstreams.items())]
+
+    return {
+        "admin": {"address": _socket_address(admin_host, admin_port)},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "gateway",
+                    "address": _socket_address(listen_host, listen_port),
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": clusters,
+        },
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
+                        "DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": 50000,
+                    },
+                }
+            ]
+        },
+    }
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def parse_addrs(text: str) -> list[tuple[str, int]]:
+    """Parses "host:port,host:port" (IPv6 as "[::1]:50051") into endpoints."""
+    endpoints: list[tuple[str, int]] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"bad address {item!r}: expected host:port")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        number = int(port)
+        if not 0 < number < 65536:
+            raise ValueError(f"bad port in {item!r}")
+        endpoints.append((host, number))
+    if not endpoints:
+        raise ValueError(f"no addresses in {text!r}")
+    return endpoints
+
+
+def upstreams_from_env(env: Mapping[str, str]) -> dict[str, list[tuple[str, int]]]:
+    """Every family cluster's endpoints from ``<CLUSTER>_GRPC_ADDRS`` (e.g. INSTANCE_GRPC_ADDRS)."""
+    upstreams: dict[str, list[tuple[str, int]]] = {}
+    for cluster in dict.fromkeys(f.cluster for f in FAMILIES):
+        var = f"{cluster.upper()}_GRPC_ADDRS"
+        text = env.get(var) or DEFAULT_UPSTREAM_ADDRS.get(cluster)
+        if not text:
+            raise ValueError(f"{var} is not set")
+        upstreams[cluster] = parse_addrs(text)
+    return upstreams
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = os.environ
+    parser = argparse.ArgumentParser(description="Render the Envoy gateway bootstrap as YAML.")
+    parser.add_argument("--out", required=True, help="file to write ('-' for stdout)")
+    parser.add_argument("--listen-host", default=env.get("GATEWAY_HOST", "127.0.0.1"))
+    parser.add_argument("--listen-port", type=int, default=int(env.get("GATEWAY_PORT", "8080")))
+    parser.add_argument("--admin-host", default=env.get("GATEWAY_ADMIN_HOST", "127.0.0.1"))
+    parser.add_argument("--admin-port", type=int, default=int(env.get("GATEWAY_ADMIN_PORT", "9901")))
+    parser.add_argument("--descriptor", default=env.get("GATEWAY_DESCRIPTOR", str(DEFAULT_DESCRIPTOR)))
+    parser.add_argument("--lua", default=str(DEFAULT_LUA))
+    parser.add_argument(
+        "--route-timeout", type=float, default=float(env.get("GATEWAY_ROUTE_TIMEOUT_S", "15"))
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = render(
+            listen_host=args.listen_host,
+            listen_port=args.listen_port,
+            admin_host=args.admin_host,
+            admin_port=args.admin_port,
+            descriptor_path=str(pathlib.Path(args.descriptor).resolve()),
+            upstreams=upstreams_from_env(env),
+            lua_path=args.lua,
+            route_timeout_s=args.route_timeout,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    text = yaml.safe_dump(config, sort_keys=False, width=120)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

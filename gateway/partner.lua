@@ -1,0 +1,181 @@
+-- Partner gateway Lua filter. It is the FIRST http filter, so it runs first on
+-- requests (before the gRPC-JSON transcoder) and last on responses (after it).
+--
+-- Requests:
+--   * X-Request-ID: the early header mutation moved the caller's header to
+--     x-gateway-client-request-id and the connection manager generated a fresh UUID v4
+--     as x-request-id. Put the caller's id back when it is a valid UUID.
+--   * Drop internal headers a caller may send (grpc-*, x-envelope*).
+--   * Remember the request id and the receive time for the response side.
+-- Responses:
+--   * A gRPC error (grpc-status other than 0) that carries x-envelope-status and
+--     x-envelope (trailing metadata; in a trailers-only response they arrive as headers)
+--     becomes exactly that HTTP status and JSON body; the other metadata stay as headers.
+--   * A gRPC error without an envelope becomes the route's fallback reply, which the
+--     renderer writes into the route metadata: the family's 500 envelope on a route to
+--     a service; the route's own 404/405/415 on a direct-response route (Envoy turns a
+--     local reply into a gRPC status when the caller sent a gRPC content type).
+--   * grpc-* and x-envelope* never reach the client, on any response.
+
+local FILTER = "envoy.filters.http.lua"
+local CLIENT_ID_HEADER = "x-gateway-client-request-id"
+
+local UUID_PATTERN = "^" .. string.rep("%x", 8) .. "%-" .. string.rep("%x", 4) .. "%-"
+  .. string.rep("%x", 4) .. "%-" .. string.rep("%x", 4) .. "%-" .. string.rep("%x", 12) .. "$"
+
+local GENERIC_FALLBACK = '{"success":false,"error":"Internal Server Error",'
+  .. '"message":"An unexpected error occurred. Please try again later",'
+  .. '"meta":{"timestamp":"{{timestamp}}","requestId":"{{request_id}}"}}'
+
+local function is_uuid(value)
+  return value ~= nil and string.find(value, UUID_PATTERN) ~= nil
+end
+
+local function is_internal(name)
+  return string.sub(name, 1, 5) == "grpc-" or string.sub(name, 1, 10) == "x-envelope"
+end
+
+-- Milliseconds since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (no dependency on os.date).
+local function iso8601_utc(ms)
+  local secs = math.floor(ms / 1000)
+  local millis = ms - secs * 1000
+  local days = math.floor(secs / 86400)
+  local rem = secs - days * 86400
+  local hh = math.floor(rem / 3600)
+  local mi = math.floor((rem - hh * 3600) / 60)
+  local ss = rem - hh * 3600 - mi * 60
+  -- civil_from_days (H. Hinnant)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then
+    y = y + 1
+  end
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, hh, mi, ss, millis)
+end
+
+-- Removes internal headers; returns the other headers as a list of {name, value}.
+local function strip_internal(headers)
+  local drop, keep = {}, {}
+  for name, value in pairs(headers) do
+    if is_internal(name) then
+      drop[#drop + 1] = name
+    else
+      keep[#keep + 1] = { name, value }
+    end
+  end
+  for _, name in ipairs(drop) do
+    headers:remove(name)
+  end
+  return keep
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local client_id = headers:get(CLIENT_ID_HEADER)
+  headers:remove(CLIENT_ID_HEADER)
+  if is_uuid(client_id) then
+    headers:replace("x-request-id", client_id)
+  end
+  strip_internal(headers)
+  local meta = handle:streamInfo():dynamicMetadata()
+  meta:set(FILTER, "request_id", headers:get("x-request-id") or "")
+  meta:set(FILTER, "received_at", iso8601_utc(handle:timestamp()))
+  meta:set(FILTER, "method", headers:get(":method") or "")
+end
+
+local function fallback_envelope(handle)
+  local status, template = "500", GENERIC_FALLBACK
+  local route = handle:metadata()
+  if route ~= nil then
+    status = route:get("fallback_status") or status
+    template = route:get("fallback_body") or template
+  end
+  local info = handle:streamInfo():dynamicMetadata():get(FILTER) or {}
+  local values = {
+    timestamp = info["received_at"] or iso8601_utc(handle:timestamp()),
+    request_id = info["request_id"] or "",
+    method = info["method"] or "",
+  }
+  local body = string.gsub(template, "{{([%w_]+)}}", function(key)
+    return values[key] or ""
+  end)
+  return status, body
+end
+
+-- An error envelope's status must be an HTTP error status (4xx or 5xx).
+local function valid_status(value)
+  if value == nil or string.find(value, "^[45]%d%d$") == nil then
+    return nil
+  end
+  return value
+end
+
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  local grpc_status = headers:get("grpc-status")
+  local envelope_status = headers:get("x-envelope-status")
+  local envelope = headers:get("x-envelope")
+  strip_internal(headers)
+  if grpc_status ~= nil then
+    -- For the access log: the header itself never reaches the client.
+    handle:streamInfo():dynamicMetadata():set(FILTER, "grpc_status", grpc_status)
+  end
+
+  if grpc_status == nil or grpc_status == "0" then
+    -- A success (or a reply Envoy made itself): pass the body through unbuffered and
+    -- drop internal trailers (grpc-status: 0 for an HTTP/2 client).
+    for _ in handle:bodyChunks() do
+    end
+    local trailers = handle:trailers()
+    if trailers ~= nil then
+      strip_internal(trailers)
+    end
+    return
+  end
+
+  -- A gRPC error. In a trailers-only response the metadata came as headers; otherwise
+  -- (the service sent initial metadata first) it is in the trailers.
+  local body = handle:body(true)
+  if body == nil then
+    -- The stream ended in trailers without any data. Envoy 1.40 forgets always_wrap_body
+    -- when body() resumes because of trailers; asked again now that the stream has
+    -- ended, it adds an empty buffer we can fill.
+    body = handle:body(true)
+  end
+  local promote = {}
+  local trailers = handle:trailers()
+  if trailers ~= nil then
+    envelope_status = envelope_status or trailers:get("x-envelope-status")
+    envelope = envelope or trailers:get("x-envelope")
+    promote = strip_internal(trailers)
+  end
+
+  local status = valid_status(envelope_status)
+  local new_body
+  if status ~= nil and envelope ~= nil and envelope ~= "" then
+    new_body = envelope
+  else
+    status, new_body = fallback_envelope(handle)
+  end
+
+  headers = handle:headers() -- a handle taken before body() is no longer valid
+  for _, pair in ipairs(promote) do
+    headers:replace(pair[1], pair[2])
+  end
+  if trailers ~= nil then
+    for _, pair in ipairs(promote) do
+      trailers:remove(pair[1])
+    end
+  end
+  headers:replace(":status", status)
+  headers:replace("content-type", "application/json")
+  body:setBytes(new_body)
+  headers:replace("content-length", tostring(string.len(new_body)))
+end
