@@ -1,0 +1,1 @@
+"""The local stack: embedded database, migrations, demo data, services and gateway."""

@@ -1,0 +1,143 @@
+"""The deterministic demo data set of `make run`.
+
+Ids, amounts and the shape of the data come from a fixed seed, so every run produces the
+same rows; timestamps are laid out relative to the current hour (over the last 30
+days), so the data is always recent. Re-seeding replaces the demo account's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import random
+import uuid
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
+from platform_core import accounts, db
+from platform_core.accounts import Account, ApiKey, Principal
+from services.instance import ingest
+
+DEMO_ACCOUNT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
+DEMO_ACCOUNT_NAME = "Demo Partner"
+# Documented in README.md: a test-mode key with every scope.
+DEMO_KEY = "sk_test_DemoPartnerKey000000000000000001"
+NAMESPACE = uuid.UUID("6f1c4a52-0d7e-4b8e-9a61-3d9c2f0b7a10")
+SEED = 20261121
+INSTANCES = 3000
+BATCH = 1000
+
+
+def _id(kind: str, n: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{kind}-{n}"))
+
+
+def _ts(moment: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment.astimezone(dt.timezone.utc).replace(tzinfo=None))
+    return ts
+
+
+def build(now: dt.datetime) -> dict[str, list]:
+    """The demo records, as the ingestion API receives them."""
+    rng = random.Random(SEED)
+    anchor = now.replace(minute=0, second=0, microsecond=0)
+    campaigns = [_id("campaign", i) for i in range(5)]
+    insiders = [_id("insider", i) for i in range(40)]
+    out: dict[str, list] = {"instances": [], "events": [], "orders": [], "rewards": []}
+    for n in range(INSTANCES):
+        started = anchor - dt.timedelta(seconds=rng.randint(0, 30 * 86400 - 1)) + dt.timedelta(minutes=59)
+        started = min(started, now - dt.timedelta(seconds=1))
+        instance_id, insider = _id("instance", n), rng.choice(insiders)
+        out["instances"].append(
+            pb.InstanceRecord(id=instance_id, campaign_id=rng.choice(campaigns), insider_id=insider, timestamp=_ts(started))
+        )
+        moment = started
+        product = f"prod_{rng.randint(1, 60):03d}"
+        for e in range(rng.randint(1, 6)):
+            moment = min(moment + dt.timedelta(seconds=rng.randint(5, 240)), now)
+            kind = ["page_view", "scroll_tracking", "click_tracking", "time_tracking"][min(e, 3) if e < 4 else rng.randint(0, 3)]
+            metadata = {
+                "page_view": lambda: {"url": f"https://shop.example.com/p/{product}", "user_agent": "Mozilla/5.0 (demo)"},
+                "click_tracking": lambda: {"product_id": product, "price": round(rng.uniform(5, 200), 2)},
+                "scroll_tracking": lambda: {
+                    "scroll_depth": rng.randint(10, 100), "max_scroll": 100, "page_height": 3200,
+                    "viewport_height": 900, "scroll_speed": rng.choice(["slow", "medium", "fast"]),
+                },
+                "time_tracking": lambda: {
+                    "time_spent": rng.randint(10, 600), "active_time": rng.randint(5, 300), "idle_time": rng.randint(0, 120),
+                    "session_duration": rng.randint(30, 900), "engagement_score": round(rng.random(), 2),
+                },
+            }[kind]()
+            event = pb.EventRecord(
+                id=_id("event", n * 10 + e), instance_id=instance_id, name=kind.replace("_", " "),
+                tracker_type=pb.TrackerType.Value("TRACKER_TYPE_" + kind.upper()), created_at=_ts(moment),
+            )
+            if kind == "click_tracking":
+                event.reference_id = product
+            event.metadata.update(metadata)
+            out["events"].append(event)
+        if rng.random() < 0.27:
+            items = [
+                pb.OrderItemRecord(product_id=f"prod_{rng.randint(1, 60):03d}", quantity=rng.randint(1, 3),
+                                   price=str(decimal.Decimal(rng.randint(499, 9999)) / 100))
+                for _ in range(rng.randint(1, 3))
+            ]
+            total = sum(decimal.Decimal(i.price) * i.quantity for i in items)
+            discount = decimal.Decimal(rng.choice([0, 0, 5, 10])) / 100 * total
+            order_at = min(moment + dt.timedelta(seconds=30), now)
+            out["orders"].append(pb.OrderRecord(
+                id=_id("order", n), instance_id=instance_id, purchased_insider_id=insider, total=str(total),
+                currency="USD", status="completed", items=items,
+                discounted_price=str((total - discount).quantize(decimal.Decimal("0.01"))) if discount else "",
+                cashfunds_used=rng.choice(["0", "0", "5.00"]), credits_used=rng.choice(["0", "0", "2.50"]),
+                created_at=_ts(order_at),
+            ))
+            out["rewards"].append(pb.InsiderRewardRecord(
+                id=_id("reward", n), instance_id=instance_id, insider_id=insider, type="commission",
+                amount=str((total * decimal.Decimal("0.5")).quantize(decimal.Decimal("0.01"))), currency="USD",
+                status=rng.choice(["pending", "paid"]), created_at=_ts(order_at),
+            ))
+    return out
+
+
+async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> dict[str, int]:
+    """Replaces the demo account's data; returns how many records of each kind it wrote."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    async with sessions() as session:
+        for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts", "instances"):
+            await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
+        await session.execute(delete(ApiKey).where(ApiKey.account_id == DEMO_ACCOUNT_ID))
+        await session.execute(delete(Account).where(Account.id == DEMO_ACCOUNT_ID))
+        await accounts.create_account(session, DEMO_ACCOUNT_NAME, DEMO_ACCOUNT_ID)
+        key, _ = await accounts.create_key(session, DEMO_ACCOUNT_ID, "test", name="demo", key=DEMO_KEY)
+        await session.commit()
+    who = Principal(account_id=DEMO_ACCOUNT_ID, key_id=key.id, mode="test", scopes=frozenset(accounts.SCOPES))
+    records = build(now)
+    steps = [
+        ("instances", ingest.create_instances), ("events", ingest.create_events),
+        ("orders", ingest.create_orders), ("rewards", ingest.create_insider_rewards),
+    ]
+    for kind, command in steps:
+        rows = records[kind]
+        for start in range(0, len(rows), BATCH):
+            async with sessions() as session:
+                await command(session, who, rows[start:start + BATCH], kind)
+    return {kind: len(rows) for kind, rows in records.items()}
+
+
+async def _main() -> None:
+    from platform_core.config import require
+
+    engine = db.create_engine(require("DATABASE_URL"), pool_size=2)
+    counts = await seed(db.sessionmaker(engine))
+    await engine.dispose()
+    print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

@@ -1,0 +1,261 @@
+"""Starts the whole stack locally: `make run` (python -m stack.run).
+
+Embedded PostgreSQL in DATA_DIR unless DATABASE_URL is set, migrations, the demo data,
+every service and Envoy; prints the gateway URL and working curl examples. Ctrl-C (or
+SIGTERM) stops every process it started: Envoy first, then the services (gracefully),
+then the embedded database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
+DATABASE_NAME = "partnerlytics"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def migrate(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["url"] = database_url
+    command.upgrade(config, "head")
+
+
+@dataclass
+class Service:
+    """A domain service: its module and the environment variable naming its port."""
+
+    name: str
+    module: str
+    port_env: str
+    base_port: int
+
+
+SERVICES = [Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051)]
+
+
+@dataclass
+class Stack:
+    data_dir: pathlib.Path
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    admin_port: int = 9901
+    service_ports: dict[str, list[int]] = field(default_factory=dict)
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: pathlib.Path | None = None
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    _pg: object | None = None
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def start_database(self) -> str:
+        if self.database_url is None:
+            from platform_core.embedded_pg import EmbeddedPostgres
+
+            self._pg = EmbeddedPostgres(self.data_dir / "postgres")
+            self.database_url = self._pg.ensure_database(DATABASE_NAME)
+        return self.database_url
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, **self.extra_env, "DATABASE_URL": self.database_url or ""}
+        path = [str(ROOT), str(ROOT / "gen"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log_dir = self.log_dir or self.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{name}.log", "ab")
+        # A session of its own: Ctrl-C reaches only this process, which stops children in order.
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append((name, proc))
+        return proc
+
+    def start_services(self, replicas: int = 1) -> None:
+        for service in SERVICES:
+            ports = self.service_ports.setdefault(
+                service.name, [service.base_port + i for i in range(replicas)]
+            )
+            for i, port in enumerate(ports):
+                env = {**self._env(), service.port_env: str(port)}
+                self._spawn(f"{service.name}-{i}", [sys.executable, "-m", service.module], env)
+        for service in SERVICES:
+            for port in self.service_ports[service.name]:
+                self._wait_serving(service.name, port)
+
+    def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"{name} on port {port} did not become healthy in {timeout}s")
+
+    def start_gateway(self) -> None:
+        from gateway.envoy_config import render
+
+        config = render(
+            listen_host=self.gateway_host,
+            listen_port=self.gateway_port,
+            admin_host="127.0.0.1",
+            admin_port=self.admin_port,
+            descriptor_path=str(DESCRIPTOR),
+            upstreams={name: [("127.0.0.1", p) for p in ports] for name, ports in self.service_ports.items()},
+            lua_path=str(ROOT / "gateway" / "partner.lua"),
+        )
+        out = self.data_dir / "envoy.yaml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(config, sort_keys=False))
+        envoy = pathlib.Path(sys.executable).parent / "envoy"
+        self._spawn(
+            "envoy",
+            [str(envoy), "-c", str(out), "--log-level", "warn", "--concurrency", "2",
+             "--base-id", str(self.admin_port)],
+            self._env(),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("Envoy did not become ready in 30s")
+
+    def _check_alive(self) -> None:
+        for name, proc in self.processes:
+            if proc.poll() is not None:
+                log_dir = self.log_dir or self.data_dir / "logs"
+                tail = (log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        """Envoy first (no new requests), then services (graceful), then the database."""
+        for name, proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.processes.clear()
+        if self._pg is not None:
+            self._pg.stop()
+            self._pg = None
+
+
+def _examples(url: str, key: str) -> str:
+    return f"""
+Gateway: {url}
+Demo key (test mode): {key}
+
+  curl -s -H "Authorization: Bearer {key}" "{url}/partner/v1/instances/analytics?time_frame=day&limit=5"
+  curl -s -H "Authorization: Bearer {key}" "{url}/partner/v1/instances/analytics?is_purchased=true&time_frame=custom&start_date=$(date -u -d '-29 days' +%F)&end_date=$(date -u +%F)&page=2&limit=20"
+  curl -s -X POST -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+       -d '{{"instance_ids": ["{_demo_instance()}"]}}' "{url}/partner/v1/instances/analytics?events=all"
+
+gRPC (reflection on): grpcurl -plaintext 127.0.0.1:{{INSTANCE_GRPC_PORT}} list
+Press Ctrl-C to stop everything.
+"""
+
+
+def _demo_instance() -> str:
+    from stack.demo import _id
+
+    return _id("instance", 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-demo", action="store_true", help="do not (re)load the demo data")
+    args = parser.parse_args()
+    from stack.demo import DEMO_KEY
+
+    replicas = int(os.environ.get("SERVICE_REPLICAS", "1"))
+    stack = Stack(
+        data_dir=pathlib.Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve(),
+        gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
+        admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
+        database_url=os.environ.get("DATABASE_URL") or None,
+    )
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        url = stack.start_database()
+        print(f"database: {'embedded PostgreSQL in ' + str(stack.data_dir / 'postgres') if stack._pg else 'DATABASE_URL'}")
+        migrate(url)
+        print("migrations: at head")
+        if not args.no_demo:
+            from platform_core import db
+            from stack.demo import seed
+
+            async def _seed():
+                engine = db.create_engine(url, pool_size=2)
+                try:
+                    return await seed(db.sessionmaker(engine))
+                finally:
+                    await engine.dispose()
+
+            counts = asyncio.run(_seed())
+            print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        stack.start_services(replicas)
+        stack.start_gateway()
+        print(f"logs: {stack.data_dir / 'logs'}")
+        print(_examples(stack.gateway_url, DEMO_KEY).replace(
+            "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])))
+        while True:
+            stack._check_alive()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+    finally:
+        stack.stop()
+        print("stopped: no process left running")
+
+
+if __name__ == "__main__":
+    main()
