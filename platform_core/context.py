@@ -42,5 +42,5 @@ current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
 def request_id_from(value: str | None) -> str:
     """The caller's id when it is a valid UUID, otherwise a fresh UUID v4 (CONTRACT-NOTES)."""
     if value and _UUID.match(value):
-        return value.lower()
+        return value
     return str(uuid.uuid4())

@@ -9,6 +9,7 @@ which the gateway returns verbatim (see docs/gateway.md).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -142,8 +143,9 @@ def partner_envelope(error: DomainError, request_id: str, moment: dt.datetime) -
         body.fields.extend(
             envelope_pb2.FieldError(field=v.field, message=v.message, code=v.code) for v in error.violations
         )
-    return json_format.MessageToJson(
-        body, preserving_proto_field_name=True, indent=None, ensure_ascii=True
+    # Compact, field order as in the proto (the documents' order), ASCII-only for metadata.
+    return json.dumps(
+        json_format.MessageToDict(body, preserving_proto_field_name=True), separators=(",", ":"), ensure_ascii=True
     )
 
 

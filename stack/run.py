@@ -223,7 +223,8 @@ def main() -> None:
             stopping = True
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: a background job inherits SIGINT ignored
+        signal.signal(sig, on_signal)
     try:
         url = stack.start_database()
         print(f"database: {'embedded PostgreSQL in ' + str(stack.data_dir / 'postgres') if stack._pg else 'DATABASE_URL'}")
