@@ -186,7 +186,7 @@ Gateway: {url}
 Demo key (test mode): {key}
 
   curl -s -H "Authorization: Bearer {key}" "{url}/partner/v1/instances/analytics?time_frame=day&limit=5"
-  curl -s -H "Authorization: Bearer {key}" "{url}/partner/v1/instances/analytics?is_purchased=true&time_frame=custom&start_date=$(date -u -d '-29 days' +%F)&end_date=$(date -u +%F)&page=2&limit=20"
+  curl -s -H "Authorization: Bearer {key}" "{url}/partner/v1/instances/analytics?is_purchased=true&time_frame=custom&start_date=$(date -u -d '-30 days' +%F)&end_date=$(date -u +%F)&page=2&limit=20"
   curl -s -X POST -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
        -d '{{"instance_ids": ["{_demo_instance()}"]}}' "{url}/partner/v1/instances/analytics?events=all"
 
