@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 import psycopg
+import redis.exceptions
 import sqlalchemy.exc
 
 from platform_core import context
@@ -123,8 +124,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
 def _as_domain_error(exc: Exception) -> DomainError:
     if isinstance(exc, DomainError):
         return exc
-    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError, OSError)):
-        log.warning("database unavailable: %s", exc)
+    # A dependency that cannot be reached is a 503 (safe to retry), never a 500. When the
+    # rate-limit store is down the request is refused too (fail closed, docs/architecture.md).
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
+                        redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)):
+        log.warning("dependency unavailable: %s", exc)
         return Unavailable(message="The service is temporarily unavailable. Please try again later")
     log.exception("unexpected error")
     return Internal(message="An unexpected error occurred. Please try again later")

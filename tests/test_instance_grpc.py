@@ -236,3 +236,30 @@ async def test_reflection_lists_and_describes_the_services(grpc_server):
     assert {"partnerlytics.instance.v1.InstanceAnalyticsService", "partnerlytics.instance.v1.InstanceIngestionService",
             "grpc.health.v1.Health"} <= services
     assert methods == {"ListInstanceAnalytics", "GetInstanceDetails"}
+
+
+async def test_an_unreachable_rate_limit_store_is_a_retryable_unavailable(database_url, make_tenant):
+    """Fail closed: without the shared limiter no request is served, and none gets a 500."""
+    import redis.asyncio
+
+    from platform_core.errors import partner_envelope
+    from platform_core.ratelimit import RedisLimiter
+    from platform_core.server import Deps, create_server
+    from services.instance.servicer import service_specs
+    from stack.run import free_port
+    from tests.conftest import make_settings
+
+    tenant = await make_tenant()
+    dead = redis.asyncio.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    deps = Deps.from_settings(make_settings(database_url), limiter=RedisLimiter(dead))
+    running = await create_server("127.0.0.1:0", deps, service_specs(deps), partner_envelope)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await api_grpc.InstanceAnalyticsServiceStub(ch).ListInstanceAnalytics(
+                    api.ListInstanceAnalyticsRequest(), metadata=tenant.md())
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert dict(err.value.trailing_metadata())["x-envelope-status"] == "503"
+    finally:
+        await running.stop(0)
+        await deps.engine.dispose()
