@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -32,9 +33,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _CancelledStreams(logging.Filter):
+    """Drops gRPC's report of a stream (a health Watch) cancelled by a graceful stop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    logging.getLogger("grpc._cython.cygrpc").addFilter(_CancelledStreams())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -68,8 +68,7 @@ class RunningServer:
 
     async def stop(self, grace: float) -> None:
         """Reports NOT_SERVING first so that balancers drain, then lets in-flight calls end."""
-        for name in [*self.service_names, ""]:
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.enter_graceful_shutdown()  # every service NOT_SERVING, and it stays so
         await self.server.stop(grace)
 
 

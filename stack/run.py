@@ -208,6 +208,9 @@ def main() -> None:
     from stack.demo import DEMO_KEY
 
     replicas = int(os.environ.get("SERVICE_REPLICAS", "1"))
+    if replicas > 1 and not os.environ.get("REDIS_URL"):
+        # In-process limiters would each count their own window: limits would multiply.
+        raise SystemExit("configuration error: SERVICE_REPLICAS > 1 needs REDIS_URL for shared rate limits")
     stack = Stack(
         data_dir=pathlib.Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve(),
         gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
