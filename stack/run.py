@@ -230,7 +230,8 @@ def main() -> None:
         signal.signal(sig, on_signal)
     try:
         url = stack.start_database()
-        print(f"database: {'embedded PostgreSQL in ' + str(stack.data_dir / 'postgres') if stack._pg else 'DATABASE_URL'}")
+        where = f"embedded PostgreSQL in {stack.data_dir / 'postgres'}" if stack._pg else "DATABASE_URL"
+        print(f"database: {where}\n  DATABASE_URL={url}")
         migrate(url)
         print("migrations: at head")
         if not args.no_demo:

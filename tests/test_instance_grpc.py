@@ -263,3 +263,30 @@ async def test_an_unreachable_rate_limit_store_is_a_retryable_unavailable(databa
     finally:
         await running.stop(0)
         await deps.engine.dispose()
+
+
+async def test_logs_are_json_lines_with_request_id_and_account(channel, make_tenant):
+    import io
+    import json
+    import logging
+
+    from platform_core.logs import JsonFormatter
+
+    tenant = await make_tenant()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("platform_core.rpc")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    rid = str(uuid.uuid4())
+    try:
+        await api_grpc.InstanceAnalyticsServiceStub(channel).ListInstanceAnalytics(
+            api.ListInstanceAnalyticsRequest(), metadata=tenant.md() + (("x-request-id", rid),))
+    finally:
+        logger.removeHandler(handler)
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    mine = [e for e in entries if e.get("request_id") == rid]
+    assert len(mine) == 1
+    assert (mine[0]["account_id"], mine[0]["mode"], mine[0]["status"]) == (str(tenant.account_id), "test", "OK")
+    assert mine[0]["method"].endswith("/ListInstanceAnalytics")
