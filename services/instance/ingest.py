@@ -84,6 +84,13 @@ class _Checker:
             self.fail(field, f"{field} must be a UUID", "invalid_uuid")
         return parsed
 
+    def reference(self, field: str, value: str, refs: list[tuple[str, uuid.UUID]]) -> uuid.UUID | None:
+        """A UUID naming an instance, remembered so that its existence is checked in one query."""
+        parsed = self.uuid(field, value)
+        if parsed is not None:
+            refs.append((field, parsed))
+        return parsed
+
     def moment(self, field: str, message, required: bool = True, now: dt.datetime | None = None) -> dt.datetime | None:
         if not message.seconds and not message.nanos:
             if required:
@@ -126,6 +133,26 @@ class _Checker:
             raise InvalidArgument(
                 message=f"Validation failed for {len(self.violations)} fields", violations=self.violations
             )
+
+
+async def _insert(
+    session: AsyncSession, who: Principal, table: str, columns: dict[str, tuple[str, str]], rows: dict[str, list[Any]],
+    *, returning: str | None = "id", idempotent: bool = True,
+) -> list[Any]:
+    """`INSERT ... SELECT FROM unnest(arrays)`: one statement for a whole batch.
+
+    `columns` maps each table column to (the key of its values in `rows`, its SQL type).
+    """
+    arrays = ", ".join(f"CAST(:{key} AS {sql_type}[])" for key, sql_type in columns.values())
+    statement = (
+        f"INSERT INTO {table} (account_id, livemode, {', '.join(columns)}) SELECT :a, :l, * FROM unnest({arrays})"
+        + (" ON CONFLICT DO NOTHING" if idempotent else "")
+        + (f" RETURNING {returning}" if returning else "")
+    )
+    result = await session.execute(
+        text(statement), {"a": who.account_id, "l": who.livemode, **{key: rows[key] for key, _ in columns.values()}}
+    )
+    return result.all() if returning else []
 
 
 def _check_size(checker: _Checker, field: str, records: Sequence[Any]) -> None:
@@ -203,18 +230,13 @@ async def create_instances(
         insiders.append(checker.uuid(f"{at}.insider_id", record.insider_id))
         started.append(checker.moment(f"{at}.timestamp", record.timestamp, now=now))
     checker.raise_if_any()
-    inserted = (
-        await session.execute(
-            text(
-                "INSERT INTO instances (account_id, livemode, id, campaign_id, insider_id, started_at) "
-                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:campaigns AS uuid[]), "
-                "CAST(:insiders AS uuid[]), CAST(:started AS timestamptz[])) "
-                "ON CONFLICT DO NOTHING RETURNING started_at"
-            ),
-            {"a": who.account_id, "l": who.livemode, "ids": ids, "campaigns": campaigns,
-             "insiders": insiders, "started": started},
-        )
-    ).all()
+    inserted = await _insert(
+        session, who, "instances",
+        {"id": ("ids", "uuid"), "campaign_id": ("campaigns", "uuid"), "insider_id": ("insiders", "uuid"),
+         "started_at": ("started", "timestamptz")},
+        {"ids": ids, "campaigns": campaigns, "insiders": insiders, "started": started},
+        returning="started_at",
+    )
     deltas: dict[tuple[dt.datetime, bool], int] = collections.Counter(
         (floor_hour(row.started_at.astimezone(dt.timezone.utc)), False) for row in inserted
     )
@@ -253,9 +275,7 @@ async def create_events(
     refs: list[tuple[str, uuid.UUID]] = []
     for i, record in enumerate(records):
         at = _path(field, None if single else i)
-        instance_id = checker.uuid(f"{at}.instance_id", record.instance_id)
-        if instance_id is not None:
-            refs.append((f"{at}.instance_id", instance_id))
+        instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         tracker = TRACKER_TYPES.get(record.tracker_type)
         if tracker is None:
             checker.fail(f"{at}.tracker_type", "tracker_type must be one of " + ", ".join(TRACKER_TYPES.values()), "invalid_enum")
@@ -277,19 +297,13 @@ async def create_events(
         rows["metadata"].append(json.dumps(metadata))
     checker.raise_if_any()
     await _check_instances(session, who, checker, refs)
-    inserted = (
-        await session.execute(
-            text(
-                "INSERT INTO events (account_id, livemode, id, instance_id, name, tracker_type, reference_id, "
-                "created_at, updated_at, metadata) "
-                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:instances AS uuid[]), "
-                "CAST(:names AS text[]), CAST(:trackers AS text[]), CAST(:refs AS text[]), "
-                "CAST(:created AS timestamptz[]), CAST(:updated AS timestamptz[]), CAST(:metadata AS jsonb[])) "
-                "ON CONFLICT DO NOTHING RETURNING id"
-            ),
-            {"a": who.account_id, "l": who.livemode, **rows},
-        )
-    ).all()
+    inserted = await _insert(
+        session, who, "events",
+        {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "name": ("names", "text"),
+         "tracker_type": ("trackers", "text"), "reference_id": ("refs", "text"), "created_at": ("created", "timestamptz"),
+         "updated_at": ("updated", "timestamptz"), "metadata": ("metadata", "jsonb")},
+        rows,
+    )
     await session.commit()
     return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
 
@@ -311,9 +325,7 @@ async def create_orders(
     for i, record in enumerate(records):
         at = _path(field, None if single else i)
         order_id = checker.uuid(f"{at}.id", record.id)
-        instance_id = checker.uuid(f"{at}.instance_id", record.instance_id)
-        if instance_id is not None:
-            refs.append((f"{at}.instance_id", instance_id))
+        instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         orders["ids"].append(order_id)
         orders["instances"].append(instance_id)
         orders["insiders"].append(checker.uuid(f"{at}.purchased_insider_id", record.purchased_insider_id))
@@ -351,31 +363,25 @@ async def create_orders(
         if owner != order_id:
             checker.fail(f"{_path(field, None if single else i)}.instance_id", "the instance already has another order", "already_exists")
     checker.raise_if_any()
-    inserted = (
-        await session.execute(
-            text(
-                "INSERT INTO orders (account_id, livemode, id, instance_id, purchased_insider_id, total, currency, "
-                "status, discounted_price, cashfunds_used, credits_used, created_at) "
-                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:instances AS uuid[]), "
-                "CAST(:insiders AS uuid[]), CAST(:totals AS numeric[]), CAST(:currencies AS text[]), "
-                "CAST(:statuses AS text[]), CAST(:discounted AS numeric[]), CAST(:cashfunds AS numeric[]), "
-                "CAST(:credits AS numeric[]), CAST(:created AS timestamptz[])) "
-                "ON CONFLICT DO NOTHING RETURNING id, instance_id, purchased_insider_id"
-            ),
-            {**params, **orders},
-        )
-    ).all()
+    inserted = await _insert(
+        session, who, "orders",
+        {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "purchased_insider_id": ("insiders", "uuid"),
+         "total": ("totals", "numeric"), "currency": ("currencies", "text"), "status": ("statuses", "text"),
+         "discounted_price": ("discounted", "numeric"), "cashfunds_used": ("cashfunds", "numeric"),
+         "credits_used": ("credits", "numeric"), "created_at": ("created", "timestamptz")},
+        orders,
+        returning="id, instance_id, purchased_insider_id",
+    )
     if inserted:
         new_ids = {row.id for row in inserted}
         keep = [i for i, order_id in enumerate(items["orders"]) if order_id in new_ids]
         if keep:
-            await session.execute(
-                text(
-                    "INSERT INTO order_items (account_id, livemode, order_id, line, product_id, quantity, price) "
-                    "SELECT :a, :l, * FROM unnest(CAST(:orders AS uuid[]), CAST(:lines AS int[]), "
-                    "CAST(:products AS text[]), CAST(:quantities AS int[]), CAST(:prices AS numeric[]))"
-                ),
-                {**params, **{key: [values[i] for i in keep] for key, values in items.items()}},
+            await _insert(
+                session, who, "order_items",
+                {"order_id": ("orders", "uuid"), "line": ("lines", "int"), "product_id": ("products", "text"),
+                 "quantity": ("quantities", "int"), "price": ("prices", "numeric")},
+                {key: [values[i] for i in keep] for key, values in items.items()},
+                returning=None, idempotent=False,
             )
         purchased = (
             await session.execute(
@@ -414,9 +420,7 @@ async def create_insider_rewards(
     refs: list[tuple[str, uuid.UUID]] = []
     for i, record in enumerate(records):
         at = _path(field, None if single else i)
-        instance_id = checker.uuid(f"{at}.instance_id", record.instance_id)
-        if instance_id is not None:
-            refs.append((f"{at}.instance_id", instance_id))
+        instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         rows["ids"].append(checker.uuid(f"{at}.id", record.id))
         rows["instances"].append(instance_id)
         rows["insiders"].append(checker.uuid(f"{at}.insider_id", record.insider_id))
@@ -427,18 +431,12 @@ async def create_insider_rewards(
         rows["created"].append(checker.moment(f"{at}.created_at", record.created_at, now=now))
     checker.raise_if_any()
     await _check_instances(session, who, checker, refs)
-    inserted = (
-        await session.execute(
-            text(
-                "INSERT INTO insider_rewards (account_id, livemode, id, instance_id, insider_id, type, amount, "
-                "currency, status, created_at) "
-                "SELECT :a, :l, * FROM unnest(CAST(:ids AS uuid[]), CAST(:instances AS uuid[]), "
-                "CAST(:insiders AS uuid[]), CAST(:types AS text[]), CAST(:amounts AS numeric[]), "
-                "CAST(:currencies AS text[]), CAST(:statuses AS text[]), CAST(:created AS timestamptz[])) "
-                "ON CONFLICT DO NOTHING RETURNING id"
-            ),
-            {"a": who.account_id, "l": who.livemode, **rows},
-        )
-    ).all()
+    inserted = await _insert(
+        session, who, "insider_rewards",
+        {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "insider_id": ("insiders", "uuid"),
+         "type": ("types", "text"), "amount": ("amounts", "numeric"), "currency": ("currencies", "text"),
+         "status": ("statuses", "text"), "created_at": ("created", "timestamptz")},
+        rows,
+    )
     await session.commit()
     return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
