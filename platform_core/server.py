@@ -11,7 +11,7 @@ from typing import Any, Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from platform_core import db
 from platform_core.auth import Authenticator
@@ -35,6 +35,11 @@ class Deps:
     sessions: async_sessionmaker
     limiter: Limiter
     authenticator: Authenticator
+
+    def reader(self) -> AsyncConnection:
+        """A connection for single-statement reads: autocommit, so no BEGIN/ROLLBACK round
+        trips; a single statement is its own consistent snapshot."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT").connect()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, limiter: Limiter | None = None) -> "Deps":

@@ -7,7 +7,8 @@ import decimal
 import uuid
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from partnerlytics.instance.v1 import (
     instance_analytics_pb2 as api,
@@ -95,37 +96,35 @@ def parse_instance_ids(body: api.GetInstanceDetailsBody) -> list[uuid.UUID]:
     return ids
 
 
-def _event(row: Any) -> api.Event:
-    metadata = struct_pb2.Struct()
-    metadata.update(row.metadata)
+def _micros(us: int) -> Timestamp:
+    seconds, micros = divmod(us, 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+def _event(row: list[Any]) -> api.Event:
+    event_id, name, tracker_type, reference_id, created_us, updated_us, metadata = row
     event = api.Event(
-        id=str(row.id),
-        name=row.name,
-        tracker_type=row.tracker_type,
-        created_at=timestamp_of(row.created_at),
-        updated_at=timestamp_of(row.updated_at),
-        metadata=metadata,
+        id=event_id, name=name, tracker_type=tracker_type, created_at=_micros(created_us),
+        updated_at=_micros(updated_us), metadata=metadata,
     )
-    if row.reference_id is not None:
-        event.reference_id = row.reference_id
+    if reference_id is not None:
+        event.reference_id = reference_id
     return event
 
 
-def _order_value(details: queries.Details) -> struct_pb2.Value:
-    order = details.order
+def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
+    """The order as a JSON object shaped like `Order`, or null."""
     if order is None:
         return _null_or(None)
-    message = api.Order(
-        id=str(order.id),
-        total=float(order.total),
-        currency=order.currency,
-        status=order.status,
-        items=[api.OrderItem(product_id=i.product_id, quantity=i.quantity, price=float(i.price)) for i in details.items],
-        created_at=timestamp_of(order.created_at),
-    )
-    as_struct = struct_pb2.Struct()
-    as_struct.update(json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True))
-    return _null_or(as_struct)
+    shaped = {
+        "id": order["id"],
+        "total": order["total"],
+        "currency": order["currency"],
+        "status": order["status"],
+        "items": [{"product_id": p, "quantity": q, "price": price} for p, q, price in order["items"]],
+        "created_at": _micros(order["created_at"]).ToJsonString(),
+    }
+    return struct_pb2.Value(struct_value=shaped)
 
 
 def _details(d: queries.Details) -> api.InstanceDetails:
@@ -137,29 +136,30 @@ def _details(d: queries.Details) -> api.InstanceDetails:
         campaign_id=str(d.campaign_id),
         is_purchase=d.is_purchase,
         events=[_event(e) for e in d.events],
-        order=_order_value(d),
+        order=_order_value(order),
         insider_rewards=[
-            api.InsiderReward(
-                id=str(r.id), insider_id=str(r.insider_id), type=r.type, amount=float(r.amount),
-                currency=r.currency, status=r.status, created_at=timestamp_of(r.created_at),
-            )
-            for r in d.rewards
+            api.InsiderReward(id=r_id, insider_id=insider, type=kind, amount=amount, currency=currency,
+                              status=status, created_at=_micros(created_us))
+            for r_id, insider, kind, amount, currency, status, created_us in d.rewards
         ],
-        order_discounted_price=_null_or(None if order is None else (order.discounted_price if order.discounted_price is not None else order.total)),
-        cashfunds_use=float(order.cashfunds_used) if order is not None else 0.0,
-        credits_used=float(order.credits_used) if order is not None else 0.0,
+        # With a purchase and no discount, the price after discounts is the total.
+        order_discounted_price=_null_or(
+            None if order is None else (order["discounted_price"] if order["discounted_price"] is not None else order["total"])
+        ),
+        cashfunds_use=order["cashfunds_used"] if order is not None else 0.0,
+        credits_used=order["credits_used"] if order is not None else 0.0,
     )
 
 
 class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
     def __init__(self, deps: Deps) -> None:
-        self._sessions = deps.sessions
+        self._reader = deps.reader
 
     async def ListInstanceAnalytics(self, request, _context):
         ctx = context.get()
         time_frame, window, is_purchase, page = parse_list_request(request, ctx.received_at)
-        async with self._sessions() as session:
-            rows, total = await queries.list_instances(session, context.principal(), window, is_purchase, page)
+        async with self._reader() as conn:
+            rows, total = await queries.list_instances(conn, context.principal(), window, is_purchase, page)
         return api.ListInstanceAnalyticsResponse(
             success=True,
             time_frame=time_frame,
@@ -187,8 +187,8 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
         )
         params.check()
         ids = parse_instance_ids(request.body)
-        async with self._sessions() as session:
-            found = await queries.instance_details(session, context.principal(), ids, events)
+        async with self._reader() as conn:
+            found = await queries.instance_details(conn, context.principal(), ids, events)
         if found is None:
             raise NotFound(message="One or more instance IDs not found")
         return api.GetInstanceDetailsResponse(
