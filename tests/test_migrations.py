@@ -35,7 +35,7 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     engine.dispose()
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"
 
 
 def test_downgrade_to_base_removes_every_table(empty_database):
@@ -53,3 +53,12 @@ def test_downgrade_to_base_removes_every_table(empty_database):
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
         ).fetchall()
     assert tables == []
+
+
+def test_the_hourly_counts_key_covers_n(empty_database):
+    migrate(empty_database)
+    with psycopg.connect(empty_database) as conn:
+        definition = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_instance_hourly_counts'"
+        ).fetchone()[0]
+    assert definition == "PRIMARY KEY (account_id, livemode, hour, is_purchase) INCLUDE (n)"

@@ -31,9 +31,9 @@ class InstanceRow:
 
 # One statement, so one round trip and one snapshot (the total and the page agree):
 # `top` and `bottom` count the partial hours at the window's edges from the covering
-# index; `hours` sums the full hours between them from the exact hourly counts; `seek`
-# finds the hour that holds the page's first row (a running count, newest first) and
-# how many of that hour's rows to skip; the page is then read from there.
+# index; `middle` sums the full hours between them from the exact hourly counts;
+# `target` finds the hour that holds the page's first row (a running count, newest
+# first) and `seek` how many of that hour's rows to skip; the page is read from there.
 _LIST_SQL = """
 WITH top AS (
   SELECT count(*) AS n FROM instances
@@ -41,17 +41,19 @@ WITH top AS (
 ), bottom AS (
   SELECT count(*) AS n FROM instances
   WHERE account_id = :a AND livemode = :l{p} AND started_at >= :start AND started_at < :first
-), hours AS (
-  SELECT hour, sum(n) AS n FROM instance_hourly_counts
-  WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
-  GROUP BY hour
-), running AS (
-  SELECT hour, n, sum(n) OVER (ORDER BY hour DESC) AS upto FROM hours
 ), middle AS (
-  SELECT coalesce(sum(n), 0) AS n FROM hours
+  SELECT coalesce(sum(n), 0) AS n FROM instance_hourly_counts
+  WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
 ), target AS (
-  SELECT running.hour, running.upto - running.n AS before FROM running, top
-  WHERE running.upto > :offset - top.n AND running.n > 0 ORDER BY running.hour DESC LIMIT 1
+  -- Newest hour first, streamed from the key's backward index-only scan; the scan stops
+  -- at the hour whose running count passes the offset instead of sorting every hour.
+  SELECT t.hour, t.before FROM top CROSS JOIN LATERAL (
+    SELECT r.hour, r.upto - r.n AS before FROM (
+      SELECT hour, n, sum(n) OVER (ORDER BY hour DESC) AS upto FROM (
+        SELECT hour, sum(n) AS n FROM instance_hourly_counts
+        WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
+        GROUP BY hour ORDER BY hour DESC) AS h) AS r
+    WHERE r.upto > :offset - top.n AND r.n > 0 ORDER BY r.hour DESC LIMIT 1) AS t
 ), seek AS (
   SELECT top.n + middle.n + bottom.n AS total,
          CASE WHEN :offset < top.n THEN CAST(:end AS timestamptz)
