@@ -42,6 +42,23 @@ def _ts(moment: dt.datetime) -> Timestamp:
     return ts
 
 
+def _metadata(kind: str, product: str, rng: random.Random) -> dict:
+    """Documented metadata for a tracker type, with plausible values."""
+    if kind == "page_view":
+        return {"url": f"https://shop.example.com/p/{product}", "user_agent": "Mozilla/5.0 (demo)"}
+    if kind == "click_tracking":
+        return {"product_id": product, "price": round(rng.uniform(5, 200), 2)}
+    if kind == "scroll_tracking":
+        return {
+            "scroll_depth": rng.randint(10, 100), "max_scroll": 100, "page_height": 3200,
+            "viewport_height": 900, "scroll_speed": rng.choice(["slow", "medium", "fast"]),
+        }
+    return {
+        "time_spent": rng.randint(10, 600), "active_time": rng.randint(5, 300), "idle_time": rng.randint(0, 120),
+        "session_duration": rng.randint(30, 900), "engagement_score": round(rng.random(), 2),
+    }
+
+
 def build(now: dt.datetime) -> dict[str, list]:
     """The demo records, as the ingestion API receives them."""
     rng = random.Random(SEED)
@@ -61,18 +78,7 @@ def build(now: dt.datetime) -> dict[str, list]:
         for e in range(rng.randint(1, 6)):
             moment = min(moment + dt.timedelta(seconds=rng.randint(5, 240)), now)
             kind = ["page_view", "scroll_tracking", "click_tracking", "time_tracking"][min(e, 3) if e < 4 else rng.randint(0, 3)]
-            metadata = {
-                "page_view": lambda: {"url": f"https://shop.example.com/p/{product}", "user_agent": "Mozilla/5.0 (demo)"},
-                "click_tracking": lambda: {"product_id": product, "price": round(rng.uniform(5, 200), 2)},
-                "scroll_tracking": lambda: {
-                    "scroll_depth": rng.randint(10, 100), "max_scroll": 100, "page_height": 3200,
-                    "viewport_height": 900, "scroll_speed": rng.choice(["slow", "medium", "fast"]),
-                },
-                "time_tracking": lambda: {
-                    "time_spent": rng.randint(10, 600), "active_time": rng.randint(5, 300), "idle_time": rng.randint(0, 120),
-                    "session_duration": rng.randint(30, 900), "engagement_score": round(rng.random(), 2),
-                },
-            }[kind]()
+            metadata = _metadata(kind, product, rng)
             event = pb.EventRecord(
                 id=_id("event", n * 10 + e), instance_id=instance_id, name=kind.replace("_", " "),
                 tracker_type=pb.TrackerType.Value("TRACKER_TYPE_" + kind.upper()), created_at=_ts(moment),

@@ -166,7 +166,7 @@ class Stack:
 
     def stop(self) -> None:
         """Envoy first (no new requests), then services (graceful), then the database."""
-        for name, proc in reversed(self.processes):
+        for _name, proc in reversed(self.processes):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import pathlib
 import uuid
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 
-from platform_core import accounts, db
+from platform_core import accounts
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
 from platform_core.errors import partner_envelope
 from platform_core.ratelimit import MemoryLimiter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import filecmp
 import pathlib
 import subprocess
 import sys

@@ -157,7 +157,7 @@ async def _insert(
     """
     names = list(columns)
     batch = json.dumps(
-        [dict(zip(names, values)) for values in zip(*(rows[key] for key, _ in columns.values()))],
+        [dict(zip(names, values, strict=True)) for values in zip(*(rows[key] for key, _ in columns.values()), strict=True)],
         default=_json_value,
     )
     record = ", ".join(f"{name} {sql_type}" for name, (_, sql_type) in columns.items())
@@ -374,7 +374,7 @@ async def create_orders(
     )
     existing = {row.instance_id: row.id for row in taken}
     seen: dict[uuid.UUID, uuid.UUID] = {}
-    for i, (order_id, instance_id) in enumerate(zip(orders["ids"], orders["instances"])):
+    for i, (order_id, instance_id) in enumerate(zip(orders["ids"], orders["instances"], strict=True)):
         owner = existing.get(instance_id, seen.setdefault(instance_id, order_id))
         if owner != order_id:
             checker.fail(f"{_path(field, None if single else i)}.instance_id", "the instance already has another order", "already_exists")
