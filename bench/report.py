@@ -251,6 +251,10 @@ def render_report(results: dict[str, Any], json_path: pathlib.Path) -> str:
         _ingest_section(results, w)
     if results.get("explain"):
         _explain_section(results, w, L)
+    if results.get("auth"):
+        from bench import auth_cost
+
+        auth_cost.render(results, w)
     _noise_section(results, w)
     return "\n".join(lines) + "\n"
 

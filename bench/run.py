@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Any
 
-from bench import dataset, ingest, reads
+from bench import auth_cost, dataset, ingest, reads
 from bench.ceiling import start_ceilings
 from bench.measure import CpuMeter, aggregate_us, process_tree, run_series, spread, summary
 from bench.report import render_report
@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
             _say("EXPLAIN (ANALYZE, BUFFERS) of the service's statements at the large size")
             results["explain"] = reads.explain_service(env, [resolved[("large", c.name)] for c in reads.CASES])
+
+            _say("authentication and rate-limit steps of the interceptor")
+            results["auth"] = auth_cost.measure(db.url, os.environ.get("REDIS_URL"))
 
 
         if not args.skip_ingest:

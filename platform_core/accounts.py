@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_core.db import Base, TimestampTZ, UUIDCol, UUIDPk
@@ -140,12 +140,12 @@ async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> bool:
     return result.rowcount == 1
 
 
-async def find_principal(session: AsyncSession, key: str) -> Principal | None:
+async def find_principal(conn: AsyncSession | AsyncConnection, key: str) -> Principal | None:
     """The principal of a live (not revoked) key, or None. Only well-formed keys reach SQL."""
     if not is_well_formed(key):
         return None
     row = (
-        await session.execute(
+        await conn.execute(
             select(ApiKey.id, ApiKey.account_id, ApiKey.mode, ApiKey.scopes).where(
                 ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from platform_core import accounts
 from platform_core.accounts import Principal
@@ -23,9 +23,12 @@ class Authenticator:
     """
 
     def __init__(
-        self, sessions: async_sessionmaker, cache_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic
+        self,
+        connect: Callable[[], AsyncConnection],
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._sessions = sessions
+        self._connect = connect
         self._ttl = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
@@ -50,8 +53,8 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        async with self._sessions() as session:
-            principal = await accounts.find_principal(session, key)
+        async with self._connect() as conn:
+            principal = await accounts.find_principal(conn, key)
         if self._ttl > 0:
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from typing import Annotated
+from typing import Annotated, Callable
 
 from sqlalchemy import DateTime, MetaData, Numeric, String
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 # Constraint names are deterministic so that Alembic migrations can name them.
@@ -52,6 +52,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"options": "-c jit=off"},
     )
+
+
+def reader(engine: AsyncEngine) -> Callable[[], AsyncConnection]:
+    """Connections for single-statement reads: autocommit, so no BEGIN/ROLLBACK round
+    trips; a single statement is its own consistent snapshot."""
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return autocommit.connect
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -36,10 +36,7 @@ class Deps:
     limiter: Limiter
     authenticator: Authenticator
 
-    def reader(self) -> AsyncConnection:
-        """A connection for single-statement reads: autocommit, so no BEGIN/ROLLBACK round
-        trips; a single statement is its own consistent snapshot."""
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT").connect()
+    reader: Callable[[], AsyncConnection]
 
     @classmethod
     def from_settings(cls, settings: Settings, *, limiter: Limiter | None = None) -> "Deps":
@@ -50,7 +47,8 @@ class Deps:
             engine=engine,
             sessions=sessions,
             limiter=limiter or create_limiter(settings.redis_url),
-            authenticator=Authenticator(sessions, settings.auth_cache_seconds),
+            authenticator=Authenticator(db.reader(engine), settings.auth_cache_seconds),
+            reader=db.reader(engine),
         )
 
 
