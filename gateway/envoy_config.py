@@ -149,8 +149,17 @@ BAD_BODY = LocalReply(
     (("body", "Request body must be a valid JSON object", "invalid_json"),),
     details_prefix="grpc_json_transcode_failure",
 )
-# Any other 400 Envoy makes itself (a request its HTTP codec cannot parse).
-MALFORMED_REQUEST = LocalReply(400, 400, "Bad Request", "The request is malformed")
+# Any other 400 Envoy makes itself: a query parameter given twice (the transcoder
+# refuses it), or a request its HTTP codec cannot parse. Still the documented 400
+# template, with the request as the offending field.
+MALFORMED_REQUEST = LocalReply(
+    400,
+    400,
+    "Bad Request",
+    "Validation failed for 1 fields",
+    (("request", "The request could not be parsed, e.g. a query parameter was given more than once",
+      "malformed_request"),),
+)
 PAYLOAD_TOO_LARGE = LocalReply(413, 413, "Payload Too Large", "The request body is too large")
 UNSUPPORTED_MEDIA_TYPE = LocalReply(
     415, 415, "Unsupported Media Type", "This API accepts JSON; gRPC clients must call the service directly"

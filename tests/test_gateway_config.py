@@ -242,7 +242,8 @@ def test_invalid_json_envelope_only_for_transcoder_failures() -> None:
     assert body["fields"][0]["code"] == "invalid_json"
     assert "response.code_details.startsWith('grpc_json_transcode_failure')" in json.dumps(mapper["filter"])
     other_400 = _mapper_bodies(_render())[3][1]
-    assert other_400["message"] == "The request is malformed" and "fields" not in other_400
+    assert other_400["message"] == "Validation failed for 1 fields"
+    assert other_400["fields"][0]["code"] == "malformed_request"
 
 
 def test_family_catch_all_mapper_turns_anything_into_500() -> None:

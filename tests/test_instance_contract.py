@@ -238,6 +238,27 @@ async def test_list_rejects_bad_parameters_with_every_field(http, make_tenant, q
     assert response.headers["x-ratelimit-limit"] == "100"
 
 
+async def test_a_repeated_query_parameter_gets_the_documented_400(http, make_tenant):
+    tenant = await make_tenant()
+    response = await http.get(f"{PATH}?limit=5&limit=7", headers={"Authorization": f"Bearer {tenant.test_key}"})
+    assert response.status_code == 400
+    assert split_meta(response) == bad_request(
+        ("request", "The request could not be parsed, e.g. a query parameter was given more than once",
+         "malformed_request"))
+
+
+@pytest.mark.parametrize("content_type,raw", [
+    ("application/x-www-form-urlencoded", b"instance_ids=abc"),
+    ("application/json", b""),
+])
+async def test_details_body_in_another_format_or_empty(http, make_tenant, content_type, raw):
+    tenant = await make_tenant()
+    response = await http.post(PATH, content=raw, headers={"Authorization": f"Bearer {tenant.test_key}",
+                                                           "Content-Type": content_type})
+    assert response.status_code == 400
+    assert split_meta(response)["fields"][0]["field"] in ("body", "instance_ids")
+
+
 async def test_a_page_past_the_end_is_empty_not_an_error(http, channel, make_tenant):
     tenant = await make_tenant()
     data = await seed(channel, tenant, dt.datetime.now(dt.timezone.utc), n=10)
