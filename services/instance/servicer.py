@@ -7,7 +7,7 @@ import decimal
 import uuid
 from typing import Any
 
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from partnerlytics.instance.v1 import (
@@ -35,8 +35,6 @@ def _null_or(value: Any) -> struct_pb2.Value:
     """A JSON value, or JSON null: the only way the gateway prints `null`."""
     if value is None:
         return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    if isinstance(value, struct_pb2.Struct):
-        return struct_pb2.Value(struct_value=value)
     if isinstance(value, (decimal.Decimal, float, int)):
         return struct_pb2.Value(number_value=float(value))
     return struct_pb2.Value(string_value=str(value))
@@ -113,17 +111,20 @@ def _event(row: list[Any]) -> api.Event:
 
 
 def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
-    """The order as a JSON object shaped like `Order`, or null."""
+    """The order as a JSON object shaped by the `Order` message, or null."""
     if order is None:
         return _null_or(None)
-    shaped = {
-        "id": order["id"],
-        "total": order["total"],
-        "currency": order["currency"],
-        "status": order["status"],
-        "items": [{"product_id": p, "quantity": q, "price": price} for p, q, price in order["items"]],
-        "created_at": _micros(order["created_at"]).ToJsonString(),
-    }
+    message = api.Order(
+        id=order["id"],
+        total=order["total"],
+        currency=order["currency"],
+        status=order["status"],
+        items=[api.OrderItem(product_id=p, quantity=q, price=price) for p, q, price in order["items"]],
+        created_at=_micros(order["created_at"]),
+    )
+    shaped = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
     return struct_pb2.Value(struct_value=shaped)
 
 
