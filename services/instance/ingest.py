@@ -72,6 +72,14 @@ class _Checker:
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []
 
+    @classmethod
+    def for_records(cls, records: Sequence[Any], field: str, single: bool) -> "_Checker":
+        """A checker for one call; a batch must hold 1 to MAX_BATCH records."""
+        checker = cls()
+        if not single:
+            _check_size(checker, field, records)
+        return checker
+
     def fail(self, field: str, message: str, code: str = "invalid_value") -> None:
         self.violations.append(FieldViolation(field, message, code))
 
@@ -171,6 +179,12 @@ async def _insert(
     return result.all() if returning else []
 
 
+async def _committed(session: AsyncSession, records: Sequence[Any], inserted: list[Any]) -> IngestResult:
+    """Commits the call's transaction; only then is the write acknowledged."""
+    await session.commit()
+    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+
+
 def _check_size(checker: _Checker, field: str, records: Sequence[Any]) -> None:
     if not records:
         checker.fail(field, f"{field} must hold at least one record", "required")
@@ -234,9 +248,7 @@ async def _bump_counts(session: AsyncSession, who: Principal, deltas: dict[tuple
 async def create_instances(
     session: AsyncSession, who: Principal, records: Sequence[pb.InstanceRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker()
-    if not single:
-        _check_size(checker, field, records)
+    checker = _Checker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     ids, campaigns, insiders, started = [], [], [], []
     for i, record in enumerate(records):
@@ -257,8 +269,7 @@ async def create_instances(
         (floor_hour(row.started_at.astimezone(dt.timezone.utc)), False) for row in inserted
     )
     await _bump_counts(session, who, deltas)
-    await session.commit()
-    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    return await _committed(session, records, inserted)
 
 
 # ---------------------------------------------------------------------------------------
@@ -283,9 +294,7 @@ def _check_metadata(checker: _Checker, field: str, tracker: str, metadata: dict[
 async def create_events(
     session: AsyncSession, who: Principal, records: Sequence[pb.EventRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker()
-    if not single:
-        _check_size(checker, field, records)
+    checker = _Checker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
@@ -320,8 +329,7 @@ async def create_events(
          "updated_at": ("updated", "timestamptz"), "metadata": ("metadata", "jsonb")},
         rows,
     )
-    await session.commit()
-    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    return await _committed(session, records, inserted)
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,9 +339,7 @@ async def create_events(
 async def create_orders(
     session: AsyncSession, who: Principal, records: Sequence[pb.OrderRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker()
-    if not single:
-        _check_size(checker, field, records)
+    checker = _Checker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     orders: dict[str, list[Any]] = collections.defaultdict(list)
     items: dict[str, list[Any]] = collections.defaultdict(list)
@@ -417,8 +423,7 @@ async def create_orders(
             deltas[(hour, False)] -= 1
             deltas[(hour, True)] += 1
         await _bump_counts(session, who, deltas)
-    await session.commit()
-    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    return await _committed(session, records, inserted)
 
 
 # ---------------------------------------------------------------------------------------
@@ -428,9 +433,7 @@ async def create_orders(
 async def create_insider_rewards(
     session: AsyncSession, who: Principal, records: Sequence[pb.InsiderRewardRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker()
-    if not single:
-        _check_size(checker, field, records)
+    checker = _Checker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
@@ -454,5 +457,4 @@ async def create_insider_rewards(
          "status": ("statuses", "text"), "created_at": ("created", "timestamptz")},
         rows,
     )
-    await session.commit()
-    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    return await _committed(session, records, inserted)
