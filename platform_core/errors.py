@@ -15,10 +15,10 @@ from typing import Callable
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from partnerlytics.partner.v1 import envelope_pb2
+from platform_core.paging import timestamp_of
 
 ERROR_DOMAIN = "partnerlytics.dev"
 
@@ -117,12 +117,6 @@ _PARTNER_TEXT = {
     500: "An unexpected error occurred. Please try again later",
     503: "The service is temporarily unavailable. Please try again later",
 }
-
-
-def timestamp_of(moment: dt.datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment.astimezone(dt.timezone.utc).replace(tzinfo=None))
-    return ts
 
 
 def partner_meta(request_id: str, moment: dt.datetime) -> envelope_pb2.Meta:

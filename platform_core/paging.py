@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from partnerlytics.partner.v1 import envelope_pb2
 
 HOUR = dt.timedelta(hours=1)
@@ -55,6 +57,13 @@ class Window:
         if first < self.start:
             first += HOUR
         return first, floor_hour(self.end)
+
+
+def timestamp_of(moment: dt.datetime) -> Timestamp:
+    """A protobuf Timestamp of an aware datetime (any zone)."""
+    ts = Timestamp()
+    ts.FromDatetime(moment.astimezone(dt.timezone.utc).replace(tzinfo=None))
+    return ts
 
 
 def floor_hour(moment: dt.datetime) -> dt.datetime:

@@ -42,13 +42,14 @@ class Deps:
     def from_settings(cls, settings: Settings, *, limiter: Limiter | None = None) -> "Deps":
         engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size)
         sessions = db.sessionmaker(engine)
+        reader = db.reader(engine)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             limiter=limiter or create_limiter(settings.redis_url),
-            authenticator=Authenticator(db.reader(engine), settings.auth_cache_seconds),
-            reader=db.reader(engine),
+            authenticator=Authenticator(reader, settings.auth_cache_seconds),
+            reader=reader,
         )
 
 

@@ -13,13 +13,13 @@ import decimal
 import random
 import uuid
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
 from platform_core import accounts, db
 from platform_core.accounts import Account, ApiKey, Principal
+from platform_core.paging import timestamp_of
 from services.instance import ingest
 
 DEMO_ACCOUNT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
@@ -34,12 +34,6 @@ BATCH = 1000
 
 def _id(kind: str, n: int) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{kind}-{n}"))
-
-
-def _ts(moment: dt.datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment.astimezone(dt.timezone.utc).replace(tzinfo=None))
-    return ts
 
 
 def _metadata(kind: str, product: str, rng: random.Random) -> dict:
@@ -71,7 +65,7 @@ def build(now: dt.datetime) -> dict[str, list]:
         started = min(started, now - dt.timedelta(seconds=1))
         instance_id, insider = _id("instance", n), rng.choice(insiders)
         out["instances"].append(
-            pb.InstanceRecord(id=instance_id, campaign_id=rng.choice(campaigns), insider_id=insider, timestamp=_ts(started))
+            pb.InstanceRecord(id=instance_id, campaign_id=rng.choice(campaigns), insider_id=insider, timestamp=timestamp_of(started))
         )
         moment = started
         product = f"prod_{rng.randint(1, 60):03d}"
@@ -81,7 +75,7 @@ def build(now: dt.datetime) -> dict[str, list]:
             metadata = _metadata(kind, product, rng)
             event = pb.EventRecord(
                 id=_id("event", n * 10 + e), instance_id=instance_id, name=kind.replace("_", " "),
-                tracker_type=pb.TrackerType.Value("TRACKER_TYPE_" + kind.upper()), created_at=_ts(moment),
+                tracker_type=pb.TrackerType.Value("TRACKER_TYPE_" + kind.upper()), created_at=timestamp_of(moment),
             )
             if kind == "click_tracking":
                 event.reference_id = product
@@ -101,12 +95,12 @@ def build(now: dt.datetime) -> dict[str, list]:
                 currency="USD", status="completed", items=items,
                 discounted_price=str((total - discount).quantize(decimal.Decimal("0.01"))) if discount else "",
                 cashfunds_used=rng.choice(["0", "0", "5.00"]), credits_used=rng.choice(["0", "0", "2.50"]),
-                created_at=_ts(order_at),
+                created_at=timestamp_of(order_at),
             ))
             out["rewards"].append(pb.InsiderRewardRecord(
                 id=_id("reward", n), instance_id=instance_id, insider_id=insider, type="commission",
                 amount=str((total * decimal.Decimal("0.5")).quantize(decimal.Decimal("0.01"))), currency="USD",
-                status=rng.choice(["pending", "paid"]), created_at=_ts(order_at),
+                status=rng.choice(["pending", "paid"]), created_at=timestamp_of(order_at),
             ))
     return out
 

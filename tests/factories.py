@@ -6,16 +6,12 @@ import datetime as dt
 import random
 import uuid
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
 from partnerlytics.instance.v1 import instance_ingestion_pb2_grpc as pb_grpc
+from platform_core.paging import timestamp_of
 
 
-def ts(moment: dt.datetime) -> Timestamp:
-    out = Timestamp()
-    out.FromDatetime(moment.astimezone(dt.timezone.utc).replace(tzinfo=None))
-    return out
+ts = timestamp_of  # short name for the many records built here
 
 
 def instance(at: dt.datetime, **kw) -> pb.InstanceRecord:

@@ -17,9 +17,9 @@ from partnerlytics.instance.v1 import (
     instance_ingestion_pb2_grpc as ingest_grpc,
 )
 from platform_core import context
-from platform_core.errors import NotFound, partner_meta, timestamp_of
+from platform_core.errors import NotFound, partner_meta
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, pagination
+from platform_core.paging import PageRequest, Window, pagination, timestamp_of
 from platform_core.params import Params, parse_uuid
 from platform_core.server import Deps, ServiceSpec
 from services.instance import ingest, queries
