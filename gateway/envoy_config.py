@@ -79,6 +79,19 @@ class Family:
     grpc_services: tuple[str, ...]  # fully qualified gRPC service names to transcode
     routes: tuple[tuple[str, tuple[str, ...]], ...]  # (documented path, allowed methods)
     envelope: str  # error envelope style, a key of ENVELOPES
+    # The replies Envoy makes itself under `prefix`, in mapper order (the first that
+    # matches wins, the last is the catch-all); None means FAMILY_LOCAL_REPLIES.
+    local_replies: tuple["LocalReply", ...] | None = None
+
+    def replies(self) -> tuple["LocalReply", ...]:
+        return self.local_replies if self.local_replies is not None else FAMILY_LOCAL_REPLIES
+
+    def reply_for(self, status: int) -> "LocalReply":
+        """The family's reply for a local reply status (the catch-all when none names it)."""
+        for reply in self.replies():
+            if reply.status == status and reply.details_prefix is None:
+                return reply
+        return self.replies()[-1]
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -98,22 +111,6 @@ DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {"instance": "127.0.0.1:50051"}
 
 # --------------------------------------------------------------------------- envelopes
 
-EnvelopeBuilder = Callable[[str, str, list[dict[str, str]] | None, Slots], dict[str, Any]]
-
-
-def _partner_envelope(
-    error: str, message: str, fields: list[dict[str, str]] | None, slots: Slots
-) -> dict[str, Any]:
-    """The partner families' error body (instance and campaign documents)."""
-    body: dict[str, Any] = {"success": False, "error": error, "message": message}
-    if fields is not None:
-        body["fields"] = fields
-    body["meta"] = {"timestamp": slots.timestamp, "requestId": slots.request_id}
-    return body
-
-
-ENVELOPES: dict[str, EnvelopeBuilder] = {"partner": _partner_envelope}
-
 
 @dataclass(frozen=True)
 class LocalReply:
@@ -126,13 +123,34 @@ class LocalReply:
     fields: tuple[tuple[str, str, str], ...] | None = None  # (field, message, code)
     # Only local replies whose response code details start with this (a CEL filter).
     details_prefix: str | None = None
+    details: str | None = None  # the `details` string, where the family's document has one
+    retry_after: int | None = None  # the body's `retry_after` seconds (campaign 503)
 
     def body(self, style: str, slots: Slots) -> dict[str, Any]:
-        fields = None
-        if self.fields is not None:
-            fields = [{"field": f, "message": m, "code": c} for f, m, c in self.fields]
-        message = self.message.replace("{method}", slots.method)
-        return ENVELOPES[style](self.error, message, fields, slots)
+        return ENVELOPES[style](self, slots)
+
+
+EnvelopeBuilder = Callable[[LocalReply, Slots], dict[str, Any]]
+
+
+def _partner_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
+    """The partner families' error body (instance and campaign documents)."""
+    body: dict[str, Any] = {
+        "success": False,
+        "error": reply.error,
+        "message": reply.message.replace("{method}", slots.method),
+    }
+    if reply.details is not None:
+        body["details"] = reply.details
+    if reply.fields is not None:
+        body["fields"] = [{"field": f, "message": m, "code": c} for f, m, c in reply.fields]
+    if reply.retry_after is not None:
+        body["retry_after"] = reply.retry_after
+    body["meta"] = {"timestamp": slots.timestamp, "requestId": slots.request_id}
+    return body
+
+
+ENVELOPES: dict[str, EnvelopeBuilder] = {"partner": _partner_envelope}
 
 
 NOT_FOUND = LocalReply(404, 404, "Not Found", "The requested resource was not found")
@@ -274,7 +292,7 @@ def _reply_format(body: dict[str, Any]) -> dict[str, Any]:
 def _family_mappers(family: Family) -> list[dict[str, Any]]:
     path_filter = _family_filter(family)
     mappers = []
-    for reply in FAMILY_LOCAL_REPLIES:
+    for reply in family.replies():
         filters = [path_filter]
         if reply.status is not None:
             filters.append(_status_filter(reply.status))
@@ -363,7 +381,7 @@ def _family_routes(family: Family, route_timeout_s: float) -> list[dict[str, Any
                     path, headers=[{"name": "content-type", "string_match": {"prefix": "application/grpc"}}]
                 ),
                 "direct_response": {"status": 415},
-                "metadata": _reply_metadata(UNSUPPORTED_MEDIA_TYPE, family),
+                "metadata": _reply_metadata(family.reply_for(415), family),
             }
         )
         routes.append(
@@ -392,7 +410,7 @@ def _family_routes(family: Family, route_timeout_s: float) -> list[dict[str, Any
                         "host_selection_retry_max_attempts": 3,
                     },
                 },
-                "metadata": _reply_metadata(INTERNAL_ERROR, family),
+                "metadata": _reply_metadata(family.reply_for(500), family),
             }
         )
         routes.append(
@@ -406,7 +424,7 @@ def _family_routes(family: Family, route_timeout_s: float) -> list[dict[str, Any
                         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
                     }
                 ],
-                "metadata": _reply_metadata(METHOD_NOT_ALLOWED, family),
+                "metadata": _reply_metadata(family.reply_for(405), family),
             }
         )
     routes.append(
@@ -414,7 +432,7 @@ def _family_routes(family: Family, route_timeout_s: float) -> list[dict[str, Any
             "name": f"{family.name}:404",
             "match": {"prefix": family.prefix},
             "direct_response": {"status": 404},
-            "metadata": _reply_metadata(NOT_FOUND, family),
+            "metadata": _reply_metadata(family.reply_for(404), family),
         }
     )
     return routes
