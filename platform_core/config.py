@@ -64,6 +64,10 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "instances.details": (50, 3600),
     # Ingestion is not documented; generous enough for batch producers, per account.
     "instances.ingest": (6000, 60),
+    "campaigns.analytics": (150, 3600),
+    # The campaign registry is gRPC only and undocumented: per account, like ingestion.
+    "campaigns.write": (6000, 60),
+    "campaigns.list": (600, 60),
 }
 
 
@@ -76,7 +80,11 @@ class Settings:
     log_level: str = "INFO"
     grpc_host: str = "127.0.0.1"
     instance_grpc_port: int = 50051
+    campaign_grpc_port: int = 50052
     db_pool_size: int = 10
+    # Every statement is cancelled after this long (a 504 to the caller), below the
+    # gateway's route timeout so that the caller gets the service's answer, not Envoy's.
+    db_statement_timeout_ms: int = 10_000
     auth_cache_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -89,7 +97,9 @@ def load_settings() -> Settings:
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
         instance_grpc_port=_int("INSTANCE_GRPC_PORT", 50051),
+        campaign_grpc_port=_int("CAMPAIGN_GRPC_PORT", 50052),
         db_pool_size=_int("DB_POOL_SIZE", 10),
+        db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
         auth_cache_seconds=_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=_float("SHUTDOWN_GRACE_SECONDS", 10.0),
         rate_limits=_limits(),

@@ -7,10 +7,10 @@ import decimal
 import uuid
 from typing import Annotated, Callable
 
-from sqlalchemy import DateTime, MetaData, Numeric, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, MetaData, Numeric, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Constraint names are deterministic so that Alembic migrations can name them.
 NAMING_CONVENTION = {
@@ -35,6 +35,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class Tenanted:
+    """The leading key columns of every domain table: the account and the mode.
+
+    Every query is scoped by them, and the same layout distributes by account later.
+    """
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id"), primary_key=True, sort_order=-2
+    )
+    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=-1)
+
+
 def async_url(url: str) -> str:
     """Accepts any PostgreSQL URL and selects the psycopg 3 driver."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
@@ -43,14 +55,15 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url!r}")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> AsyncEngine:
     # JIT misjudges the analytics aggregates and doubles their time (DATABASE-NOTES.md).
+    # A statement timeout (0: none) turns a stuck query into a 504 instead of a hung call.
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"options": "-c jit=off"},
+        connect_args={"options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)}"},
     )
 
 

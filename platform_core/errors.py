@@ -80,10 +80,30 @@ class RateLimited(DomainError):
     reason = "RATE_LIMITED"
 
 
+@dataclass
 class Unavailable(DomainError):
+    retry_after_seconds: int = 5
     grpc_code = grpc.StatusCode.UNAVAILABLE
     http_status = 503
     reason = "UNAVAILABLE"
+
+
+@dataclass
+class Unprocessable(DomainError):
+    """A well-formed request that cannot be answered, e.g. a window without data (422)."""
+
+    violations: list[FieldViolation] = field(default_factory=list)
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 422
+    reason = "NO_DATA"
+
+
+class DeadlineExceeded(DomainError):
+    """A dependency (the database) did not answer in time (504)."""
+
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    http_status = 504
+    reason = "DEADLINE_EXCEEDED"
 
 
 class Internal(DomainError):
@@ -103,44 +123,86 @@ HTTP_REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 EnvelopeBuilder = Callable[[DomainError, str, dt.datetime], str]
-
-# The partner envelope: instance and campaign analytics.
-_PARTNER_TEXT = {
-    401: "Invalid or missing secret key",
-    429: "Rate limit exceeded. Please try again later",
-    500: "An unexpected error occurred. Please try again later",
-    503: "The service is temporarily unavailable. Please try again later",
-}
 
 
 def partner_meta(request_id: str, moment: dt.datetime) -> envelope_pb2.Meta:
     return envelope_pb2.Meta(timestamp=timestamp_of(moment), requestId=request_id)
 
 
-def partner_envelope(error: DomainError, request_id: str, moment: dt.datetime) -> str:
-    status = error.http_status
-    body = envelope_pb2.ErrorEnvelope(
-        success=False,
-        error=HTTP_REASONS[status],
-        # Fixed texts for the statuses whose wording the documents fix.
-        message=_PARTNER_TEXT.get(status, error.message),
-        details=error.details,
-        meta=partner_meta(request_id, moment),
-    )
-    if isinstance(error, InvalidArgument):
-        body.fields.extend(
-            envelope_pb2.FieldError(field=v.field, message=v.message, code=v.code) for v in error.violations
+@dataclass(frozen=True)
+class PartnerFamily:
+    """The wording one partner document fixes for its error envelope."""
+
+    messages: dict[int, str]  # status -> the documented `message` (else the error's own)
+    labels: dict[int, str] = field(default_factory=dict)  # status -> `error` other than the reason phrase
+    has_retry_after: bool = False  # the 503 body carries `retry_after` (campaign)
+
+    def envelope(self, error: DomainError, request_id: str, moment: dt.datetime) -> str:
+        status = error.http_status
+        body = envelope_pb2.ErrorEnvelope(
+            success=False,
+            error=self.labels.get(status, HTTP_REASONS[status]),
+            message=self.messages.get(status, error.message),
+            details=error.details,
+            meta=partner_meta(request_id, moment),
         )
-    # Compact, field order as in the proto (the documents' order), ASCII-only for metadata.
-    return json.dumps(
-        json_format.MessageToDict(body, preserving_proto_field_name=True), separators=(",", ":"), ensure_ascii=True
-    )
+        if isinstance(error, InvalidArgument):
+            body.fields.extend(
+                envelope_pb2.FieldError(field=v.field, message=v.message, code=v.code) for v in error.violations
+            )
+        if isinstance(error, Unprocessable):
+            body.validation_errors.extend(
+                envelope_pb2.FieldError(field=v.field, message=v.message, code=v.code) for v in error.violations
+            )
+        if isinstance(error, Unavailable) and self.has_retry_after:
+            body.retry_after = error.retry_after_seconds
+        # Compact, field order as in the proto (the documents' order), ASCII-only for metadata.
+        return json.dumps(
+            json_format.MessageToDict(body, preserving_proto_field_name=True),
+            separators=(",", ":"),
+            ensure_ascii=True,
+        )
+
+
+# The instance document.
+INSTANCE_FAMILY = PartnerFamily(
+    messages={
+        401: "Invalid or missing secret key",
+        429: "Rate limit exceeded. Please try again later",
+        500: "An unexpected error occurred. Please try again later",
+        503: "The service is temporarily unavailable. Please try again later",
+    }
+)
+
+# The campaign document: its own 403/404/422/502/503/504 wording, `retry_after` on 503.
+CAMPAIGN_FAMILY = PartnerFamily(
+    messages={
+        401: "Invalid or missing secret key",
+        403: "Insufficient permissions to access this campaign.",
+        404: "Campaign not found with the specified campaign_id",
+        409: "Request conflicts with current campaign state.",
+        429: "Rate limit exceeded. Please try again later",
+        500: "An unexpected error occurred. Please try again later",
+        502: "Upstream service unavailable.",
+        503: "Service temporarily unavailable. Please retry later.",
+        504: "Request timeout. Please try again.",
+    },
+    labels={422: "Validation Error"},
+    has_retry_after=True,
+)
+
+partner_envelope: EnvelopeBuilder = INSTANCE_FAMILY.envelope
+campaign_envelope: EnvelopeBuilder = CAMPAIGN_FAMILY.envelope
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,10 +218,15 @@ def rich_status(error: DomainError, request_id: str) -> status_pb2.Status:
         for v in error.violations:
             bad.field_violations.add(field=v.field, description=v.message, reason=v.code)
         status.details.add().Pack(bad)
-    if isinstance(error, RateLimited):
+    if isinstance(error, (RateLimited, Unavailable)):
         retry = error_details_pb2.RetryInfo()
         retry.retry_delay.seconds = error.retry_after_seconds
         status.details.add().Pack(retry)
+    if isinstance(error, Unprocessable):
+        failure = error_details_pb2.PreconditionFailure()
+        for v in error.violations:
+            failure.violations.add(type=v.code, subject=v.field, description=v.message)
+        status.details.add().Pack(failure)
     status.details.add().Pack(error_details_pb2.RequestInfo(request_id=request_id))
     return status
 

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import grpc
 import psycopg
+import psycopg.errors
 import redis.exceptions
 import sqlalchemy.exc
 
 from platform_core import context
 from platform_core.auth import Authenticator
 from platform_core.errors import (
+    DeadlineExceeded,
     DomainError,
     EnvelopeBuilder,
     Internal,
@@ -124,11 +126,23 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
 def _as_domain_error(exc: Exception) -> DomainError:
     if isinstance(exc, DomainError):
         return exc
+    # The statement timeout (DB_STATEMENT_TIMEOUT_MS) fired: the database is overloaded or
+    # the query is too expensive. Safe to retry later; 504 as the documents list it.
+    if isinstance(getattr(exc, "orig", exc), psycopg.errors.QueryCanceled):
+        log.warning("database statement timed out: %s", exc)
+        return DeadlineExceeded(
+            message="Request timeout. Please try again.",
+            details="The database did not answer within the statement timeout.",
+        )
     # A dependency that cannot be reached is a 503 (safe to retry), never a 500. When the
     # rate-limit store is down the request is refused too (fail closed, docs/architecture.md).
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
                         redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)):
         log.warning("dependency unavailable: %s", exc)
-        return Unavailable(message="The service is temporarily unavailable. Please try again later")
+        return Unavailable(
+            message="The service is temporarily unavailable. Please try again later",
+            details="A backing store (database or rate-limit store) cannot be reached.",
+            headers={"retry-after": str(Unavailable.retry_after_seconds)},
+        )
     log.exception("unexpected error")
     return Internal(message="An unexpected error occurred. Please try again later")

@@ -56,6 +56,19 @@ class Params:
         self.fail(field, message, "invalid_enum")
         return default
 
+    def date(self, field: str, raw: str | None, message: str) -> dt.date | None:
+        """A calendar date written exactly `YYYY-MM-DD`."""
+        if raw is None:
+            return None
+        text = raw.strip()
+        try:
+            if _DATE.match(text):
+                return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        self.fail(field, message, "invalid_date")
+        return None
+
     def moment(self, field: str, raw: str | None, message: str) -> tuple[dt.datetime, bool] | None:
         """An ISO 8601 date or date-time, as (UTC datetime, was it a bare date)."""
         if raw is None or raw.strip() == "":

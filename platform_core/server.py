@@ -40,7 +40,10 @@ class Deps:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, limiter: Limiter | None = None) -> "Deps":
-        engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = db.create_engine(
+            settings.database_url, pool_size=settings.db_pool_size,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
         sessions = db.sessionmaker(engine)
         reader = db.reader(engine)
         return cls(

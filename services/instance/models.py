@@ -12,8 +12,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -27,16 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, Currency, Money, ShortText, TimestampTZ, UUIDCol
-
-
-class Tenanted:
-    """The leading key columns of every domain table."""
-
-    account_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("accounts.id"), primary_key=True, sort_order=-2
-    )
-    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=-1)
+from platform_core.db import Base, Currency, Money, ShortText, Tenanted, TimestampTZ, UUIDCol
 
 
 class Instance(Tenanted, Base):
@@ -57,6 +46,13 @@ class Instance(Tenanted, Base):
         Index(
             "ix_instances_window",
             "account_id", "livemode", text("started_at DESC"), "id",
+            postgresql_include=["is_purchase", "insider_id", "purchased_insider_id"],
+        ),
+        # The campaign analytics page and the partial hours at its window's edges
+        # (services/campaign/queries.py).
+        Index(
+            "ix_instances_campaign_window",
+            "account_id", "livemode", "campaign_id", text("started_at DESC"), "id",
             postgresql_include=["is_purchase", "insider_id", "purchased_insider_id"],
         ),
         Index(

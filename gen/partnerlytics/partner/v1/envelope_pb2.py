@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'partnerlytics/partner/v1/envelope.proto\x12\x18partnerlytics.partner.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"H\n\x04Meta\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trequestId\x18\x02 \x01(\t\"r\n\nPagination\x12\x0c\n\x04page\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x12\n\ntotalPages\x18\x04 \x01(\x05\x12\x0f\n\x07hasNext\x18\x05 \x01(\x08\x12\x13\n\x0bhasPrevious\x18\x06 \x01(\x08\":\n\nFieldError\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\"\xc6\x01\n\rErrorEnvelope\x12\x14\n\x07success\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x04 \x01(\t\x12\x34\n\x06\x66ields\x18\x05 \x03(\x0b\x32$.partnerlytics.partner.v1.FieldError\x12,\n\x04meta\x18\x06 \x01(\x0b\x32\x1e.partnerlytics.partner.v1.MetaB\n\n\x08_successB \n\x1c\x64\x65v.partnerlytics.partner.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'partnerlytics/partner/v1/envelope.proto\x12\x18partnerlytics.partner.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"H\n\x04Meta\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trequestId\x18\x02 \x01(\t\"r\n\nPagination\x12\x0c\n\x04page\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x12\n\ntotalPages\x18\x04 \x01(\x05\x12\x0f\n\x07hasNext\x18\x05 \x01(\x08\x12\x13\n\x0bhasPrevious\x18\x06 \x01(\x08\":\n\nFieldError\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\"\xb1\x02\n\rErrorEnvelope\x12\x14\n\x07success\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x65tails\x18\x04 \x01(\t\x12\x34\n\x06\x66ields\x18\x05 \x03(\x0b\x32$.partnerlytics.partner.v1.FieldError\x12?\n\x11validation_errors\x18\x06 \x03(\x0b\x32$.partnerlytics.partner.v1.FieldError\x12\x18\n\x0bretry_after\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12,\n\x04meta\x18\x08 \x01(\x0b\x32\x1e.partnerlytics.partner.v1.MetaB\n\n\x08_successB\x0e\n\x0c_retry_afterB \n\x1c\x64\x65v.partnerlytics.partner.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,5 +40,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FIELDERROR']._serialized_start=292
   _globals['_FIELDERROR']._serialized_end=350
   _globals['_ERRORENVELOPE']._serialized_start=353
-  _globals['_ERRORENVELOPE']._serialized_end=551
+  _globals['_ERRORENVELOPE']._serialized_end=658
 # @@protoc_insertion_point(module_scope)

@@ -44,17 +44,21 @@ class FieldError(_message.Message):
     def __init__(self, field: _Optional[str] = ..., message: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
 
 class ErrorEnvelope(_message.Message):
-    __slots__ = ("success", "error", "message", "details", "fields", "meta")
+    __slots__ = ("success", "error", "message", "details", "fields", "validation_errors", "retry_after", "meta")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DETAILS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     success: bool
     error: str
     message: str
     details: str
     fields: _containers.RepeatedCompositeFieldContainer[FieldError]
+    validation_errors: _containers.RepeatedCompositeFieldContainer[FieldError]
+    retry_after: int
     meta: Meta
-    def __init__(self, success: _Optional[bool] = ..., error: _Optional[str] = ..., message: _Optional[str] = ..., details: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldError, _Mapping]]] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ...) -> None: ...
+    def __init__(self, success: _Optional[bool] = ..., error: _Optional[str] = ..., message: _Optional[str] = ..., details: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldError, _Mapping]]] = ..., validation_errors: _Optional[_Iterable[_Union[FieldError, _Mapping]]] = ..., retry_after: _Optional[int] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ...) -> None: ...
