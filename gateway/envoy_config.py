@@ -94,21 +94,6 @@ class Family:
         return self.replies()[-1]
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family(
-        name="instance",
-        prefix="/partner/v1/",
-        cluster="instance",
-        grpc_services=("partnerlytics.instance.v1.InstanceAnalyticsService",),
-        routes=(("/partner/v1/instances/analytics", ("GET", "POST")),),
-        envelope="partner",
-    ),
-)
-
-# Default upstream addresses per cluster when the CLI's environment does not name any.
-DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {"instance": "127.0.0.1:50051"}
-
-
 # --------------------------------------------------------------------------- envelopes
 
 
@@ -204,6 +189,50 @@ FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     GATEWAY_TIMEOUT,
     INTERNAL_ERROR,
 )
+
+
+# The campaign document words its gateway errors itself and has a 502: the service
+# cannot be reached (Envoy's 503: refused, reset, no healthy host) is its 502 "Upstream
+# service unavailable."; its 503, with `retry_after`, comes from the service when the
+# database is down (docs/gateway.md).
+CAMPAIGN_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    BAD_BODY,
+    MALFORMED_REQUEST,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    LocalReply(503, 502, "Bad Gateway", "Upstream service unavailable.",
+               details="The campaign analytics service could not be reached."),
+    LocalReply(502, 502, "Bad Gateway", "Upstream service unavailable.",
+               details="The campaign analytics service sent an invalid response."),
+    LocalReply(504, 504, "Gateway Timeout", "Request timeout. Please try again.",
+               details="The campaign analytics service did not answer in time."),
+    INTERNAL_ERROR,
+)
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        name="instance",
+        prefix="/partner/v1/",
+        cluster="instance",
+        grpc_services=("partnerlytics.instance.v1.InstanceAnalyticsService",),
+        routes=(("/partner/v1/instances/analytics", ("GET", "POST")),),
+        envelope="partner",
+    ),
+    Family(
+        name="campaign",
+        prefix="/api/partner/v1/",
+        cluster="campaign",
+        grpc_services=("partnerlytics.campaign.v1.CampaignAnalyticsService",),
+        routes=(("/api/partner/v1/campaigns/{campaign_id}/analytics", ("GET",)),),
+        envelope="partner",
+        local_replies=CAMPAIGN_LOCAL_REPLIES,
+    ),
+)
+
+# Default upstream addresses per cluster when the CLI's environment does not name any.
+DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {"instance": "127.0.0.1:50051", "campaign": "127.0.0.1:50052"}
 
 
 def _plain_not_found(slots: Slots) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
 from platform_core import accounts, db
 from platform_core.accounts import Account, ApiKey, Principal
 from platform_core.paging import timestamp_of
+from services.campaign import queries as campaign_queries
 from services.instance import ingest
 
 DEMO_ACCOUNT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
@@ -30,6 +31,7 @@ NAMESPACE = uuid.UUID("6f1c4a52-0d7e-4b8e-9a61-3d9c2f0b7a10")
 SEED = 20261121
 INSTANCES = 3000
 BATCH = 1000
+CAMPAIGNS = ["Spring Sale", "Creator Collab", "Newsletter Push", "Weekend Flash", "Loyalty Referral"]
 
 
 def _id(kind: str, n: int) -> str:
@@ -57,7 +59,7 @@ def build(now: dt.datetime) -> dict[str, list]:
     """The demo records, as the ingestion API receives them."""
     rng = random.Random(SEED)
     anchor = now.replace(minute=0, second=0, microsecond=0)
-    campaigns = [_id("campaign", i) for i in range(5)]
+    campaigns = [_id("campaign", i) for i in range(len(CAMPAIGNS))]
     insiders = [_id("insider", i) for i in range(40)]
     out: dict[str, list] = {"instances": [], "events": [], "orders": [], "rewards": []}
     for n in range(INSTANCES):
@@ -109,7 +111,8 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     """Replaces the demo account's data; returns how many records of each kind it wrote."""
     now = now or dt.datetime.now(dt.timezone.utc)
     async with sessions() as session:
-        for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts", "instances"):
+        for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts",
+                      "campaign_hourly_stats", "campaigns", "instances"):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
         await session.execute(delete(ApiKey).where(ApiKey.account_id == DEMO_ACCOUNT_ID))
         await session.execute(delete(Account).where(Account.id == DEMO_ACCOUNT_ID))
@@ -118,6 +121,9 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
         await session.commit()
     who = Principal(account_id=DEMO_ACCOUNT_ID, key_id=key.id, mode="test", scopes=frozenset(accounts.SCOPES))
     records = build(now)
+    for i, name in enumerate(CAMPAIGNS):
+        async with sessions() as session:
+            await campaign_queries.create_campaign(session, who, uuid.UUID(_id("campaign", i)), name)
     steps = [
         ("instances", ingest.create_instances), ("events", ingest.create_events),
         ("orders", ingest.create_orders), ("rewards", ingest.create_insider_rewards),
@@ -127,7 +133,7 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
         for start in range(0, len(rows), BATCH):
             async with sessions() as session:
                 await command(session, who, rows[start:start + BATCH], kind)
-    return {kind: len(rows) for kind, rows in records.items()}
+    return {"campaigns": len(CAMPAIGNS), **{kind: len(rows) for kind, rows in records.items()}}
 
 
 async def _main() -> None:

@@ -54,7 +54,10 @@ class Service:
     base_port: int
 
 
-SERVICES = [Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051)]
+SERVICES = [
+    Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
+    Service("campaign", "services.campaign", "CAMPAIGN_GRPC_PORT", 50052),
+]
 
 
 @dataclass
@@ -189,10 +192,17 @@ Demo key (test mode): {key}
   curl -s -H "Authorization: Bearer {key}" "{url}/partner/v1/instances/analytics?is_purchased=true&time_frame=custom&start_date=$(date -u -d '-30 days' +%F)&end_date=$(date -u +%F)&page=2&limit=20"
   curl -s -X POST -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
        -d '{{"instance_ids": ["{_demo_instance()}"]}}' "{url}/partner/v1/instances/analytics?events=all"
+  curl -s -H "Authorization: Bearer {key}" "{url}/api/partner/v1/campaigns/{_demo_campaign()}/analytics?time_frame=per_month&limit=5"
 
 gRPC (reflection on): grpcurl -plaintext 127.0.0.1:{{INSTANCE_GRPC_PORT}} list
 Press Ctrl-C to stop everything.
 """
+
+
+def _demo_campaign() -> str:
+    from stack.demo import _id
+
+    return _id("campaign", 0)
 
 
 def _demo_instance() -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import pathlib
 import re
+import subprocess
 
 import httpx
 
@@ -15,7 +18,7 @@ README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_tex
 
 async def test_readme_examples_answer_with_demo_data(gateway, deps):
     counts = await demo.seed(deps.sessions)
-    assert counts == {"instances": 3000, "events": 10598, "orders": 808, "rewards": 808}
+    assert counts == {"campaigns": 5, "instances": 3000, "events": 10598, "orders": 808, "rewards": 808}
     assert demo.DEMO_KEY in README
     ids = re.findall(r'"instance_ids": \[([^\]]*)\]', README)[0]
     instance_ids = [i.strip(' "') for i in ids.split(",")]
@@ -42,3 +45,34 @@ async def test_reseeding_is_deterministic_and_replaces_the_demo_data(deps):
     first, second = demo.build(now), demo.build(now)
     assert [r.SerializeToString() for r in first["orders"]] == [r.SerializeToString() for r in second["orders"]]
     assert await demo.seed(deps.sessions) == await demo.seed(deps.sessions)
+
+
+def _readme_curls(fragment: str) -> list[str]:
+    """The README's curl commands (continuations joined) whose URL contains `fragment`."""
+    block = "\n".join(re.findall(r"```sh\n(.*?)```", README, re.S)).replace("\\\n", " ")
+    return [line for line in block.splitlines() if line.startswith("curl") and fragment in line]
+
+
+async def test_every_demo_campaign_has_realistic_figures_and_the_readme_curls_work(gateway, deps):
+    await demo.seed(deps.sessions)
+    campaign_ids = [demo._id("campaign", i) for i in range(len(demo.CAMPAIGNS))]
+    commands = _readme_curls(f"/api/partner/v1/campaigns/{campaign_ids[0]}/")
+    assert len(commands) >= 2
+    for command in commands:  # run exactly as a reader would, against the test gateway
+        run = subprocess.run(
+            ["bash", "-c", command.replace("http://127.0.0.1:8080", gateway.gateway_url)],
+            env={**os.environ, "KEY": demo.DEMO_KEY}, capture_output=True, text=True, timeout=30,
+        )
+        body = json.loads(run.stdout)
+        assert body["success"] is True and body["data"]["summary"]["total_instances"] > 0, command
+    auth = {"Authorization": f"Bearer {demo.DEMO_KEY}"}
+    summaries = []
+    async with httpx.AsyncClient(base_url=gateway.gateway_url) as http:
+        for campaign_id in campaign_ids:
+            answer = await http.get(f"/api/partner/v1/campaigns/{campaign_id}/analytics?time_frame=per_month",
+                                    headers=auth)
+            assert answer.status_code == 200
+            summaries.append(answer.json()["data"]["summary"])
+    assert sum(s["total_instances"] for s in summaries) == 3000
+    assert all(s["total_instances"] > 300 and 0.1 < s["conversion_rate"] < 0.5 and s["total_revenue"] > 1000
+               for s in summaries), summaries

@@ -57,7 +57,7 @@ def _render(**overrides: Any) -> dict[str, Any]:
         admin_host="127.0.0.1",
         admin_port=19481,
         descriptor_path=str(DESCRIPTOR),
-        upstreams={"instance": [("127.0.0.1", 15551)]},
+        upstreams={f.cluster: [("127.0.0.1", 15551 + i)] for i, f in enumerate(envoy_config.FAMILIES)},
         lua_path=str(LUA),
     )
     kwargs.update(overrides)
@@ -100,7 +100,10 @@ def test_lua_source_is_embedded() -> None:
 def test_transcoder_options() -> None:
     transcoder = _filter(_render(), "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["proto_descriptor"] == str(DESCRIPTOR)
-    assert transcoder["services"] == ["partnerlytics.instance.v1.InstanceAnalyticsService"]
+    assert transcoder["services"] == [
+        "partnerlytics.instance.v1.InstanceAnalyticsService",
+        "partnerlytics.campaign.v1.CampaignAnalyticsService",
+    ]
     assert transcoder["match_incoming_request_route"] is True
     assert transcoder["ignore_unknown_query_parameters"] is True
     assert transcoder["print_options"]["preserve_proto_field_names"] is True
@@ -127,9 +130,11 @@ def test_request_id_settings() -> None:
 
 
 def test_cluster_is_http2_round_robin_with_connect_timeout() -> None:
-    config = _render(upstreams={"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50052)]})
-    (cluster,) = config["static_resources"]["clusters"]
-    assert cluster["name"] == "instance"
+    config = _render(upstreams={"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50052)],
+                                "campaign": [("127.0.0.1", 50053)]})
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert set(clusters) == {f.cluster for f in envoy_config.FAMILIES}
+    cluster = clusters["instance"]
     assert cluster["type"] == "STATIC"
     assert cluster["lb_policy"] == "ROUND_ROBIN"
     assert cluster["connect_timeout"] == "1s"
@@ -141,8 +146,9 @@ def test_cluster_is_http2_round_robin_with_connect_timeout() -> None:
 
 
 def test_hostname_endpoints_use_dns() -> None:
-    config = _render(upstreams={"instance": [("instance-svc", 50051)]})
-    assert config["static_resources"]["clusters"][0]["type"] == "STRICT_DNS"
+    config = _render(upstreams={"instance": [("instance-svc", 50051)], "campaign": [("127.0.0.1", 50052)]})
+    clusters = {c["name"]: c["type"] for c in config["static_resources"]["clusters"]}
+    assert clusters == {"instance": "STRICT_DNS", "campaign": "STATIC"}
 
 
 def test_missing_upstream_is_an_error() -> None:
@@ -154,7 +160,7 @@ def test_route_timeout() -> None:
     routes = _routes(_render(route_timeout_s=2.5))
     upstream = [r for r in routes if "route" in r]
     assert upstream and all(r["route"]["timeout"] == "2.5s" for r in upstream)
-    assert all(r["route"]["cluster"] == "instance" for r in upstream)
+    assert {r["route"]["cluster"] for r in upstream} == {f.cluster for f in envoy_config.FAMILIES}
 
 
 def test_routes_per_family() -> None:
@@ -231,6 +237,17 @@ def test_local_reply_envelopes() -> None:
         "Service Unavailable",
         "Gateway Timeout",
         "Internal Server Error",
+        # the campaign family's own
+        "Not Found",
+        "Method Not Allowed",
+        "Bad Request",
+        "Bad Request",
+        "Payload Too Large",
+        "Unsupported Media Type",
+        "Bad Gateway",
+        "Bad Gateway",
+        "Gateway Timeout",
+        "Internal Server Error",
         "Not Found",  # outside every family
     ]
     # Key order as in the documents (the text format keeps it; json_format would not).
@@ -256,18 +273,19 @@ def test_family_catch_all_mapper_turns_anything_into_500() -> None:
 
 def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
     extra = envoy_config.Family(
-        name="campaign",
-        prefix="/api/partner/v1/",
-        cluster="campaign",
+        name="probe",
+        prefix="/probe/v1/",
+        cluster="probe",
         # A service that is in today's descriptor, so that Envoy can validate the result.
         grpc_services=("partnerlytics.instance.v1.InstanceIngestionService",),
-        routes=(("/api/partner/v1/campaigns/{campaign_id}/analytics", ("GET",)),),
+        routes=(("/probe/v1/things/{thing_id}/figures", ("GET",)),),
         envelope="partner",
     )
     original = envoy_config.FAMILIES
     try:
         envoy_config.FAMILIES = (*original, extra)
-        config = _render(upstreams={"instance": [("127.0.0.1", 1)], "campaign": [("127.0.0.1", 2)]})
+        config = _render(upstreams={"instance": [("127.0.0.1", 1)], "campaign": [("127.0.0.1", 2)],
+                                    "probe": [("127.0.0.1", 3)]})
     finally:
         envoy_config.FAMILIES = original
     if ENVOY is not None:  # the templated route must be valid Envoy config, too
@@ -276,16 +294,29 @@ def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
         result = _validate(path)
         assert result.returncode == 0, result.stdout + result.stderr
     routes = {r["name"]: r for r in _routes(config)}
-    assert "campaign:404" in routes and "instance:404" in routes
-    templated = routes["campaign:/api/partner/v1/campaigns/{campaign_id}/analytics"]["match"]
+    assert "probe:404" in routes and "instance:404" in routes
+    templated = routes["probe:/probe/v1/things/{thing_id}/figures"]["match"]
     policy = templated["path_match_policy"]["typed_config"]
-    assert policy["path_template"] == "/api/partner/v1/campaigns/{campaign_id}/analytics"
-    assert {c["name"] for c in config["static_resources"]["clusters"]} == {"instance", "campaign"}
+    assert policy["path_template"] == "/probe/v1/things/{thing_id}/figures"
+    assert {c["name"] for c in config["static_resources"]["clusters"]} == {"instance", "campaign", "probe"}
     transcoder = _filter(config, "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["services"] == [
         "partnerlytics.instance.v1.InstanceAnalyticsService",
+        "partnerlytics.campaign.v1.CampaignAnalyticsService",
         "partnerlytics.instance.v1.InstanceIngestionService",
     ]
+
+
+def test_campaign_family_words_its_gateway_errors_as_its_document() -> None:
+    bodies = _mapper_bodies(_render())
+    campaign = [(m, b) for m, b in bodies if "/api/partner/v1/" in json.dumps(m["filter"])]
+    assert len(campaign) == len(envoy_config.CAMPAIGN_LOCAL_REPLIES)
+    unreachable = next((m, b) for m, b in campaign if '"default_value": 503' in json.dumps(m["filter"]))
+    assert unreachable[0]["status_code"] == 502
+    assert unreachable[1]["error"] == "Bad Gateway" and unreachable[1]["message"] == "Upstream service unavailable."
+    assert list(unreachable[1]) == ["success", "error", "message", "details", "meta"]
+    timeout = next(b for m, b in campaign if '"default_value": 504' in json.dumps(m["filter"]))
+    assert (timeout["error"], timeout["message"]) == ("Gateway Timeout", "Request timeout. Please try again.")
 
 
 def test_parse_addrs() -> None:
@@ -298,9 +329,11 @@ def test_parse_addrs() -> None:
 
 
 def test_upstreams_from_env() -> None:
-    assert envoy_config.upstreams_from_env({}) == {"instance": [("127.0.0.1", 50051)]}
+    assert envoy_config.upstreams_from_env({}) == {
+        "instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)]
+    }
     env = {"INSTANCE_GRPC_ADDRS": "10.0.0.1:7000,10.0.0.2:7000"}
-    assert envoy_config.upstreams_from_env(env) == {"instance": [("10.0.0.1", 7000), ("10.0.0.2", 7000)]}
+    assert envoy_config.upstreams_from_env(env)["instance"] == [("10.0.0.1", 7000), ("10.0.0.2", 7000)]
 
 
 def test_cli_writes_yaml(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -313,7 +346,8 @@ def test_cli_writes_yaml(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
     config = yaml.safe_load(out.read_text())
     assert config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] == 18999
     assert config["admin"]["address"]["socket_address"]["port_value"] == 19999
-    endpoints = config["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    endpoints = clusters["instance"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
     assert len(endpoints) == 2
     transcoder = _filter(config, "envoy.filters.http.grpc_json_transcoder")
     assert pathlib.Path(transcoder["proto_descriptor"]).resolve() == DESCRIPTOR.resolve()
@@ -336,9 +370,9 @@ def _validate(path: pathlib.Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "upstreams",
     [
-        {"instance": [("127.0.0.1", 50051)]},
-        {"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50052), ("127.0.0.1", 50053)]},
-        {"instance": [("instance-svc", 50051)]},
+        {"instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)]},
+        {"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50053)], "campaign": [("127.0.0.1", 50052)]},
+        {"instance": [("instance-svc", 50051)], "campaign": [("campaign-svc", 50052)]},
     ],
 )
 def test_envoy_validates_rendered_config(tmp_path: pathlib.Path, upstreams: dict[str, Any]) -> None:
@@ -373,7 +407,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("envoy binary not installed")
     listen, admin, closed = _free_port(), _free_port(), _free_port()
     config = _render(
-        listen_port=listen, admin_port=admin, upstreams={"instance": [("127.0.0.1", closed)]}, route_timeout_s=5
+        listen_port=listen, admin_port=admin, route_timeout_s=5,
+        upstreams={"instance": [("127.0.0.1", closed)], "campaign": [("127.0.0.1", closed)]},
     )
     directory = tmp_path_factory.mktemp("gateway")
     path = directory / "envoy.yaml"
@@ -539,3 +574,23 @@ def test_live_side_header_cannot_smuggle_a_request_id(gateway: str) -> None:
 def test_live_admin_is_not_on_the_public_port(gateway: str) -> None:
     for path in ("/stats", "/config_dump", "/ready"):
         assert httpx.get(f"{gateway}{path}").status_code == 404
+
+
+CAMPAIGN_PATH = "/api/partner/v1/campaigns/0b9e2f5c-61a4-4d0e-9a53-3a8c1f6e7d20/analytics"
+
+
+def test_live_campaign_service_unreachable_is_the_documented_502(gateway: str) -> None:
+    started = time.monotonic()
+    response = httpx.get(f"{gateway}{CAMPAIGN_PATH}?time_frame=per_day", headers={"authorization": "Bearer x"})
+    assert time.monotonic() - started < 5  # refused at once, not after the route timeout
+    body = _assert_envelope(response, 502, "Bad Gateway", "Upstream service unavailable.")
+    assert body["details"] == "The campaign analytics service could not be reached."
+    assert list(body) == ["success", "error", "message", "details", "meta"]
+
+
+def test_live_campaign_family_404_and_405(gateway: str) -> None:
+    missing = httpx.get(f"{gateway}/api/partner/v1/campaigns")
+    _assert_envelope(missing, 404, "Not Found", "The requested resource was not found")
+    wrong_method = httpx.post(f"{gateway}{CAMPAIGN_PATH}", json={})
+    _assert_envelope(wrong_method, 405, "Method Not Allowed", "Method POST is not allowed on this path")
+    assert wrong_method.headers["allow"] == "GET"

@@ -27,6 +27,19 @@ def empty_database(database_url):
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def _script():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from stack.run import ROOT
+
+    return ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
+
+
+def test_the_revisions_form_one_line():
+    assert len(_script().get_heads()) == 1
+
+
 def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
     migrate(empty_database)
     engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -35,7 +48,7 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     engine.dispose()
     assert diff == []
-    assert version == "0002"
+    assert version == _script().get_current_head()
 
 
 def test_downgrade_to_base_removes_every_table(empty_database):
@@ -62,3 +75,40 @@ def test_the_hourly_counts_key_covers_n(empty_database):
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_instance_hourly_counts'"
         ).fetchone()[0]
     assert definition == "PRIMARY KEY (account_id, livemode, hour, is_purchase) INCLUDE (n)"
+
+
+def test_the_campaign_projection_is_backfilled_from_existing_instances(empty_database):
+    from alembic import command
+    from alembic.config import Config
+
+    from stack.run import ROOT
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["url"] = empty_database
+    command.upgrade(config, "0002")
+    account, campaign = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(empty_database) as conn:
+        conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'a')", (account,))
+        for n, (started, bought) in enumerate(
+            [("2026-01-01 10:05Z", "19.99"), ("2026-01-01 10:55Z", None), ("2026-01-01 11:00Z", "0.01")]
+        ):
+            instance = uuid.uuid4()
+            conn.execute(
+                "INSERT INTO instances (account_id, livemode, id, campaign_id, insider_id, started_at, is_purchase) "
+                "VALUES (%s, false, %s, %s, %s, %s, %s)",
+                (account, instance, campaign, uuid.uuid4(), started, bought is not None),
+            )
+            if bought:
+                conn.execute(
+                    "INSERT INTO orders (account_id, livemode, id, instance_id, purchased_insider_id, total, currency, "
+                    "status, cashfunds_used, credits_used, created_at) "
+                    "VALUES (%s, false, %s, %s, %s, %s, 'USD', 'completed', 0, 0, now())",
+                    (account, uuid.uuid4(), instance, uuid.uuid4(), bought),
+                )
+    command.upgrade(config, "head")
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute(
+            "SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24'), instances, purchases, revenue::text "
+            "FROM campaign_hourly_stats ORDER BY hour"
+        ).fetchall()
+    assert rows == [("10", 2, 1, "19.99"), ("11", 1, 1, "0.01")]

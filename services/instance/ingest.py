@@ -26,6 +26,7 @@ from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation, InvalidArgument
 from platform_core.paging import floor_hour
 from platform_core.params import parse_uuid
+from services.campaign.projection import Delta, StatsKey, add_to_campaign_stats
 
 MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
@@ -263,12 +264,16 @@ async def create_instances(
         {"id": ("ids", "uuid"), "campaign_id": ("campaigns", "uuid"), "insider_id": ("insiders", "uuid"),
          "started_at": ("started", "timestamptz")},
         {"ids": ids, "campaigns": campaigns, "insiders": insiders, "started": started},
-        returning="started_at",
+        returning="started_at, campaign_id",
     )
-    deltas: dict[tuple[dt.datetime, bool], int] = collections.Counter(
-        (floor_hour(row.started_at.astimezone(dt.timezone.utc)), False) for row in inserted
-    )
+    deltas: dict[tuple[dt.datetime, bool], int] = collections.Counter()
+    campaign_deltas: dict[StatsKey, Delta] = collections.defaultdict(Delta)
+    for row in inserted:
+        hour = floor_hour(row.started_at.astimezone(dt.timezone.utc))
+        deltas[(hour, False)] += 1
+        campaign_deltas[(row.campaign_id, hour)].instances += 1
     await _bump_counts(session, who, deltas)
+    await add_to_campaign_stats(session, who, campaign_deltas)
     return await _committed(session, records, inserted)
 
 
@@ -392,7 +397,7 @@ async def create_orders(
          "discounted_price": ("discounted", "numeric"), "cashfunds_used": ("cashfunds", "numeric"),
          "credits_used": ("credits", "numeric"), "created_at": ("created", "timestamptz")},
         orders,
-        returning="id, instance_id, purchased_insider_id",
+        returning="id, instance_id, purchased_insider_id, total",
     )
     if inserted:
         new_ids = {row.id for row in inserted}
@@ -411,18 +416,24 @@ async def create_orders(
                     "UPDATE instances AS i SET is_purchase = true, purchased_insider_id = o.insider "
                     "FROM unnest(CAST(:instances AS uuid[]), CAST(:insiders AS uuid[])) AS o(instance, insider) "
                     "WHERE i.account_id = :a AND i.livemode = :l AND i.id = o.instance AND NOT i.is_purchase "
-                    "RETURNING i.started_at"
+                    "RETURNING i.id, i.started_at, i.campaign_id"
                 ),
                 {**params, "instances": [row.instance_id for row in inserted],
                  "insiders": [row.purchased_insider_id for row in inserted]},
             )
         ).all()
+        totals = {row.instance_id: row.total for row in inserted}
         deltas: collections.Counter[tuple[dt.datetime, bool]] = collections.Counter()
+        campaign_deltas: dict[StatsKey, Delta] = collections.defaultdict(Delta)
         for row in purchased:
             hour = floor_hour(row.started_at.astimezone(dt.timezone.utc))
             deltas[(hour, False)] -= 1
             deltas[(hour, True)] += 1
+            campaign = campaign_deltas[(row.campaign_id, hour)]
+            campaign.purchases += 1
+            campaign.revenue += totals[row.id]
         await _bump_counts(session, who, deltas)
+        await add_to_campaign_stats(session, who, campaign_deltas)
     return await _committed(session, records, inserted)
 
 

@@ -1,0 +1,207 @@
+"""Read queries of the campaign analytics endpoint and of the campaign registry.
+
+The summary never reads a window's raw rows except those of the two partial hours at
+its edges: full hours come from `campaign_hourly_stats`. A deep page is found by
+walking the hourly figures to the hour that holds its first row and skipping at most
+that hour's rows (the same seek as the instance list, docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from platform_core.accounts import Principal
+from platform_core.paging import PageRequest, Window
+
+
+@dataclass(frozen=True)
+class CampaignInstanceRow:
+    timestamp: dt.datetime
+    instance_id: uuid.UUID
+    is_purchase: bool
+    insider_id: uuid.UUID
+    purchased_insider_id: uuid.UUID | None
+    revenue: decimal.Decimal
+
+
+@dataclass(frozen=True)
+class Summary:
+    instances: int
+    purchases: int
+    revenue: decimal.Decimal
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    exists: bool
+    summary: Summary
+    total: int  # rows matching the page's filter
+    rows: list[CampaignInstanceRow]
+
+
+# Raw rows of a campaign in [lo, hi), and the revenue of the purchases among them (an
+# order is looked up for purchases only).
+_EDGE = """
+  SELECT count(*) AS n, count(*) FILTER (WHERE i.is_purchase) AS p, coalesce(sum(o.total), 0) AS r
+  FROM instances i LEFT JOIN orders o
+    ON i.is_purchase AND o.account_id = i.account_id AND o.livemode = i.livemode AND o.instance_id = i.id
+  WHERE i.account_id = :a AND i.livemode = :l AND i.campaign_id = :c AND i.started_at >= {lo} AND i.started_at < {hi}
+"""
+
+# One statement: one round trip and one snapshot, so the summary, the total and the
+# page agree. {n} picks the hourly figure that counts the page's filter, {edge_n} the
+# same over an edge's counts, {filter} the filter on raw rows.
+_PAGE_SQL = """
+WITH top AS ({top}), bottom AS ({bottom}), middle AS (
+  SELECT coalesce(sum(instances), 0) AS n, coalesce(sum(purchases), 0) AS p, coalesce(sum(revenue), 0) AS r
+  FROM campaign_hourly_stats
+  WHERE account_id = :a AND livemode = :l AND campaign_id = :c AND hour >= :first AND hour < :last
+), target AS (
+  -- Newest hour first, streamed from the key's backward index-only scan; the scan stops
+  -- at the hour whose running count passes the offset.
+  SELECT t.hour, t.before FROM top CROSS JOIN LATERAL (
+    SELECT r.hour, r.upto - r.n AS before FROM (
+      SELECT hour, n, sum(n) OVER (ORDER BY hour DESC) AS upto FROM (
+        SELECT hour, {n} AS n FROM campaign_hourly_stats
+        WHERE account_id = :a AND livemode = :l AND campaign_id = :c AND hour >= :first AND hour < :last
+        ORDER BY hour DESC) AS h) AS r
+    WHERE r.upto > :offset - {edge_n_top} AND r.n > 0 ORDER BY r.hour DESC LIMIT 1) AS t
+), seek AS (
+  SELECT top.n + middle.n + bottom.n AS instances, top.p + middle.p + bottom.p AS purchases,
+         top.r + middle.r + bottom.r AS revenue,
+         {edge_n_top} + {middle_n} + {edge_n_bottom} AS total,
+         CASE WHEN :offset < {edge_n_top} THEN CAST(:end AS timestamptz)
+              ELSE coalesce((SELECT hour + interval '1 hour' FROM target), CAST(:first AS timestamptz)) END AS hi,
+         CASE WHEN :offset < {edge_n_top} THEN :offset
+              ELSE :offset - {edge_n_top} - coalesce((SELECT before FROM target), {middle_n}) END AS skip
+  FROM top, middle, bottom
+)
+SELECT EXISTS (SELECT 1 FROM campaigns WHERE account_id = :a AND livemode = :l AND id = :c) AS campaign_exists,
+       seek.instances, seek.purchases, seek.revenue, seek.total, page.*
+FROM seek LEFT JOIN LATERAL (
+  SELECT i.started_at, i.id, i.is_purchase, i.insider_id, i.purchased_insider_id,
+         coalesce(o.total, 0) AS instance_revenue
+  FROM (
+    SELECT started_at, id, is_purchase, insider_id, purchased_insider_id FROM instances
+    WHERE account_id = :a AND livemode = :l AND campaign_id = :c{filter}
+      AND started_at >= :start AND started_at < seek.hi
+    ORDER BY started_at DESC, id LIMIT :limit OFFSET seek.skip
+  ) AS i LEFT JOIN orders o
+    ON i.is_purchase AND o.account_id = :a AND o.livemode = :l AND o.instance_id = i.id
+  ORDER BY i.started_at DESC, i.id
+) AS page ON true
+"""
+
+
+def _page_sql(is_purchase: bool | None) -> str:
+    def pick(rel: str) -> str:
+        return {None: f"{rel}.n", True: f"{rel}.p", False: f"({rel}.n - {rel}.p)"}[is_purchase]
+
+    hourly = {None: "instances", True: "purchases", False: "(instances - purchases)"}[is_purchase]
+    return _PAGE_SQL.format(
+        top=_EDGE.format(lo=":last", hi=":end"),
+        bottom=_EDGE.format(lo=":start", hi=":first"),
+        n=hourly,
+        edge_n_top=pick("top"),
+        edge_n_bottom=pick("bottom"),
+        middle_n=pick("middle"),
+        filter="" if is_purchase is None else " AND is_purchase = :p",
+    )
+
+
+_PAGE = {p: text(_page_sql(p)) for p in (None, True, False)}
+
+
+async def campaign_page(
+    conn: AsyncConnection, who: Principal, campaign_id: uuid.UUID, window: Window,
+    is_purchase: bool | None, page: PageRequest,
+) -> CampaignPage:
+    """Whether the campaign exists, the window's summary, and one filtered page."""
+    first, last = window.full_hours()
+    if first >= last:  # no full hour: the whole window is "top"
+        first = last = window.start
+    params = {
+        "a": who.account_id, "l": who.livemode, "c": campaign_id, "start": window.start, "end": window.end,
+        "first": first, "last": last, "offset": page.offset, "limit": page.limit,
+    }
+    if is_purchase is not None:
+        params["p"] = is_purchase
+    result = (await conn.execute(_PAGE[is_purchase], params)).all()
+    head = result[0]
+    rows = [
+        CampaignInstanceRow(r.started_at, r.id, r.is_purchase, r.insider_id, r.purchased_insider_id,
+                            r.instance_revenue)
+        for r in result if r.id is not None
+    ]
+    return CampaignPage(
+        exists=bool(head.campaign_exists),
+        summary=Summary(int(head.instances), int(head.purchases), decimal.Decimal(head.revenue)),
+        total=int(head.total),
+        rows=rows,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The registry
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    id: uuid.UUID
+    name: str
+    created_at: dt.datetime
+
+
+async def create_campaign(
+    session: AsyncSession, who: Principal, campaign_id: uuid.UUID, name: str
+) -> tuple[CampaignRecord, bool]:
+    """Registers the campaign (first write wins); returns it and whether it was new."""
+    params = {"a": who.account_id, "l": who.livemode, "id": campaign_id, "name": name}
+    inserted = (
+        await session.execute(
+            text(
+                "INSERT INTO campaigns (account_id, livemode, id, name) VALUES (:a, :l, :id, :name) "
+                "ON CONFLICT DO NOTHING RETURNING id, name, created_at"
+            ),
+            params,
+        )
+    ).first()
+    row = inserted or (
+        await session.execute(
+            text("SELECT id, name, created_at FROM campaigns WHERE account_id = :a AND livemode = :l AND id = :id"),
+            params,
+        )
+    ).one()
+    await session.commit()
+    return CampaignRecord(row.id, row.name, row.created_at), inserted is not None
+
+
+async def list_campaigns(
+    conn: AsyncConnection, who: Principal, page: PageRequest
+) -> tuple[list[CampaignRecord], int]:
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT c.id, c.name, c.created_at, count(*) OVER () AS total FROM campaigns c "
+                "WHERE c.account_id = :a AND c.livemode = :l ORDER BY c.created_at DESC, c.id "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            {"a": who.account_id, "l": who.livemode, "limit": page.limit, "offset": page.offset},
+        )
+    ).all()
+    if rows:
+        total = int(rows[0].total)
+    else:
+        total = (
+            await conn.execute(
+                text("SELECT count(*) FROM campaigns WHERE account_id = :a AND livemode = :l"),
+                {"a": who.account_id, "l": who.livemode},
+            )
+        ).scalar_one()
+    return [CampaignRecord(r.id, r.name, r.created_at) for r in rows], int(total)
