@@ -70,6 +70,7 @@ class Stack:
     database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: pathlib.Path | None = None
+    route_timeout_s: float = 15.0
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     _pg: object | None = None
 
@@ -137,6 +138,7 @@ class Stack:
             descriptor_path=str(DESCRIPTOR),
             upstreams={name: [("127.0.0.1", p) for p in ports] for name, ports in self.service_ports.items()},
             lua_path=str(ROOT / "gateway" / "partner.lua"),
+            route_timeout_s=self.route_timeout_s,
         )
         out = self.data_dir / "envoy.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,11 +20,12 @@ from sqlalchemy.engine import make_url
 
 from platform_core import accounts
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
-from platform_core.errors import partner_envelope
+from platform_core.errors import campaign_envelope, partner_envelope
 from platform_core.ratelimit import MemoryLimiter
 from platform_core.server import Deps, create_server
+from services.campaign.servicer import service_specs as campaign_specs
 from services.instance.servicer import service_specs
-from stack.run import Stack, free_port, migrate
+from stack.run import SERVICES, Stack, free_port, migrate
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +105,19 @@ async def grpc_server(deps):
 
 
 @pytest_asyncio.fixture(scope="session")
+async def campaign_server(deps):
+    running = await create_server("127.0.0.1:0", deps, campaign_specs(deps), campaign_envelope)
+    yield running
+    await running.stop(1)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def campaign_channel(campaign_server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{campaign_server.port}") as channel:
+        yield channel
+
+
+@pytest_asyncio.fixture(scope="session")
 async def channel(grpc_server):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
         yield channel
@@ -117,7 +131,7 @@ def gateway(database_url, tmp_path_factory):
         data_dir=data,
         gateway_port=free_port(),
         admin_port=free_port(),
-        service_ports={"instance": [free_port()]},
+        service_ports={service.name: [free_port()] for service in SERVICES},
         database_url=database_url,
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING"},
         log_dir=data / "logs",
