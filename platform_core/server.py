@@ -127,3 +127,24 @@ async def serve_forever(running: RunningServer, deps: Deps) -> None:
     await running.stop(deps.settings.shutdown_grace_seconds)
     await deps.engine.dispose()
     log.info("stopped")
+
+
+def run_service(
+    port_of: Callable[[Settings], int],
+    specs_of: Callable[[Deps], list[ServiceSpec]],
+    envelope: EnvelopeBuilder,
+) -> None:
+    """A service's `python -m services.<domain>` entry point: settings from the
+    environment, JSON logs, the server on `GRPC_HOST` and the service's port, until
+    SIGTERM or SIGINT."""
+    from platform_core import logs
+    from platform_core.config import settings
+
+    async def main() -> None:
+        config = settings()
+        logs.configure(config.log_level)
+        deps = Deps.from_settings(config)
+        running = await create_server(f"{config.grpc_host}:{port_of(config)}", deps, specs_of(deps), envelope)
+        await serve_forever(running, deps)
+
+    asyncio.run(main())
