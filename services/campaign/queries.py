@@ -49,9 +49,16 @@ class CampaignPage:
 # order is looked up for purchases only).
 _EDGE = """
   SELECT count(*) AS n, count(*) FILTER (WHERE i.is_purchase) AS p, coalesce(sum(o.total), 0) AS r
-  FROM instances i LEFT JOIN orders o
-    ON i.is_purchase AND o.account_id = i.account_id AND o.livemode = i.livemode AND o.instance_id = i.id
+  FROM instances i LEFT JOIN LATERAL ({order_total}) AS o ON true
   WHERE i.account_id = :a AND i.livemode = :l AND i.campaign_id = :c AND i.started_at >= {lo} AND i.started_at < {hi}
+"""
+# The order total of a purchased instance. The condition on `i.is_purchase` inside the
+# lateral subquery is a one-time filter: instances without a purchase (73% in the
+# benchmark) skip the index lookup, which a join condition would not. LIMIT 1 (there
+# is at most one order) keeps the planner from flattening it into a plain join.
+_ORDER_TOTAL = """
+    SELECT total FROM orders o
+    WHERE i.is_purchase AND o.account_id = :a AND o.livemode = :l AND o.instance_id = i.id LIMIT 1
 """
 
 # One statement: one round trip and one snapshot, so the summary, the total and the
@@ -92,8 +99,7 @@ FROM seek LEFT JOIN LATERAL (
     WHERE account_id = :a AND livemode = :l AND campaign_id = :c{filter}
       AND started_at >= :start AND started_at < seek.hi
     ORDER BY started_at DESC, id LIMIT :limit OFFSET seek.skip
-  ) AS i LEFT JOIN orders o
-    ON i.is_purchase AND o.account_id = :a AND o.livemode = :l AND o.instance_id = i.id
+  ) AS i LEFT JOIN LATERAL ({order_total}) AS o ON true
   ORDER BY i.started_at DESC, i.id
 ) AS page ON true
 """
@@ -105,8 +111,9 @@ def _page_sql(is_purchase: bool | None) -> str:
 
     hourly = {None: "instances", True: "purchases", False: "(instances - purchases)"}[is_purchase]
     return _PAGE_SQL.format(
-        top=_EDGE.format(lo=":last", hi=":end"),
-        bottom=_EDGE.format(lo=":start", hi=":first"),
+        top=_EDGE.format(lo=":last", hi=":end", order_total=_ORDER_TOTAL),
+        bottom=_EDGE.format(lo=":start", hi=":first", order_total=_ORDER_TOTAL),
+        order_total=_ORDER_TOTAL,
         n=hourly,
         edge_n_top=pick("top"),
         edge_n_bottom=pick("bottom"),
