@@ -55,6 +55,7 @@ class Service:
 
 
 SERVICES = [Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051)]
+SERVICES.append(Service("voucher", "services.voucher", "VOUCHER_GRPC_PORT", 50054))
 
 
 @dataclass
@@ -84,6 +85,9 @@ class Stack:
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.extra_env, "DATABASE_URL": self.database_url or ""}
+        # Where services keep files (voucher exports) and how partners reach the gateway.
+        env.setdefault("DATA_DIR", str(self.data_dir))
+        env.setdefault("PUBLIC_BASE_URL", self.gateway_url)
         path = [str(ROOT), str(ROOT / "gen"), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
         return env
