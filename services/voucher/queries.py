@@ -259,7 +259,7 @@ WITH used AS (
     SELECT u.customer_id, u.uses, u.gross, c.segment, c.region,
            EXISTS (SELECT 1 FROM voucher_redemptions p
                    WHERE p.account_id = :a AND p.livemode = :l AND p.customer_id = u.customer_id
-                     AND p.redeemed_at < :s) AS returning,
+                     AND p.redeemed_at < :s) AS is_returning,
            (SELECT sum(p.order_total) FROM voucher_redemptions p
             WHERE p.account_id = :a AND p.livemode = :l AND p.customer_id = u.customer_id) AS lifetime
     FROM used u
@@ -273,7 +273,7 @@ WITH used AS (
 )
 SELECT json_build_object(
     'total', (SELECT count(*) FROM who),
-    'returning', (SELECT count(*) FROM who WHERE returning),
+    'returning', (SELECT count(*) FROM who WHERE is_returning),
     'gross', (SELECT coalesce(sum(gross), 0) FROM who),
     'lifetime', (SELECT coalesce(sum(lifetime), 0) FROM who),
     'segments', (SELECT coalesce(json_agg(json_build_array(s.segment, s.customers, s.uses, s.gross,
