@@ -354,6 +354,10 @@ class ExportWorker:
     async def _complete(self, job: ExportJob, tmp: pathlib.Path, final: pathlib.Path, count: int) -> bool:
         """Marks the job completed and moves the file into place, in one transaction."""
         now = self._clock()
+        try:
+            size = tmp.stat().st_size
+        except FileNotFoundError:  # removed by a worker that claimed the job after our lease ran out
+            return False
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 text(
@@ -363,7 +367,7 @@ class ExportWorker:
                     "WHERE account_id = :a AND livemode = :l AND id = :id AND status = 'processing' "
                     "AND lease_owner = :w"
                 ),
-                {"f": final.name, "size": tmp.stat().st_size, "n": count, "now": now, "exp": now + LIFETIME,
+                {"f": final.name, "size": size, "n": count, "now": now, "exp": now + LIFETIME,
                  "a": job.account_id, "l": job.livemode, "id": job.id, "w": self.worker_id},
             )
             if result.rowcount != 1:
