@@ -194,9 +194,19 @@ Demo key (test mode): {key}
   curl -s -X POST -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
        -d '{{"instance_ids": ["{_demo_instance()}"]}}' "{url}/partner/v1/instances/analytics?events=all"
 
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/analytics/vouchers/{_demo_voucher()}/performance?include_details=true"
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/analytics/vouchers/{_demo_voucher()}/trends?interval=week"
+  (README.md, "Voucher analytics": an export requested, polled and downloaded)
+
 gRPC (reflection on): grpcurl -plaintext 127.0.0.1:{{INSTANCE_GRPC_PORT}} list
 Press Ctrl-C to stop everything.
 """
+
+
+def _demo_voucher() -> str:
+    from stack.demo import voucher_id
+
+    return voucher_id(0)
 
 
 def _demo_instance() -> str:
@@ -240,12 +250,14 @@ def main() -> None:
         print("migrations: at head")
         if not args.no_demo:
             from platform_core import db
-            from stack.demo import seed
+            from stack.demo import seed, seed_vouchers
 
             async def _seed():
                 engine = db.create_engine(url, pool_size=2)
                 try:
-                    return await seed(db.sessionmaker(engine))
+                    counts = await seed(db.sessionmaker(engine))
+                    counts.update(await seed_vouchers(db.sessionmaker(engine)))
+                    return counts
                 finally:
                     await engine.dispose()
 
