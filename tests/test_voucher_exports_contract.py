@@ -160,6 +160,11 @@ async def test_another_accounts_export_is_not_found(http, exported, make_tenant)
             response = await http.get(path, headers=auth(key))
             assert response.status_code == 404
             assert response.json() == error("EXPORT_NOT_FOUND", "Export not found", {"export_id": export_id})
+    # Nor can another account export this account's vouchers.
+    foreign = await http.post("/v1/analytics/export", json={"voucher_ids": list(data.vouchers), "metrics": ["uses"]},
+                              headers=auth(other.test_key))
+    assert foreign.status_code == 404
+    assert foreign.json()["error"]["details"] == {"not_found": list(data.vouchers), "found": []}
     malformed = await http.get("/v1/analytics/export/export_nope", headers=auth(tenant.test_key))
     assert malformed.status_code == 404 and malformed.json()["error"]["code"] == "EXPORT_NOT_FOUND"
 
