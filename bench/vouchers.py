@@ -22,7 +22,6 @@ import time
 from typing import Any, Callable
 
 import httpx
-import psycopg
 from sqlalchemy.dialects import postgresql
 
 from bench import dataset
@@ -40,7 +39,8 @@ RATE_LIMITS = ",".join(f"vouchers.{b}=100000000/60" for b in ("performance", "tr
 
 _VOUCHERS = """
 INSERT INTO vouchers (account_id, livemode, id, code, currency, created_at)
-SELECT %(a)s, false, 'v_' || lpad(to_hex(n), 16, '0'), 'BENCH' || n, 'USD', %(anchor)s::timestamptz - interval '100 days'
+SELECT %(a)s, false, 'v_' || lpad(to_hex(n), 16, '0'), 'BENCH' || n, 'USD',
+       %(anchor)s::timestamptz - interval '100 days'
 FROM generate_series(0, %(n)s - 1) AS n
 """
 _CUSTOMERS = """
@@ -193,7 +193,8 @@ def render(results: dict[str, Any], w) -> None:
     if "exports" in v:
         w("### Exports: one worker process per export")
         w("")
-        w("| format | records | wall s | records/s | file | worker RSS before the job MB | peak RSS during it MB | growth MB |")
+        w("| format | records | wall s | records/s | file | worker RSS before the job MB | peak RSS during it MB "
+          "| growth MB |")
         w("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for e in v["exports"].values():
             w(f"| {e['format']} | {e['records']:,} | {e['wall_s']} | {e['records'] / e['wall_s']:,.0f} | "
@@ -201,6 +202,7 @@ def render(results: dict[str, Any], w) -> None:
               f"{e['peak_rss_mb'] - e['baseline_rss_mb']:.1f} |")
         w("")
         w("RSS is sampled every 10 ms while the job runs. Memory flat in the number of records means the "
-          "growth is about the same at 10% and 100% of the maximum: rows stream from a server-side cursor (2,000 per fetch) straight into "
+          "growth is about the same at 10% and 100% of the maximum: rows stream from a server-side cursor "
+          "(2,000 per fetch) straight into "
           "the file (openpyxl `write_only` for XLSX), none are kept.")
         w("")

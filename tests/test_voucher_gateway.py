@@ -4,7 +4,6 @@ shape, and a live Envoy with the voucher service down."""
 from __future__ import annotations
 
 import json
-import pathlib
 import subprocess
 import time
 from typing import Any, Iterator

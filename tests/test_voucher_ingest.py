@@ -6,11 +6,11 @@ import datetime as dt
 
 import grpc
 import pytest
-from grpc_status import rpc_status
 from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as pb
 from sqlalchemy import text
 
-from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as pb
 from tests import voucher_data as vd
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -18,7 +18,8 @@ NOW = dt.datetime.now(dt.timezone.utc)
 
 async def _count(deps, table: str, account) -> int:
     async with deps.reader() as conn:
-        return (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE account_id = :a"), {"a": account})).scalar()
+        result = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE account_id = :a"), {"a": account})
+        return result.scalar()
 
 
 def _violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
@@ -83,7 +84,8 @@ async def test_references_to_another_accounts_voucher_are_not_found(voucher_chan
     await vd.VoucherIngest(voucher_channel, owner.test_key).all(data)
     theirs = vd.VoucherIngest(voucher_channel, other.test_key)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await theirs.stub.CreateValidation(pb.CreateValidationRequest(validation=data.validations[0]), metadata=theirs.md)
+        await theirs.stub.CreateValidation(pb.CreateValidationRequest(validation=data.validations[0]),
+                                           metadata=theirs.md)
     assert ("validation.voucher_id", "not_found") in _violations(caught.value)
     # The live key of the same account does not see test-mode vouchers either.
     live = vd.VoucherIngest(voucher_channel, owner.live_key)

@@ -14,16 +14,16 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import grpc
 import psycopg
 import pytest
 import pytest_asyncio
-from sqlalchemy.engine import make_url
-
 from partnerlytics.voucher.v1 import voucher_analytics_pb2 as api
 from partnerlytics.voucher.v1 import voucher_analytics_pb2_grpc as api_grpc
+from sqlalchemy.engine import make_url
+
 from platform_core import accounts
 from platform_core.ratelimit import MemoryLimiter
 from platform_core.server import Deps, create_server

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as pb
 from partnerlytics.voucher.v1 import voucher_ingestion_pb2_grpc as pb_grpc
+
 from platform_core.paging import timestamp_of
 
 SEGMENTS = ("premium", "standard", "basic")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import io
 import json
 import logging
 import os
@@ -213,7 +212,9 @@ class LeaseLost(Exception):
     """Another worker owns the job now; this one's work is thrown away."""
 
 
-def export_rows(conninfo: str, job: ExportJob, batch_rows: int, pause_s: float, stop: threading.Event) -> Iterator[list]:
+def export_rows(
+    conninfo: str, job: ExportJob, batch_rows: int, pause_s: float, stop: threading.Event
+) -> Iterator[list]:
     """The file's rows (voucher_id, code, date, metrics...), streamed from a server-side cursor."""
     period = job.period
     with psycopg.connect(conninfo, options="-c jit=off") as conn:
@@ -278,7 +279,9 @@ def write_file(fmt: str, path: pathlib.Path, job: ExportJob, rows: Iterable[list
     return count
 
 
-def build_file(conninfo: str, job: ExportJob, tmp: pathlib.Path, settings: VoucherSettings, stop: threading.Event) -> int:
+def build_file(
+    conninfo: str, job: ExportJob, tmp: pathlib.Path, settings: VoucherSettings, stop: threading.Event
+) -> int:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     rows = export_rows(conninfo, job, settings.export_batch_rows, settings.export_pause_seconds, stop)
     return write_file(job.format, tmp, job, rows)

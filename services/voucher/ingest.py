@@ -15,10 +15,10 @@ import datetime as dt
 import re
 from typing import Any, Sequence
 
+from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as pb
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as pb
 from platform_core.accounts import Principal
 from services.instance.ingest import IngestResult, _Checker, _committed, _insert, _path
 

@@ -9,13 +9,19 @@ from typing import Any
 
 from google.api import httpbody_pb2
 from google.protobuf import struct_pb2
-
 from partnerlytics.voucher.v1 import (
     voucher_analytics_pb2 as api,
+)
+from partnerlytics.voucher.v1 import (
     voucher_analytics_pb2_grpc as api_grpc,
+)
+from partnerlytics.voucher.v1 import (
     voucher_ingestion_pb2 as ingest_pb,
+)
+from partnerlytics.voucher.v1 import (
     voucher_ingestion_pb2_grpc as ingest_grpc,
 )
+
 from platform_core import context
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import timestamp_of
@@ -24,10 +30,10 @@ from platform_core.server import Deps, ServiceSpec
 from services.voucher import exports, ingest, queries
 from services.voucher.config import VoucherSettings
 from services.voucher.errors import (
+    MAX_RECORDS,
     ExportExpired,
     ExportNotFound,
     ExportNotReady,
-    MAX_RECORDS,
     too_many_records,
     voucher_not_found,
 )
@@ -193,12 +199,16 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
                 avg_customer_value=queries.average(found.gross, found.total),
                 customer_lifetime_value=queries.average(found.lifetime_total, found.total),
                 top_customer_segments=[
-                    api.CustomerSegment(segment=s.name, count=s.customers, avg_order_value=queries.average(s.gross, s.uses),
-                                        conversion_rate=queries.fraction(s.uses, s.validations))
+                    api.CustomerSegment(
+                        segment=s.name, count=s.customers, avg_order_value=queries.average(s.gross, s.uses),
+                        conversion_rate=queries.fraction(s.uses, s.validations),
+                    )
                     for s in found.segments
                 ],
                 geographic_distribution=[
-                    api.RegionShare(region=r.name, count=r.customers, percentage=queries.percentage(r.customers, found.total))
+                    api.RegionShare(
+                        region=r.name, count=r.customers, percentage=queries.percentage(r.customers, found.total)
+                    )
                     for r in found.regions
                 ],
             ),
@@ -231,7 +241,8 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         if requested > MAX_RECORDS:
             raise too_many_records(requested)
         async with self._reader() as conn:
-            found = await queries.find_vouchers(conn, context.principal(), [v for v in voucher_ids if VOUCHER_ID.match(v)])
+            well_formed = [v for v in voucher_ids if VOUCHER_ID.match(v)]
+            found = await queries.find_vouchers(conn, context.principal(), well_formed)
         missing = [v for v in voucher_ids if v not in found]
         if missing:
             raise voucher_not_found(missing, [v for v in voucher_ids if v in found])
@@ -259,7 +270,8 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         state = job.state(now)
         response = api.GetExportResponse(export_id=job.id, status=state)
         if state == "processing":
-            response.estimated_completion.CopyFrom(timestamp_of(max(job.estimated_completion, now.replace(microsecond=0))))
+            eta = max(job.estimated_completion, now.replace(microsecond=0))  # never in the past
+            response.estimated_completion.CopyFrom(timestamp_of(eta))
         elif state == "completed":
             response.download_url = f"{self._settings.public_base_url}/v1/analytics/export/{job.id}/download"
             response.expires_at.CopyFrom(timestamp_of(job.expires_at))
@@ -278,14 +290,16 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         job = await self._export(request.export_id)
         state = job.state(ctx.received_at)
         if state == "expired":
-            raise ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": _z(job.expires_at)})
+            raise _expired(job)
         if state != "completed":
-            raise ExportNotReady(message="The export is not ready for download", info={"export_id": job.id, "status": state})
+            raise ExportNotReady(
+                message="The export is not ready for download", info={"export_id": job.id, "status": state}
+            )
         path = exports.file_path(self._settings.export_dir, job)
         try:
             handle = open(path, "rb")
         except FileNotFoundError:  # deleted by the expiry sweep a moment ago
-            raise ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": _z(job.expires_at)}) from None
+            raise _expired(job) from None
         ctx.response_headers["content-disposition"] = f'attachment; filename="{job.id}.{job.format}"'
         with handle:
             first = True
@@ -299,8 +313,9 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
                 yield httpbody_pb2.HttpBody(content_type=exports.CONTENT_TYPES[job.format])
 
 
-def _z(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+def _expired(job: exports.ExportJob) -> ExportExpired:
+    expired_at = job.expires_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": expired_at})
 
 
 def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
