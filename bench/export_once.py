@@ -56,6 +56,8 @@ async def main() -> None:
         t0 = time.perf_counter()
         completed = await worker.process(job)
         wall = round(time.perf_counter() - t0, 2)
+    if not completed:
+        raise SystemExit(f"export {job.id} did not complete")
     size = (voucher_settings().export_dir / str(job.account_id) / f"{job.id}.{job.format}").stat().st_size
     await engine.dispose()
     print(json.dumps({"export_id": job.id, "completed": completed, "wall_s": wall, "peak_rss_mb": _mb(rss.peak),

@@ -134,7 +134,8 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
 # ---------------------------------------------------------------------------------------
 # Voucher analytics demo: three vouchers, 200 customers, 90 days of checkouts.
 
-VOUCHER_TABLES = ("voucher_exports", "voucher_redemptions", "voucher_validations", "voucher_customers", "vouchers")
+VOUCHER_TABLES = ("voucher_exports", "voucher_daily", "voucher_redemptions", "voucher_validations", "voucher_customers",
+                  "vouchers")
 VOUCHER_CODES = ("SUMMER2024", "WELCOME10", "FREESHIP")
 VOUCHER_SEGMENTS = (("premium", 0.25), ("standard", 0.5), ("basic", 0.25))
 VOUCHER_REGIONS = (("North America", 0.55), ("Europe", 0.3), ("Asia Pacific", 0.15))

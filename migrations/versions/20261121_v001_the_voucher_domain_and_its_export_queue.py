@@ -27,6 +27,19 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_voucher_customers_account_id_accounts')),
     sa.PrimaryKeyConstraint('account_id', 'livemode', 'id', name=op.f('pk_voucher_customers'))
     )
+    op.create_table('voucher_daily',
+    sa.Column('account_id', sa.UUID(), nullable=False),
+    sa.Column('livemode', sa.Boolean(), nullable=False),
+    sa.Column('voucher_id', sa.String(length=18), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('uses', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
+    sa.Column('discount', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
+    sa.Column('gross', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
+    sa.Column('validations', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_voucher_daily_account_id_accounts')),
+    sa.PrimaryKeyConstraint('account_id', 'livemode', 'voucher_id', 'day', name='pk_voucher_daily',
+                            postgresql_include=['uses', 'discount', 'gross', 'validations'])
+    )
     op.create_table('voucher_exports',
     sa.Column('account_id', sa.UUID(), nullable=False),
     sa.Column('livemode', sa.Boolean(), nullable=False),
@@ -93,7 +106,7 @@ def upgrade() -> None:
     )
     # Insert-heavy tables: vacuum after 5% new rows so that the analytics reads stay
     # index-only scans (DATABASE-NOTES.md).
-    for table in ("voucher_validations", "voucher_redemptions"):
+    for table in ("voucher_validations", "voucher_redemptions", "voucher_daily"):
         op.execute(
             f"ALTER TABLE {table} SET (autovacuum_vacuum_insert_scale_factor = 0.05, "
             "autovacuum_analyze_scale_factor = 0.05)"
@@ -111,3 +124,4 @@ def downgrade() -> None:
     op.drop_index('ix_voucher_exports_expiry', table_name='voucher_exports', postgresql_where=sa.text("status = 'completed'"))
     op.drop_table('voucher_exports')
     op.drop_table('voucher_customers')
+    op.drop_table('voucher_daily')

@@ -169,27 +169,26 @@ WITH ids AS (
     SELECT id, ord FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS x(id, ord)
 ), days AS (
     SELECT d::date AS day FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
-), r AS (
-    SELECT voucher_id, (redeemed_at AT TIME ZONE 'UTC')::date AS day, count(*) AS uses, sum(discount) AS discount,
-           sum(order_total) AS gross, count(DISTINCT customer_id) AS customers
-    FROM voucher_redemptions
+), t AS (
+    SELECT voucher_id, day, uses, discount, gross, validations
+    FROM voucher_daily
     WHERE account_id = %(a)s AND livemode = %(l)s AND voucher_id = ANY(%(ids)s::text[])
+      AND day >= %(first)s AND day <= %(last)s
+), c AS (
+    -- Distinct customers do not add up across days: counted from the rows, when asked for.
+    SELECT voucher_id, (redeemed_at AT TIME ZONE 'UTC')::date AS day, count(DISTINCT customer_id) AS customers
+    FROM voucher_redemptions
+    WHERE %(with_customers)s AND account_id = %(a)s AND livemode = %(l)s AND voucher_id = ANY(%(ids)s::text[])
       AND redeemed_at >= %(s)s AND redeemed_at < %(e)s
     GROUP BY 1, 2
-), v AS (
-    SELECT voucher_id, (validated_at AT TIME ZONE 'UTC')::date AS day, count(*) AS validations
-    FROM voucher_validations
-    WHERE account_id = %(a)s AND livemode = %(l)s AND voucher_id = ANY(%(ids)s::text[])
-      AND validated_at >= %(s)s AND validated_at < %(e)s
-    GROUP BY 1, 2
 )
-SELECT ids.id, vo.code, days.day, coalesce(r.uses, 0), coalesce(r.discount, 0), coalesce(r.gross, 0),
-       coalesce(r.customers, 0), coalesce(v.validations, 0)
+SELECT ids.id, vo.code, days.day, coalesce(t.uses, 0), coalesce(t.discount, 0), coalesce(t.gross, 0),
+       coalesce(c.customers, 0), coalesce(t.validations, 0)
 FROM ids
 JOIN vouchers vo ON vo.account_id = %(a)s AND vo.livemode = %(l)s AND vo.id = ids.id
 CROSS JOIN days
-LEFT JOIN r ON r.voucher_id = ids.id AND r.day = days.day
-LEFT JOIN v ON v.voucher_id = ids.id AND v.day = days.day
+LEFT JOIN t ON t.voucher_id = ids.id AND t.day = days.day
+LEFT JOIN c ON c.voucher_id = ids.id AND c.day = days.day
 ORDER BY ids.ord, days.day
 """
 
@@ -223,13 +222,15 @@ def export_rows(
             cur.execute(_EXPORT_ROWS, {
                 "ids": job.voucher_ids, "first": period.first_day, "last": period.last_day, "a": job.account_id,
                 "l": job.livemode, "s": period.start, "e": period.end,
+                "with_customers": "unique_customers" in job.metrics,
             })
             while rows := cur.fetchmany(batch_rows):
                 if stop.is_set():
                     raise LeaseLost(job.id)
                 for voucher_id, code, day, uses, discount, gross, customers, validations in rows:
                     yield [voucher_id, code, day.isoformat(),
-                           *metric_values(job.metrics, uses, int(discount), int(gross), customers, validations)]
+                           *metric_values(job.metrics, int(uses), int(discount), int(gross), customers,
+                                          int(validations))]
                 if pause_s:
                     time.sleep(pause_s)
 

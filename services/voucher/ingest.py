@@ -2,7 +2,8 @@
 transaction, acknowledged only after `COMMIT`.
 
 Writes are idempotent by the client's record id (`ON CONFLICT DO NOTHING`, the first
-write wins). References (a redemption's voucher and customer) must exist in the caller's
+write wins), and the per-day totals (`voucher_daily`) change in the same transaction as
+the rows they sum. References (a redemption's voucher and customer) must exist in the caller's
 account and mode; another account's are reported like missing ones. The batch writer and
 the field checker are the instance domain's (`services.instance.ingest`): one
 implementation of the platform's ingestion rules.
@@ -58,6 +59,34 @@ async def _check_refs(
     for field, ref in refs:
         if ref not in known:
             checker.fail(field, f"{field} does not name a recorded {what}", "not_found")
+
+
+async def _add_daily(session: AsyncSession, who: Principal, deltas: dict[tuple[str, dt.date], list[int]]) -> None:
+    """Adds (uses, discount, gross, validations) per voucher-day; keys sorted so that
+    concurrent batches lock rows in one order."""
+    items = sorted(deltas.items())
+    if not items:
+        return
+    columns = list(zip(*(values for _, values in items), strict=True))
+    await session.execute(
+        text(
+            "INSERT INTO voucher_daily (account_id, livemode, voucher_id, day, uses, discount, gross, validations) "
+            "SELECT :a, :l, v, d, u, di, g, va FROM unnest(CAST(:vouchers AS text[]), CAST(:days AS date[]), "
+            "CAST(:uses AS bigint[]), CAST(:discounts AS bigint[]), CAST(:gross AS bigint[]), "
+            "CAST(:validations AS bigint[])) AS t(v, d, u, di, g, va) "
+            "ON CONFLICT (account_id, livemode, voucher_id, day) DO UPDATE SET "
+            "uses = voucher_daily.uses + EXCLUDED.uses, discount = voucher_daily.discount + EXCLUDED.discount, "
+            "gross = voucher_daily.gross + EXCLUDED.gross, "
+            "validations = voucher_daily.validations + EXCLUDED.validations"
+        ),
+        {"a": who.account_id, "l": who.livemode, "vouchers": [k[0] for k, _ in items], "days": [k[1] for k, _ in items],
+         "uses": list(columns[0]), "discounts": list(columns[1]), "gross": list(columns[2]),
+         "validations": list(columns[3])},
+    )
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(dt.timezone.utc).date()
 
 
 async def create_vouchers(
@@ -130,7 +159,12 @@ async def create_validations(
         {"id": ("ids", "text"), "voucher_id": ("vouchers", "text"), "customer_id": ("customers", "text"),
          "order_amount": ("amounts", "bigint"), "validated_at": ("validated", "timestamptz")},
         rows,
+        returning="voucher_id, validated_at",
     )
+    deltas: dict[tuple[str, dt.date], list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
+    for row in inserted:  # only what this call wrote: a retry adds nothing
+        deltas[(row.voucher_id, _day(row.validated_at))][3] += 1
+    await _add_daily(session, who, deltas)
     return await _committed(session, records, inserted)
 
 
@@ -168,5 +202,13 @@ async def create_redemptions(
          "order_total": ("totals", "bigint"), "discount": ("discounts", "bigint"),
          "redeemed_at": ("redeemed", "timestamptz")},
         rows,
+        returning="voucher_id, redeemed_at, order_total, discount",
     )
+    deltas: dict[tuple[str, dt.date], list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
+    for row in inserted:
+        totals = deltas[(row.voucher_id, _day(row.redeemed_at))]
+        totals[0] += 1
+        totals[1] += row.discount
+        totals[2] += row.order_total
+    await _add_daily(session, who, deltas)
     return await _committed(session, records, inserted)

@@ -10,7 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -89,6 +101,32 @@ class VoucherRedemption(VoucherTenanted, Base):
         Index(
             "ix_voucher_redemptions_customer", "account_id", "livemode", "customer_id", "redeemed_at",
             postgresql_include=["order_total"],
+        ),
+    )
+
+
+class VoucherDaily(VoucherTenanted, Base):
+    """Per voucher and UTC day: uses, discounts, order totals and validations.
+
+    Kept exact in the ingesting transaction (only rows actually inserted are added, so a
+    retried batch changes nothing), so trends and the period sums read a row per day
+    instead of every redemption. Distinct customers cannot be summed across days and are
+    counted from the raw rows.
+    """
+
+    __tablename__ = "voucher_daily"
+
+    voucher_id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    uses: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    discount: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    gross: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    validations: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "account_id", "livemode", "voucher_id", "day", name="pk_voucher_daily",
+            postgresql_include=["uses", "discount", "gross", "validations"],
         ),
     )
 

@@ -51,7 +51,8 @@ def growth(current: int, previous: int) -> float | None:
 
 
 def _scope(who: Principal, voucher_id: str, period: Period) -> dict:
-    return {"a": who.account_id, "l": who.livemode, "v": voucher_id, "s": period.start, "e": period.end}
+    return {"a": who.account_id, "l": who.livemode, "v": voucher_id, "s": period.start, "e": period.end,
+            "fd": period.first_day, "ld": period.last_day}
 
 
 @dataclass(frozen=True)
@@ -103,41 +104,60 @@ class Performance:
 
 
 _PERFORMANCE = text("""
-WITH used AS (
-    SELECT customer_id, redeemed_at, order_total, discount
-    FROM voucher_redemptions
-    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
-), per_customer AS (
-    SELECT customer_id FROM used GROUP BY customer_id
+WITH d AS (
+    SELECT coalesce(sum(uses), 0) AS uses, coalesce(sum(discount), 0) AS discount,
+           coalesce(sum(gross), 0) AS gross, coalesce(sum(validations), 0) AS validations
+    FROM voucher_daily
+    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :fd AND day <= :ld
 )
-SELECT vo.code, vo.currency,
-       (SELECT count(*) FROM used) AS uses,
-       (SELECT coalesce(sum(discount), 0) FROM used) AS discount,
-       (SELECT coalesce(sum(order_total), 0) FROM used) AS gross,
-       (SELECT min(redeemed_at) FROM used) AS first_use,
-       (SELECT max(redeemed_at) FROM used) AS last_use,
-       (SELECT count(*) FROM per_customer) AS customers,
-       (SELECT count(*) FROM per_customer c WHERE EXISTS (
-            SELECT 1 FROM voucher_redemptions p
-            WHERE p.account_id = :a AND p.livemode = :l AND p.customer_id = c.customer_id AND p.redeemed_at < :s
-        )) AS returning_customers,
-       (SELECT count(*) FROM voucher_validations
-        WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND validated_at >= :s AND validated_at < :e
-       ) AS validations
-FROM vouchers vo
+SELECT vo.code, vo.currency, d.uses, d.discount, d.gross, d.validations,
+       (SELECT count(DISTINCT customer_id) FROM voucher_redemptions
+        WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
+       ) AS customers
+FROM vouchers vo CROSS JOIN d
 WHERE vo.account_id = :a AND vo.livemode = :l AND vo.id = :v
 """)
 
+# Only for `include_details`: first and last use, and the customers seen before the period.
+_PERFORMANCE_DETAILS = text("""
+WITH used AS (
+    SELECT DISTINCT customer_id FROM voucher_redemptions
+    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
+)
+SELECT (SELECT min(redeemed_at) FROM voucher_redemptions
+        WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
+       ) AS first_use,
+       (SELECT max(redeemed_at) FROM voucher_redemptions
+        WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
+       ) AS last_use,
+       (SELECT count(*) FROM used c WHERE EXISTS (
+            SELECT 1 FROM voucher_redemptions p
+            WHERE p.account_id = :a AND p.livemode = :l AND p.customer_id = c.customer_id AND p.redeemed_at < :s
+        )) AS returning_customers
+""")
 
-async def performance(conn: AsyncConnection, who: Principal, voucher_id: str, period: Period) -> Performance | None:
-    """One voucher's totals over the period; None when the voucher is not the caller's."""
-    row = (await conn.execute(_PERFORMANCE, _scope(who, voucher_id, period))).first()
+
+async def performance(
+    conn: AsyncConnection, who: Principal, voucher_id: str, period: Period, details: bool = False
+) -> Performance | None:
+    """One voucher's totals over the period; None when the voucher is not the caller's.
+
+    The sums come from the per-day totals; distinct customers (and, for details, the
+    returning ones) from the redemptions' covering index.
+    """
+    params = _scope(who, voucher_id, period)
+    row = (await conn.execute(_PERFORMANCE, params)).first()
     if row is None:
         return None
+    first_use = last_use = None
+    returning = 0
+    if details:
+        extra = (await conn.execute(_PERFORMANCE_DETAILS, params)).one()
+        first_use, last_use, returning = extra.first_use, extra.last_use, extra.returning_customers
     return Performance(
-        voucher=Voucher(voucher_id, row.code, row.currency), uses=row.uses, discount=int(row.discount),
-        gross=int(row.gross), customers=row.customers, validations=row.validations,
-        returning_customers=row.returning_customers, first_use=row.first_use, last_use=row.last_use,
+        voucher=Voucher(voucher_id, row.code, row.currency), uses=int(row.uses), discount=int(row.discount),
+        gross=int(row.gross), customers=row.customers, validations=int(row.validations),
+        returning_customers=returning, first_use=first_use, last_use=last_use,
     )
 
 
@@ -177,25 +197,15 @@ def bucket_of(day: dt.date, interval: str) -> dt.date:
 
 
 _TRENDS = text("""
-WITH r AS (
-    SELECT date_trunc(:unit, redeemed_at AT TIME ZONE 'UTC')::date AS bucket,
-           count(*) AS uses, sum(discount) AS discount, sum(order_total) AS gross
-    FROM voucher_redemptions
-    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
-    GROUP BY 1
-), v AS (
-    SELECT date_trunc(:unit, validated_at AT TIME ZONE 'UTC')::date AS bucket, count(*) AS validations
-    FROM voucher_validations
-    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND validated_at >= :s AND validated_at < :e
-    GROUP BY 1
-)
-SELECT 'bucket' AS kind, coalesce(r.bucket, v.bucket) AS bucket, coalesce(r.uses, 0) AS uses,
-       coalesce(r.discount, 0) AS discount, coalesce(r.gross, 0) AS gross, coalesce(v.validations, 0) AS validations
-FROM r FULL JOIN v ON r.bucket = v.bucket
+SELECT 'bucket' AS kind, date_trunc(:unit, day::timestamp)::date AS bucket, sum(uses) AS uses,
+       sum(discount) AS discount, sum(gross) AS gross, sum(validations) AS validations
+FROM voucher_daily
+WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :fd AND day <= :ld
+GROUP BY 2
 UNION ALL
-SELECT 'previous', NULL, count(*), 0, 0, 0
-FROM voucher_redemptions
-WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :ps AND redeemed_at < :s
+SELECT 'previous', NULL, coalesce(sum(uses), 0), 0, 0, 0
+FROM voucher_daily
+WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :pfd AND day < :fd
 """)
 
 
@@ -203,14 +213,15 @@ async def trends(
     conn: AsyncConnection, who: Principal, voucher: Voucher, period: Period, interval: str
 ) -> Trends:
     """Zero-filled points from the bucket holding the first day to the one holding the last."""
-    params = {**_scope(who, voucher.id, period), "unit": INTERVALS[interval], "ps": period.previous().start}
+    params = {**_scope(who, voucher.id, period), "unit": INTERVALS[interval], "pfd": period.previous().first_day}
     by_bucket: dict[dt.date, TrendPoint] = {}
     previous = 0
     for row in await conn.execute(_TRENDS, params):
         if row.kind == "previous":
-            previous = row.uses
+            previous = int(row.uses)
         else:
-            by_bucket[row.bucket] = TrendPoint(row.bucket, row.uses, int(row.discount), int(row.gross), row.validations)
+            by_bucket[row.bucket] = TrendPoint(row.bucket, int(row.uses), int(row.discount), int(row.gross),
+                                               int(row.validations))
     points, seen = [], set()
     for day in period.each_day():
         bucket = bucket_of(day, interval)

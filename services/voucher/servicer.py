@@ -109,7 +109,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         params.check()
         check_length(period)
         async with self._reader() as conn:
-            found = await queries.performance(conn, context.principal(), voucher_id, period)
+            found = await queries.performance(conn, context.principal(), voucher_id, period, bool(details))
         if found is None:
             raise voucher_not_found([voucher_id], [])
         response = api.GetVoucherPerformanceResponse(
