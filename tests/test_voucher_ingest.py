@@ -45,6 +45,15 @@ async def test_batches_are_idempotent_by_client_id(voucher_channel, make_tenant,
     assert (single.created_count, single.duplicate_count) == (0, 1)
     assert await _count(deps, "voucher_redemptions", tenant.account_id) == len(data.redemptions)
     assert await _count(deps, "voucher_validations", tenant.account_id) == len(data.validations)
+    # The per-day totals counted every record once, retries included.
+    async with deps.reader() as conn:
+        totals = (await conn.execute(text(
+            "SELECT sum(uses), sum(discount), sum(gross), sum(validations) FROM voucher_daily WHERE account_id = :a"
+        ), {"a": tenant.account_id})).one()
+    assert tuple(map(int, totals)) == (
+        len(data.redemptions), sum(r.discount for r in data.redemptions),
+        sum(r.order_total for r in data.redemptions), len(data.validations),
+    )
 
 
 async def test_a_bad_batch_writes_nothing_and_names_every_field(voucher_channel, make_tenant, deps):
