@@ -86,6 +86,7 @@ async def test_an_export_is_built_in_the_background_and_downloaded(http, exporte
     assert status["status"] == "completed" and status["record_count"] == 2 * 14
     url = f"{gateway.gateway_url}/v1/analytics/export/{body['export_id']}/download"
     assert status["download_url"] == url
+    assert TS_Z.match(status["completed_at"]) and TS_Z.match(status["expires_at"])
     completed = dt.datetime.fromisoformat(status["completed_at"].replace("Z", "+00:00"))
     expires = dt.datetime.fromisoformat(status["expires_at"].replace("Z", "+00:00"))
     assert expires - completed == dt.timedelta(hours=24)

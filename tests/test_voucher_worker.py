@@ -206,7 +206,7 @@ async def test_files_expire_after_24_hours_and_are_deleted(queue):
     p = queue
     export_id = await _request(p, fmt="json", days=3)
     t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    worker = ExportWorker(p.deps.engine, p.url, p.settings, clock=lambda: t0)
+    worker = ExportWorker(p.deps.engine, p.url, p.settings, clock=lambda: t0 + dt.timedelta(microseconds=250))
     assert await worker.run_once() is True
     (path,) = _files(p, export_id)
     assert await worker.sweep_expired(now=t0 + dt.timedelta(hours=24) - dt.timedelta(seconds=1)) == 0

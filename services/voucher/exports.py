@@ -352,12 +352,12 @@ class ExportWorker:
     async def _fail(self, job: ExportJob, reason: str) -> None:
         await self._owned_update(
             job, "status = 'failed', failure_reason = :r, failed_at = :now, lease_owner = NULL, "
-            "lease_expires_at = NULL", {"r": reason, "now": self._clock()},
+            "lease_expires_at = NULL", {"r": reason, "now": self._clock().replace(microsecond=0)},
         )
 
     async def _complete(self, job: ExportJob, tmp: pathlib.Path, final: pathlib.Path, count: int) -> bool:
         """Marks the job completed and moves the file into place, in one transaction."""
-        now = self._clock()
+        now = self._clock().replace(microsecond=0)  # whole seconds, as the document shows them
         try:
             size = tmp.stat().st_size
         except FileNotFoundError:  # removed by a worker that claimed the job after our lease ran out
