@@ -255,6 +255,10 @@ def render_report(results: dict[str, Any], json_path: pathlib.Path) -> str:
         from bench import auth_cost
 
         auth_cost.render(results, w)
+    if results.get("vouchers"):
+        from bench import vouchers
+
+        vouchers.render(results, w)
     _noise_section(results, w)
     return "\n".join(lines) + "\n"
 

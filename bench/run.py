@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Any
 
-from bench import auth_cost, dataset, ingest, reads
+from bench import auth_cost, dataset, ingest, reads, vouchers
 from bench.ceiling import start_ceilings
 from bench.measure import CpuMeter, aggregate_us, process_tree, run_series, spread, summary
 from bench.report import render_report
@@ -51,6 +51,7 @@ log = logging.getLogger("bench")
 # The documented limits (100 lists / 50 details per hour) would stop a benchmark after a
 # few requests; these are far above anything one run sends. Ingestion's too.
 RATE_LIMITS = "instances.list=100000000/3600,instances.details=100000000/3600,instances.ingest=100000000/3600"
+RATE_LIMITS += "," + vouchers.RATE_LIMITS
 QUICK_SCALE = 20_000
 DEFAULT_SCALE = 1_000_000
 
@@ -72,6 +73,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="reuse the loaded data of a previous run with the same scale if it is under 2 hours old")
     p.add_argument("--skip-ingest", action="store_true")
     p.add_argument("--skip-reads", action="store_true")
+    p.add_argument("--skip-vouchers", action="store_true", help="skip the voucher exports and reads")
     p.add_argument("--max-minutes", type=float, default=75.0, help="time budget of the data load and each phase")
     p.add_argument("--render-from", type=pathlib.Path, default=None, metavar="RESULTS_JSON",
                    help="measure nothing: re-render the report from a results file (after editing bench/report.py)")
@@ -206,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=data_dir / "stack",
             gateway_port=free_port(),
             admin_port=free_port(),
-            service_ports={"instance": [free_port()]},
+            service_ports={"instance": [free_port()], "voucher": [free_port()]},
             database_url=db.url,
-            extra_env={"RATE_LIMITS": RATE_LIMITS},
+            # Export workers run in their own measured processes (bench/vouchers.py).
+            extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0"},
             log_dir=data_dir / "logs",
         )
         _say("starting the instance service and Envoy")
@@ -253,6 +256,17 @@ def main(argv: list[str] | None = None) -> int:
             _say("authentication and rate-limit steps of the interceptor")
             results["auth"] = auth_cost.measure(db.url, os.environ.get("REDIS_URL"))
 
+
+        if not args.skip_vouchers:
+            _say(f"vouchers: one voucher with {scale:,} redemptions, exports up to {vouchers.MAX_RECORDS:,} records")
+            account_id, key = dataset.create_account(loop, db.url, "voucher benchmark")
+            today = dt.datetime.now(dt.timezone.utc)
+            results["vouchers"] = {"load": vouchers.load(db.url, account_id, today, scale, _say)}
+            results["vouchers"]["reads"] = vouchers.measure_reads(
+                db.url, stack.gateway_url, key, account_id, today.date(), rounds=args.rounds,
+                requests=max(10, requests // 10), warmup=2, max_s=max_series_s)
+            results["vouchers"]["exports"] = vouchers.measure_exports(
+                db.url, account_id, today.date(), data_dir / "exports", quick=args.quick, progress=_say)
 
         if not args.skip_ingest:
             _say(f"ingestion: {n_events:,} events per variant, {args.rounds} rounds")

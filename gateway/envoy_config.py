@@ -138,6 +138,20 @@ def _partner_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
 ENVELOPES: dict[str, EnvelopeBuilder] = {"partner": _partner_envelope}
 
 
+def _voucher_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
+    """The voucher document's error body: `error` holds the code, `fields` go to details."""
+    details: dict[str, Any] = {}
+    if reply.fields is not None:
+        details["fields"] = [{"field": f, "message": m, "code": c} for f, m, c in reply.fields]
+    if reply.details is not None:
+        details["reason"] = reply.details
+    return {"error": {"code": reply.error, "message": reply.message.replace("{method}", slots.method),
+                      "details": details}}
+
+
+ENVELOPES["voucher"] = _voucher_envelope
+
+
 NOT_FOUND = LocalReply(404, 404, "Not Found", "The requested resource was not found")
 METHOD_NOT_ALLOWED = LocalReply(405, 405, "Method Not Allowed", "Method {method} is not allowed on this path")
 # The transcoder refusing the body: not JSON, not an object, a value of the wrong JSON
@@ -233,6 +247,44 @@ FAMILIES: tuple[Family, ...] = (
 
 # Default upstream addresses per cluster when the CLI's environment does not name any.
 DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {"instance": "127.0.0.1:50051", "campaign": "127.0.0.1:50052"}
+
+# The voucher family's own wording of the same replies (codes as in services/voucher/errors.py).
+VOUCHER_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    LocalReply(404, 404, "NOT_FOUND", "The requested resource was not found"),
+    LocalReply(405, 405, "METHOD_NOT_ALLOWED", "Method {method} is not allowed on this path"),
+    LocalReply(400, 400, "INVALID_REQUEST_BODY", "Request body must be a valid JSON object",
+               (("body", "Request body must be a valid JSON object", "invalid_json"),),
+               details_prefix="grpc_json_transcode_failure"),
+    LocalReply(400, 400, "INVALID_PARAMETER", "The request could not be parsed",
+               (("request", "The request could not be parsed, e.g. a query parameter was given more than once",
+                 "malformed_request"),)),
+    LocalReply(413, 413, "PAYLOAD_TOO_LARGE", "The request body is too large"),
+    LocalReply(415, 415, "UNSUPPORTED_MEDIA_TYPE", "This API accepts JSON; gRPC clients must call the service directly"),
+    LocalReply(503, 503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later"),
+    LocalReply(504, 504, "GATEWAY_TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
+)
+
+FAMILIES += (
+    Family(
+        name="voucher",
+        prefix="/v1/analytics/",
+        cluster="voucher",
+        grpc_services=("partnerlytics.voucher.v1.VoucherAnalyticsService",),
+        routes=(
+            ("/v1/analytics/vouchers/{voucher_id}/performance", ("GET",)),
+            ("/v1/analytics/vouchers/{voucher_id}/trends", ("GET",)),
+            ("/v1/analytics/vouchers/{voucher_id}/customers", ("GET",)),
+            ("/v1/analytics/export", ("POST",)),
+            ("/v1/analytics/export/{export_id}", ("GET",)),
+            ("/v1/analytics/export/{export_id}/download", ("GET",)),
+        ),
+        envelope="voucher",
+        local_replies=VOUCHER_LOCAL_REPLIES,
+    ),
+)
+
+DEFAULT_UPSTREAM_ADDRS["voucher"] = "127.0.0.1:50054"
 
 
 def _plain_not_found(slots: Slots) -> dict[str, Any]:

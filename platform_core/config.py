@@ -68,6 +68,14 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     # The campaign registry is gRPC only and undocumented: per account, like ingestion.
     "campaigns.write": (6000, 60),
     "campaigns.list": (600, 60),
+    # Voucher analytics: per account per endpoint, as documented (per minute).
+    "vouchers.performance": (100, 60),
+    "vouchers.trends": (100, 60),
+    "vouchers.customers": (50, 60),
+    "vouchers.export": (10, 60),
+    # Not documented: polling an export and downloading it; generous, per account.
+    "vouchers.export_status": (600, 60),
+    "vouchers.ingest": (6000, 60),
 }
 
 

@@ -67,9 +67,11 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith(self._prefixes):
             return handler
-        if handler.unary_unary is None:  # pragma: no cover - every policed RPC is unary
-            raise RuntimeError(f"{method} is not unary")
         policy = self._policies.get(method)
+        if handler.unary_stream is not None:
+            return self._server_streaming(handler, method, policy)
+        if handler.unary_unary is None:  # pragma: no cover - no policed RPC streams requests
+            raise RuntimeError(f"{method} is neither unary nor server-streaming")
         inner = handler.unary_unary
 
         async def behavior(request, servicer_context: grpc.aio.ServicerContext):
@@ -117,6 +119,72 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                 context.current.reset(token)
 
         return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+    def _server_streaming(self, handler, method: str, policy: MethodPolicy | None):
+        """The same steps for a server-streaming method (e.g. a file download).
+
+        Everything that can fail for the caller (auth, limits, the handler's checks up to
+        its first message) happens before anything is sent, so errors still leave as a
+        trailers-only response with the envelope. Initial metadata carries the request id,
+        the rate-limit headers and the handler's `ctx.response_headers`.
+        """
+        inner = handler.unary_stream
+
+        async def behavior(request, servicer_context: grpc.aio.ServicerContext):
+            metadata = {k: v for k, v in servicer_context.invocation_metadata() or () if isinstance(v, str)}
+            ctx = context.RequestContext(
+                request_id=context.request_id_from(metadata.get("x-request-id")),
+                method=method,
+                received_at=dt.datetime.now(dt.timezone.utc),
+            )
+            token = context.current.set(ctx)
+            started = time.perf_counter()
+            headers: dict[str, str] = {}
+            status = "OK"
+            try:
+                if policy is None:
+                    raise Internal(message=f"no access policy for {method}")
+                ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
+                if policy.bucket is not None:
+                    limit, window = self._limits[policy.bucket]
+                    decision = await self._limiter.hit(f"{ctx.principal.account_id}:{policy.bucket}", limit, window)
+                    headers = decision.headers()
+                    if not decision.allowed:
+                        raise RateLimited(
+                            message="Rate limit exceeded. Please try again later",
+                            retry_after_seconds=decision.retry_after,
+                        )
+                messages = inner(request, servicer_context).__aiter__()
+                try:
+                    first = await messages.__anext__()
+                except StopAsyncIteration:
+                    first = None
+                await servicer_context.send_initial_metadata(
+                    (("x-request-id", ctx.request_id), *headers.items(), *ctx.response_headers.items())
+                )
+                if first is not None:
+                    yield first
+                    async for message in messages:
+                        yield message
+            except Exception as exc:  # every failure leaves through the one mapping
+                error = _as_domain_error(exc)
+                error.headers = {**headers, **error.headers, "x-request-id": ctx.request_id}
+                status = error.grpc_code.name
+                trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
+                await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
+            finally:
+                log.info(
+                    "rpc",
+                    extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}},
+                )
+                context.current.reset(token)
+
+        return grpc.unary_stream_rpc_method_handler(
             behavior,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,

@@ -13,7 +13,7 @@ import decimal
 import random
 import uuid
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
@@ -112,7 +112,7 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     now = now or dt.datetime.now(dt.timezone.utc)
     async with sessions() as session:
         for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts",
-                      "campaign_hourly_stats", "campaigns", "instances"):
+                      "campaign_hourly_stats", "campaigns", "instances", *VOUCHER_TABLES):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
         await session.execute(delete(ApiKey).where(ApiKey.account_id == DEMO_ACCOUNT_ID))
         await session.execute(delete(Account).where(Account.id == DEMO_ACCOUNT_ID))
@@ -136,11 +136,86 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     return {"campaigns": len(CAMPAIGNS), **{kind: len(rows) for kind, rows in records.items()}}
 
 
+# ---------------------------------------------------------------------------------------
+# Voucher analytics demo: three vouchers, 200 customers, 90 days of checkouts.
+
+VOUCHER_TABLES = ("voucher_exports", "voucher_daily", "voucher_redemptions", "voucher_validations", "voucher_customers",
+                  "vouchers")
+VOUCHER_CODES = ("SUMMER2024", "WELCOME10", "FREESHIP")
+VOUCHER_SEGMENTS = (("premium", 0.25), ("standard", 0.5), ("basic", 0.25))
+VOUCHER_REGIONS = (("North America", 0.55), ("Europe", 0.3), ("Asia Pacific", 0.15))
+
+
+def voucher_id(n: int) -> str:
+    """A demo voucher id (v_ + 16 hex), the same in every demo database."""
+    return "v_" + uuid.uuid5(NAMESPACE, f"voucher-{n}").hex[:16]
+
+
+def build_vouchers(now: dt.datetime) -> dict[str, list]:
+    """The voucher demo records, as the voucher ingestion API receives them."""
+    from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as vpb
+
+    rng = random.Random(SEED + 5)
+    today = now.date()
+    out: dict[str, list] = {"vouchers": [], "customers": [], "validations": [], "redemptions": []}
+    for n, code in enumerate(VOUCHER_CODES):
+        out["vouchers"].append(vpb.VoucherRecord(id=voucher_id(n), code=code, currency="USD",
+                                                 created_at=timestamp_of(now - dt.timedelta(days=120))))
+    customers = [f"cus_demo_{n:04d}" for n in range(200)]
+    for cid in customers:
+        segment = rng.choices([s for s, _ in VOUCHER_SEGMENTS], [w for _, w in VOUCHER_SEGMENTS])[0]
+        region = rng.choices([r for r, _ in VOUCHER_REGIONS], [w for _, w in VOUCHER_REGIONS])[0]
+        out["customers"].append(vpb.CustomerRecord(id=cid, segment=segment, region=region))
+    serial = 0
+    for back in range(90, -1, -1):
+        day = today - dt.timedelta(days=back)
+        for n in range(len(VOUCHER_CODES)):
+            # The first voucher grows over the period; the others stay flat.
+            mean = (8 + (90 - back) // 6) if n == 0 else 6 - 2 * n + 3
+            for _ in range(rng.randint(mean // 2, mean)):
+                serial += 1
+                moment = dt.datetime.combine(day, dt.time(), dt.timezone.utc) + dt.timedelta(
+                    seconds=rng.randint(0, 86399))
+                moment = min(moment, now - dt.timedelta(seconds=rng.randint(60, 3600)))
+                customer = rng.choice(customers)
+                amount = rng.randint(1500, 25000)
+                out["validations"].append(vpb.ValidationRecord(
+                    id=f"val_demo_{serial}", voucher_id=voucher_id(n), customer_id=customer, order_amount=amount,
+                    validated_at=timestamp_of(moment - dt.timedelta(seconds=40))))
+                if rng.random() < 0.72:
+                    out["redemptions"].append(vpb.RedemptionRecord(
+                        id=f"red_demo_{serial}", voucher_id=voucher_id(n), customer_id=customer, order_total=amount,
+                        discount=amount // 10 if n != 2 else min(amount, 599), redeemed_at=timestamp_of(moment)))
+    return out
+
+
+async def seed_vouchers(sessions: async_sessionmaker, now: dt.datetime | None = None) -> dict[str, int]:
+    """Loads the voucher demo data into the demo account (after `seed`, which clears it)."""
+    from services.voucher import ingest as voucher_ingest
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    async with sessions() as session:
+        key_id = (await session.execute(select(ApiKey.id).where(ApiKey.account_id == DEMO_ACCOUNT_ID))).scalar_one()
+    who = Principal(account_id=DEMO_ACCOUNT_ID, key_id=key_id, mode="test", scopes=frozenset(accounts.SCOPES))
+    records = build_vouchers(now)
+    steps = [
+        ("vouchers", voucher_ingest.create_vouchers), ("customers", voucher_ingest.create_customers),
+        ("validations", voucher_ingest.create_validations), ("redemptions", voucher_ingest.create_redemptions),
+    ]
+    for kind, command in steps:
+        rows = records[kind]
+        for start in range(0, len(rows), BATCH):
+            async with sessions() as session:
+                await command(session, who, rows[start:start + BATCH], kind)
+    return {kind: len(rows) for kind, rows in records.items()}
+
+
 async def _main() -> None:
     from platform_core.config import require
 
     engine = db.create_engine(require("DATABASE_URL"), pool_size=2)
     counts = await seed(db.sessionmaker(engine))
+    counts.update(await seed_vouchers(db.sessionmaker(engine)))
     await engine.dispose()
     print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 

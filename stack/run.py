@@ -57,6 +57,7 @@ class Service:
 SERVICES = [
     Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
     Service("campaign", "services.campaign", "CAMPAIGN_GRPC_PORT", 50052),
+    Service("voucher", "services.voucher", "VOUCHER_GRPC_PORT", 50054),
 ]
 
 
@@ -88,6 +89,9 @@ class Stack:
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.extra_env, "DATABASE_URL": self.database_url or ""}
+        # Where services keep files (voucher exports) and how partners reach the gateway.
+        env.setdefault("DATA_DIR", str(self.data_dir))
+        env.setdefault("PUBLIC_BASE_URL", self.gateway_url)
         path = [str(ROOT), str(ROOT / "gen"), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
         return env
@@ -196,6 +200,10 @@ Demo key (test mode): {key}
        -d '{{"instance_ids": ["{_demo_instance()}"]}}' "{url}/partner/v1/instances/analytics?events=all"
   curl -s -H "Authorization: Bearer {key}" "{url}/api/partner/v1/campaigns/{_demo_campaign()}/analytics?time_frame=per_month&limit=5"
 
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/analytics/vouchers/{_demo_voucher()}/performance?include_details=true"
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/analytics/vouchers/{_demo_voucher()}/trends?interval=week"
+  (README.md, "Voucher analytics": an export requested, polled and downloaded)
+
 gRPC (reflection on): grpcurl -plaintext 127.0.0.1:{{INSTANCE_GRPC_PORT}} list
 Press Ctrl-C to stop everything.
 """
@@ -205,6 +213,12 @@ def _demo_campaign() -> str:
     from stack.demo import _id
 
     return _id("campaign", 0)
+
+
+def _demo_voucher() -> str:
+    from stack.demo import voucher_id
+
+    return voucher_id(0)
 
 
 def _demo_instance() -> str:
@@ -248,12 +262,14 @@ def main() -> None:
         print("migrations: at head")
         if not args.no_demo:
             from platform_core import db
-            from stack.demo import seed
+            from stack.demo import seed, seed_vouchers
 
             async def _seed():
                 engine = db.create_engine(url, pool_size=2)
                 try:
-                    return await seed(db.sessionmaker(engine))
+                    counts = await seed(db.sessionmaker(engine))
+                    counts.update(await seed_vouchers(db.sessionmaker(engine)))
+                    return counts
                 finally:
                     await engine.dispose()
 

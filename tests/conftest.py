@@ -133,7 +133,7 @@ def gateway(database_url, tmp_path_factory):
         admin_port=free_port(),
         service_ports={service.name: [free_port()] for service in SERVICES},
         database_url=database_url,
-        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING"},
+        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING", "VOUCHER_EXPORT_POLL_SECONDS": "0.2"},
         log_dir=data / "logs",
     )
     try:
@@ -146,3 +146,22 @@ def gateway(database_url, tmp_path_factory):
 
 def utc(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.timezone.utc)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def voucher_settings(tmp_path_factory):
+    from services.voucher.config import VoucherSettings
+
+    return VoucherSettings(export_dir=tmp_path_factory.mktemp("exports"), public_base_url="http://gateway.test")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def voucher_channel(deps, voucher_settings):
+    """The voucher service in process on a free port, without export workers."""
+    from services.voucher.errors import voucher_envelope
+    from services.voucher.servicer import service_specs as voucher_specs
+
+    running = await create_server("127.0.0.1:0", deps, voucher_specs(deps, voucher_settings), voucher_envelope)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        yield channel
+    await running.stop(1)

@@ -25,7 +25,7 @@ from partnerlytics.campaign.v1 import campaigns_pb2_grpc as registry_grpc
 from platform_core.errors import campaign_envelope
 from platform_core.server import Deps, create_server
 from services.campaign.servicer import service_specs
-from stack.run import Stack, free_port
+from stack.run import SERVICES, Stack, free_port
 from tests import factories as f
 from tests.conftest import make_settings
 
@@ -192,7 +192,7 @@ async def campaign_behind_envoy(tmp_path, database_url: str, route_timeout_s: fl
     deps = Deps.from_settings(make_settings(database_url, **settings))
     running = await create_server("127.0.0.1:0", deps, service_specs(deps), campaign_envelope)
     stack = Stack(data_dir=tmp_path, gateway_port=free_port(), admin_port=free_port(),
-                  service_ports={"instance": [free_port()], "campaign": [running.port]},
+                  service_ports={**{s.name: [free_port()] for s in SERVICES}, "campaign": [running.port]},
                   route_timeout_s=route_timeout_s)
     try:
         await asyncio.to_thread(stack.start_gateway)

@@ -61,7 +61,14 @@ def _render(**overrides: Any) -> dict[str, Any]:
         lua_path=str(LUA),
     )
     kwargs.update(overrides)
-    return render(**kwargs)
+    # These tests describe the instance family's rendering (and families a test adds);
+    # every other family has its own tests (e.g. tests/test_voucher_gateway.py).
+    families = envoy_config.FAMILIES
+    envoy_config.FAMILIES = tuple(f for f in families if f.name == "instance" or f.cluster in kwargs["upstreams"])
+    try:
+        return render(**kwargs)
+    finally:
+        envoy_config.FAMILIES = families
 
 
 def _hcm(config: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +107,8 @@ def test_lua_source_is_embedded() -> None:
 def test_transcoder_options() -> None:
     transcoder = _filter(_render(), "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["proto_descriptor"] == str(DESCRIPTOR)
-    assert transcoder["services"] == [
+    assert transcoder["services"] == [s for f in envoy_config.FAMILIES for s in f.grpc_services]
+    assert transcoder["services"][:2] == [
         "partnerlytics.instance.v1.InstanceAnalyticsService",
         "partnerlytics.campaign.v1.CampaignAnalyticsService",
     ]
@@ -130,8 +138,8 @@ def test_request_id_settings() -> None:
 
 
 def test_cluster_is_http2_round_robin_with_connect_timeout() -> None:
-    config = _render(upstreams={"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50052)],
-                                "campaign": [("127.0.0.1", 50053)]})
+    config = _render(upstreams={**{f.cluster: [("127.0.0.1", 50060)] for f in envoy_config.FAMILIES},
+                                "instance": [("127.0.0.1", 50051), ("127.0.0.1", 50052)]})
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     assert set(clusters) == {f.cluster for f in envoy_config.FAMILIES}
     cluster = clusters["instance"]
@@ -182,11 +190,12 @@ def test_routes_per_family() -> None:
 
 
 def test_every_route_tells_lua_its_fallback_reply() -> None:
+    partner = {f.name for f in envoy_config.FAMILIES if f.envelope == "partner"}
     for route in _routes(_render()):
         entry = route["metadata"]["filter_metadata"]["envoy.filters.http.lua"]
         body = json.loads(entry["fallback_body"])
         assert entry["fallback_status"].isdigit()
-        if route["name"] != "not-found":
+        if route["name"].split(":")[0] in partner:
             assert body["success"] is False
             assert body["meta"] == {"timestamp": "{{timestamp}}", "requestId": "{{request_id}}"}
     served = next(r for r in _routes(_render()) if "route" in r)
@@ -205,7 +214,10 @@ def _mapper_bodies(config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
 
 
 def test_local_reply_envelopes() -> None:
-    bodies = [body for _, body in _mapper_bodies(_render())]
+    all_bodies = [body for _, body in _mapper_bodies(_render())]
+    # The partner families (instance, campaign) come first; the catch-all 404 is last.
+    partner = sum(len(f.replies()) for f in envoy_config.FAMILIES if f.envelope == "partner")
+    bodies = all_bodies[:partner] + all_bodies[-1:]
     meta = {"timestamp": "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%", "requestId": "%REQ(X-REQUEST-ID)%"}
     expected = [
         {"success": False, "error": "Not Found", "message": "The requested resource was not found", "meta": meta},
@@ -330,8 +342,10 @@ def test_parse_addrs() -> None:
 
 def test_upstreams_from_env() -> None:
     assert envoy_config.upstreams_from_env({}) == {
-        "instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)]
+        f.cluster: envoy_config.parse_addrs(envoy_config.DEFAULT_UPSTREAM_ADDRS[f.cluster])
+        for f in envoy_config.FAMILIES
     }
+    assert envoy_config.upstreams_from_env({})["campaign"] == [("127.0.0.1", 50052)]
     env = {"INSTANCE_GRPC_ADDRS": "10.0.0.1:7000,10.0.0.2:7000"}
     assert envoy_config.upstreams_from_env(env)["instance"] == [("10.0.0.1", 7000), ("10.0.0.2", 7000)]
 

@@ -1,0 +1,1 @@
+"""The voucher domain: vouchers, their use, analytics and exports."""

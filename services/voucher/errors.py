@@ -1,0 +1,116 @@
+"""The voucher family's errors and its error envelope.
+
+The document's errors have one shape, `{"error": {"code", "message", "details"}}`, with
+the code as the thing to match on. Its own errors (`INVALID_TIME_PERIOD`,
+`VOUCHER_NOT_FOUND`, `EXPORT_FAILED`) carry the documented details; the platform's
+errors (bad key, rate limit, outage, validation) get codes in the same style. The gRPC
+`ErrorInfo.reason` is the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from platform_core.errors import DomainError, InvalidArgument, RateLimited
+
+MAX_DAYS = 90
+MAX_RECORDS = 100_000
+
+
+@dataclass
+class VoucherError(DomainError):
+    """An error of the voucher document: `reason` is its code, `info` its details."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class InvalidTimePeriod(VoucherError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+    reason = "INVALID_TIME_PERIOD"
+
+
+class VoucherNotFound(VoucherError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "VOUCHER_NOT_FOUND"
+
+
+class ExportFailed(VoucherError):
+    # The document answers 500; for gRPC callers it is a refusal of this request.
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 500
+    reason = "EXPORT_FAILED"
+
+
+class ExportNotFound(VoucherError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "EXPORT_NOT_FOUND"
+
+
+class ExportNotReady(VoucherError):
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 409
+    reason = "EXPORT_NOT_READY"
+
+
+class ExportExpired(VoucherError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 410
+    reason = "EXPORT_EXPIRED"
+
+
+def invalid_time_period(requested_days: int) -> InvalidTimePeriod:
+    return InvalidTimePeriod(
+        message="Time period exceeds maximum allowed range",
+        info={"max_days": MAX_DAYS, "requested_days": requested_days},
+    )
+
+
+def voucher_not_found(not_found: list[str], found: list[str]) -> VoucherNotFound:
+    return VoucherNotFound(
+        message="One or more vouchers not found", info={"not_found": not_found, "found": found}
+    )
+
+
+def too_many_records(requested: int) -> ExportFailed:
+    return ExportFailed(
+        message="Failed to generate export",
+        info={"reason": "Too many records requested", "max_records": MAX_RECORDS, "requested_records": requested},
+    )
+
+
+# The platform's errors in this family's words: status -> (code, fixed message or None).
+_PLATFORM = {
+    400: ("INVALID_PARAMETER", None),
+    401: ("UNAUTHORIZED", "Invalid or missing API key"),
+    403: ("FORBIDDEN", "The API key lacks the scope this endpoint needs"),
+    404: ("NOT_FOUND", "The requested resource was not found"),
+    429: ("RATE_LIMIT_EXCEEDED", "Rate limit exceeded. Please try again later"),
+    500: ("INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
+    503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later"),
+}
+
+
+def voucher_envelope(error: DomainError, request_id: str, moment: dt.datetime) -> str:
+    """The document's error body for any error of the family (compact, ASCII-only)."""
+    if isinstance(error, VoucherError):
+        code, message, details = error.reason, error.message, dict(error.info)
+    else:
+        code, fixed = _PLATFORM.get(error.http_status, _PLATFORM[500])
+        message, details = fixed or error.message, {}
+        if isinstance(error, InvalidArgument):
+            details = {"fields": [{"field": v.field, "message": v.message, "code": v.code} for v in error.violations]}
+        elif isinstance(error, RateLimited):
+            limit = error.headers.get("x-ratelimit-limit")
+            details = {"limit": int(limit) if limit else None, "retry_after": error.retry_after_seconds}
+        elif error.details:
+            details = {"reason": error.details}
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True)

@@ -1,0 +1,383 @@
+"""gRPC servicers of the voucher domain: parse and validate, call the domain, build protos."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from typing import Any
+
+from google.api import httpbody_pb2
+from google.protobuf import struct_pb2
+from partnerlytics.voucher.v1 import (
+    voucher_analytics_pb2 as api,
+)
+from partnerlytics.voucher.v1 import (
+    voucher_analytics_pb2_grpc as api_grpc,
+)
+from partnerlytics.voucher.v1 import (
+    voucher_ingestion_pb2 as ingest_pb,
+)
+from partnerlytics.voucher.v1 import (
+    voucher_ingestion_pb2_grpc as ingest_grpc,
+)
+
+from platform_core import context
+from platform_core.interceptor import MethodPolicy
+from platform_core.paging import timestamp_of
+from platform_core.params import Params
+from platform_core.server import Deps, ServiceSpec
+from services.voucher import exports, ingest, queries
+from services.voucher.config import VoucherSettings
+from services.voucher.errors import (
+    MAX_RECORDS,
+    ExportExpired,
+    ExportNotFound,
+    ExportNotReady,
+    too_many_records,
+    voucher_not_found,
+)
+from services.voucher.periods import Period, check_length, parse_period
+
+ANALYTICS = api.DESCRIPTOR.services_by_name["VoucherAnalyticsService"].full_name
+INGESTION = ingest_pb.DESCRIPTOR.services_by_name["VoucherIngestionService"].full_name
+
+VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}$")
+EXPORT_ID = re.compile(r"^export_[0-9a-f]{16}$")
+MAX_EXPORT_VOUCHERS = 5000
+
+
+def _opt(request, name: str) -> str | None:
+    return getattr(request, name) if request.HasField(name) else None
+
+
+def _null_or_time(moment: dt.datetime | None) -> struct_pb2.Value:
+    if moment is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    return struct_pb2.Value(string_value=moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _null_or_number(value: float | None) -> struct_pb2.Value:
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    return struct_pb2.Value(number_value=value)
+
+
+def _time_period(period: Period) -> api.TimePeriod:
+    return api.TimePeriod(start=timestamp_of(period.start), end=timestamp_of(period.last_second))
+
+
+def _voucher_id(raw: str) -> str:
+    """The path's voucher id; one that cannot exist is reported like a missing one."""
+    if not VOUCHER_ID.match(raw):
+        raise voucher_not_found([raw], [])
+    return raw
+
+
+def _metric_list(params: Params, field: str, raw: Any, allowed: tuple[str, ...]) -> list[str]:
+    """Metrics given repeated or comma-separated, de-duplicated in first-seen order."""
+    chosen: list[str] = []
+    for item in raw:
+        for name in (part.strip().lower() for part in item.split(",")):
+            if not name:
+                continue
+            if name not in allowed:
+                params.fail(field, f"Unknown metric {name!r} (must be one of {', '.join(allowed)})", "invalid_enum")
+            elif name not in chosen:
+                chosen.append(name)
+    return chosen
+
+
+def parse_period_params(params: Params, request, today: dt.date) -> Period | None:
+    return parse_period(params, _opt(request, "start_date"), _opt(request, "end_date"), today, "start_date", "end_date")
+
+
+class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
+    def __init__(self, deps: Deps, settings: VoucherSettings) -> None:
+        self._reader = deps.reader
+        self._sessions = deps.sessions
+        self._settings = settings
+
+    async def GetVoucherPerformance(self, request, _context):
+        ctx = context.get()
+        voucher_id = _voucher_id(request.voucher_id)
+        params = Params()
+        details = params.boolean(
+            "include_details", _opt(request, "include_details"), "Invalid include_details (must be true or false)"
+        )
+        period = parse_period_params(params, request, ctx.received_at.date())
+        params.check()
+        check_length(period)
+        async with self._reader() as conn:
+            found = await queries.performance(conn, context.principal(), voucher_id, period, bool(details))
+        if found is None:
+            raise voucher_not_found([voucher_id], [])
+        response = api.GetVoucherPerformanceResponse(
+            voucher_id=voucher_id,
+            code=found.voucher.code,
+            performance=api.Performance(
+                total_uses=found.uses, total_discount=found.discount, conversion_rate=found.conversion_rate,
+                avg_order_value=found.avg_order_value, revenue_impact=found.revenue_impact,
+                unique_customers=found.customers, repeat_usage=found.repeat_usage,
+            ),
+            time_period=_time_period(period),
+            currency=found.voucher.currency,
+            generated_at=timestamp_of(ctx.received_at.replace(microsecond=0)),
+        )
+        if details:
+            response.details.CopyFrom(api.PerformanceDetails(
+                validations=found.validations, gross_order_value=found.gross,
+                avg_discount=queries.average(found.discount, found.uses),
+                new_customers=found.customers - found.returning_customers,
+                returning_customers=found.returning_customers,
+                first_use_at=_null_or_time(found.first_use), last_use_at=_null_or_time(found.last_use),
+            ))
+        return response
+
+    async def _voucher(self, conn, voucher_id: str) -> queries.Voucher:
+        found = await queries.find_vouchers(conn, context.principal(), [voucher_id])
+        if voucher_id not in found:
+            raise voucher_not_found([voucher_id], [])
+        return found[voucher_id]
+
+    async def GetVoucherTrends(self, request, _context):
+        ctx = context.get()
+        voucher_id = _voucher_id(request.voucher_id)
+        params = Params()
+        interval = params.choice(
+            "interval", _opt(request, "interval"), tuple(queries.INTERVALS), "day",
+            "Invalid interval (must be day, week, or month)",
+        )
+        metrics = _metric_list(params, "metrics", request.metrics, queries.TREND_METRICS) or list(queries.TREND_METRICS)
+        period = parse_period_params(params, request, ctx.received_at.date())
+        params.check()
+        check_length(period)
+        async with self._reader() as conn:
+            voucher = await self._voucher(conn, voucher_id)
+            found = await queries.trends(conn, context.principal(), voucher, period, interval)
+        points = []
+        for p in found.points:
+            point = api.TrendPoint(date=p.day.isoformat())
+            values = {"uses": p.uses, "discount": p.discount, "orders": p.validations,
+                      "conversion_rate": p.conversion_rate, "avg_order_value": p.avg_order_value}
+            for name in metrics:
+                setattr(point, name, values[name])
+            points.append(point)
+        uses = sum(p.uses for p in found.points)
+        return api.GetVoucherTrendsResponse(
+            voucher_id=voucher_id,
+            code=voucher.code,
+            interval=interval,
+            trends=points,
+            summary=api.TrendSummary(
+                total_period_uses=uses,
+                total_period_discount=sum(p.discount for p in found.points),
+                avg_daily_uses=queries.ratio(uses, period.days),
+                growth_rate=_null_or_number(queries.growth(uses, found.previous_uses)),
+            ),
+            currency=voucher.currency,
+            generated_at=timestamp_of(ctx.received_at.replace(microsecond=0)),
+        )
+
+    async def GetVoucherCustomers(self, request, _context):
+        ctx = context.get()
+        voucher_id = _voucher_id(request.voucher_id)
+        params = Params()
+        period = parse_period_params(params, request, ctx.received_at.date())
+        params.check()
+        check_length(period)
+        async with self._reader() as conn:
+            voucher = await self._voucher(conn, voucher_id)
+            found = await queries.customers(conn, context.principal(), voucher, period)
+        return api.GetVoucherCustomersResponse(
+            voucher_id=voucher_id,
+            code=voucher.code,
+            customer_insights=api.CustomerInsights(
+                total_customers=found.total,
+                new_customers=found.total - found.returning,
+                returning_customers=found.returning,
+                avg_customer_value=queries.average(found.gross, found.total),
+                customer_lifetime_value=queries.average(found.lifetime_total, found.total),
+                top_customer_segments=[
+                    api.CustomerSegment(
+                        segment=s.name, count=s.customers, avg_order_value=queries.average(s.gross, s.uses),
+                        conversion_rate=queries.fraction(s.uses, s.validations),
+                    )
+                    for s in found.segments
+                ],
+                geographic_distribution=[
+                    api.RegionShare(
+                        region=r.name, count=r.customers, percentage=queries.percentage(r.customers, found.total)
+                    )
+                    for r in found.regions
+                ],
+            ),
+            time_period=_time_period(period),
+            currency=voucher.currency,
+            generated_at=timestamp_of(ctx.received_at.replace(microsecond=0)),
+        )
+
+    async def CreateExport(self, request, _context):
+        ctx = context.get()
+        params = Params()
+        voucher_ids = list(dict.fromkeys(v.strip() for v in request.voucher_ids))
+        if not voucher_ids:
+            params.fail("voucher_ids", "voucher_ids must hold at least one voucher id", "required")
+        elif len(voucher_ids) > MAX_EXPORT_VOUCHERS:
+            params.fail("voucher_ids", f"voucher_ids must hold at most {MAX_EXPORT_VOUCHERS} voucher ids", "too_many")
+        metrics = _metric_list(params, "metrics", request.metrics, queries.EXPORT_METRICS)
+        if not metrics and not any(v.strip(", ") for v in request.metrics):
+            params.fail("metrics", "metrics must name at least one metric", "required")
+        fmt = params.choice("format", _opt(request, "format"), exports.FORMATS, "csv",
+                            "Invalid format (must be csv, json, or xlsx)")
+        period_in = request.time_period
+        period = parse_period(
+            params, _opt(period_in, "start"), _opt(period_in, "end"), ctx.received_at.date(),
+            "time_period.start", "time_period.end",
+        )
+        params.check()
+        check_length(period)
+        requested = len(voucher_ids) * period.days
+        if requested > MAX_RECORDS:
+            raise too_many_records(requested)
+        async with self._reader() as conn:
+            well_formed = [v for v in voucher_ids if VOUCHER_ID.match(v)]
+            found = await queries.find_vouchers(conn, context.principal(), well_formed)
+        missing = [v for v in voucher_ids if v not in found]
+        if missing:
+            raise voucher_not_found(missing, [v for v in voucher_ids if v in found])
+        async with self._sessions() as session:
+            job = await exports.create_export(
+                session, context.principal(), voucher_ids=voucher_ids, metrics=metrics, fmt=fmt, period=period,
+                now=ctx.received_at,
+            )
+        return api.CreateExportResponse(
+            export_id=job.id, status=job.status, estimated_completion=timestamp_of(job.estimated_completion),
+            format=job.format, voucher_count=len(job.voucher_ids), metrics=job.metrics,
+        )
+
+    async def _export(self, export_id: str) -> exports.ExportJob:
+        if EXPORT_ID.match(export_id):
+            async with self._reader() as conn:
+                job = await exports.get_export(conn, context.principal(), export_id)
+            if job is not None:
+                return job
+        raise ExportNotFound(message="Export not found", info={"export_id": export_id})
+
+    async def GetExport(self, request, _context):
+        now = context.get().received_at
+        job = await self._export(request.export_id)
+        state = job.state(now)
+        response = api.GetExportResponse(export_id=job.id, status=state)
+        if state == "processing":
+            eta = max(job.estimated_completion, now.replace(microsecond=0))  # never in the past
+            response.estimated_completion.CopyFrom(timestamp_of(eta))
+        elif state == "completed":
+            response.download_url = f"{self._settings.public_base_url}/v1/analytics/export/{job.id}/download"
+            response.expires_at.CopyFrom(timestamp_of(job.expires_at))
+            response.file_size = exports.human_size(job.file_size)
+            response.record_count = job.record_count
+            response.completed_at.CopyFrom(timestamp_of(job.completed_at))
+        elif state == "failed":
+            response.reason = job.failure_reason or "The export failed"
+            response.failed_at.CopyFrom(timestamp_of(job.failed_at))
+        else:
+            response.expires_at.CopyFrom(timestamp_of(job.expires_at))
+        return response
+
+    async def DownloadExport(self, request, _context):
+        ctx = context.get()
+        job = await self._export(request.export_id)
+        state = job.state(ctx.received_at)
+        if state == "expired":
+            raise _expired(job)
+        if state != "completed":
+            raise ExportNotReady(
+                message="The export is not ready for download", info={"export_id": job.id, "status": state}
+            )
+        path = exports.file_path(self._settings.export_dir, job)
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:  # deleted by the expiry sweep a moment ago
+            raise _expired(job) from None
+        ctx.response_headers["content-disposition"] = f'attachment; filename="{job.id}.{job.format}"'
+        with handle:
+            first = True
+            while chunk := await asyncio.to_thread(handle.read, exports.CHUNK_BYTES):
+                message = httpbody_pb2.HttpBody(data=chunk)
+                if first:
+                    message.content_type = exports.CONTENT_TYPES[job.format]
+                    first = False
+                yield message
+            if first:  # an empty file still answers with its content type
+                yield httpbody_pb2.HttpBody(content_type=exports.CONTENT_TYPES[job.format])
+
+
+def _expired(job: exports.ExportJob) -> ExportExpired:
+    expired_at = job.expires_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": expired_at})
+
+
+def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
+    return ingest_pb.IngestResult(created_count=result.created, duplicate_count=result.duplicates)
+
+
+class VoucherIngestionServicer(ingest_grpc.VoucherIngestionServiceServicer):
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+
+    async def _run(self, command, records, field: str, single: bool = False) -> ingest_pb.IngestResult:
+        async with self._sessions() as session:
+            return _result(await command(session, context.principal(), records, field, single))
+
+    async def CreateVoucher(self, request, _context):
+        return await self._run(ingest.create_vouchers, [request.voucher], "voucher", single=True)
+
+    async def BatchCreateVouchers(self, request, _context):
+        return await self._run(ingest.create_vouchers, request.vouchers, "vouchers")
+
+    async def CreateCustomer(self, request, _context):
+        return await self._run(ingest.create_customers, [request.customer], "customer", single=True)
+
+    async def BatchCreateCustomers(self, request, _context):
+        return await self._run(ingest.create_customers, request.customers, "customers")
+
+    async def CreateValidation(self, request, _context):
+        return await self._run(ingest.create_validations, [request.validation], "validation", single=True)
+
+    async def BatchCreateValidations(self, request, _context):
+        return await self._run(ingest.create_validations, request.validations, "validations")
+
+    async def CreateRedemption(self, request, _context):
+        return await self._run(ingest.create_redemptions, [request.redemption], "redemption", single=True)
+
+    async def BatchCreateRedemptions(self, request, _context):
+        return await self._run(ingest.create_redemptions, request.redemptions, "redemptions")
+
+
+def service_specs(deps: Deps, settings: VoucherSettings) -> list[ServiceSpec]:
+    read = "analytics:read"
+    status = MethodPolicy(read, "vouchers.export_status")
+    write = MethodPolicy(scope="ingest:write", bucket="vouchers.ingest")
+    ingestion_methods = ingest_pb.DESCRIPTOR.services_by_name["VoucherIngestionService"].methods
+    return [
+        ServiceSpec(
+            full_name=ANALYTICS,
+            add_to_server=api_grpc.add_VoucherAnalyticsServiceServicer_to_server,
+            servicer=VoucherAnalyticsServicer(deps, settings),
+            policies={
+                f"/{ANALYTICS}/GetVoucherPerformance": MethodPolicy(read, "vouchers.performance"),
+                f"/{ANALYTICS}/GetVoucherTrends": MethodPolicy(read, "vouchers.trends"),
+                f"/{ANALYTICS}/GetVoucherCustomers": MethodPolicy(read, "vouchers.customers"),
+                f"/{ANALYTICS}/CreateExport": MethodPolicy(read, "vouchers.export"),
+                f"/{ANALYTICS}/GetExport": status,
+                f"/{ANALYTICS}/DownloadExport": status,
+            },
+        ),
+        ServiceSpec(
+            full_name=INGESTION,
+            add_to_server=ingest_grpc.add_VoucherIngestionServiceServicer_to_server,
+            servicer=VoucherIngestionServicer(deps),
+            policies={f"/{INGESTION}/{m.name}": write for m in ingestion_methods},
+        ),
+    ]
