@@ -64,6 +64,9 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "instances.details": (50, 3600),
     # Ingestion is not documented; generous enough for batch producers, per account.
     "instances.ingest": (6000, 60),
+    # Affiliate analytics: 120 per minute per token (documented); ingestion as above.
+    "affiliate.analytics": (120, 60),
+    "affiliate.ingest": (6000, 60),
 }
 
 
@@ -76,6 +79,7 @@ class Settings:
     log_level: str = "INFO"
     grpc_host: str = "127.0.0.1"
     instance_grpc_port: int = 50051
+    affiliate_grpc_port: int = 50053
     db_pool_size: int = 10
     auth_cache_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
@@ -89,6 +93,7 @@ def load_settings() -> Settings:
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
         instance_grpc_port=_int("INSTANCE_GRPC_PORT", 50051),
+        affiliate_grpc_port=_int("AFFILIATE_GRPC_PORT", 50053),
         db_pool_size=_int("DB_POOL_SIZE", 10),
         auth_cache_seconds=_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=_float("SHUTDOWN_GRACE_SECONDS", 10.0),

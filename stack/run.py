@@ -54,7 +54,10 @@ class Service:
     base_port: int
 
 
-SERVICES = [Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051)]
+SERVICES = [
+    Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
+    Service("affiliate", "services.affiliate", "AFFILIATE_GRPC_PORT", 50053),
+]
 
 
 @dataclass

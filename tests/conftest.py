@@ -24,7 +24,7 @@ from platform_core.errors import partner_envelope
 from platform_core.ratelimit import MemoryLimiter
 from platform_core.server import Deps, create_server
 from services.instance.servicer import service_specs
-from stack.run import Stack, free_port, migrate
+from stack.run import SERVICES, Stack, free_port, migrate
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +117,7 @@ def gateway(database_url, tmp_path_factory):
         data_dir=data,
         gateway_port=free_port(),
         admin_port=free_port(),
-        service_ports={"instance": [free_port()]},
+        service_ports={service.name: [free_port()] for service in SERVICES},
         database_url=database_url,
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING"},
         log_dir=data / "logs",

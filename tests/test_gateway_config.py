@@ -50,6 +50,15 @@ ENVOY = _envoy_binary()
 needs_envoy = pytest.mark.skipif(ENVOY is None, reason="envoy binary not installed")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def instance_family_only() -> Iterator[None]:
+    """These tests check the renderer on the instance family alone; every other family's
+    rendering is tested in its own module (e.g. tests/test_affiliate_gateway.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(envoy_config, "FAMILIES", tuple(f for f in envoy_config.FAMILIES if f.name == "instance"))
+        yield
+
+
 def _render(**overrides: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(
         listen_host="127.0.0.1",

@@ -35,7 +35,7 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     engine.dispose()
     assert diff == []
-    assert version == "0002"
+    assert version == "a001"
 
 
 def test_downgrade_to_base_removes_every_table(empty_database):
