@@ -193,6 +193,10 @@ Demo key (test mode): {key}
   curl -s -X POST -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
        -d '{{"instance_ids": ["{_demo_instance()}"]}}' "{url}/partner/v1/instances/analytics?events=all"
 
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/affiliate/analytics?section=stats"
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/affiliate/analytics?section=charts&metrics=clicks_over_time,device_breakdown&from=$(date -u -d '-6 days' +%F)"
+  (every affiliate section: README.md, "Affiliate Analytics")
+
 gRPC (reflection on): grpcurl -plaintext 127.0.0.1:{{INSTANCE_GRPC_PORT}} list
 Press Ctrl-C to stop everything.
 """
@@ -239,12 +243,14 @@ def main() -> None:
         print("migrations: at head")
         if not args.no_demo:
             from platform_core import db
+            from stack import demo_affiliate
             from stack.demo import seed
 
             async def _seed():
                 engine = db.create_engine(url, pool_size=2)
                 try:
-                    return await seed(db.sessionmaker(engine))
+                    sessions = db.sessionmaker(engine)
+                    return {**await seed(sessions), **await demo_affiliate.seed(sessions)}
                 finally:
                     await engine.dispose()
 
