@@ -326,3 +326,14 @@ async def test_rate_limit_is_120_per_minute_per_token_with_headers(http, make_te
     other = await http.get("/v1/affiliate/analytics?section=stats",
                            headers={"Authorization": f"Bearer {tenant.live_key}"})
     assert (other.status_code, other.headers["x-ratelimit-remaining"]) == (200, "119")
+
+
+def test_the_daily_counts_key_covers_the_counters(database_url):
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        definition = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_affiliate_daily_counts'"
+        ).fetchone()[0]
+    assert definition.endswith("INCLUDE (clicks, pageviews, visitors, product_views, add_to_carts, "
+                               "remove_from_carts, thank_you_views, conversions, revenue, commission)")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     text,
 )
@@ -160,6 +161,19 @@ class DailyCount(Tenanted, Base):
     conversions: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     revenue: Mapped[decimal.Decimal] = mapped_column(Numeric(16, 2), server_default=text("0"))
     commission: Mapped[decimal.Decimal] = mapped_column(Numeric(16, 2), server_default=text("0"))
+
+    __table_args__ = (
+        # The counters in the key's index: a section's sums are index-only scans over
+        # contiguous leaf pages instead of heap pages scattered by years of upserts
+        # (bench: tables 2-3x faster). Updates are then never HOT, which ingestion can
+        # afford: a batch touches days x labels rows, not one row per event.
+        PrimaryKeyConstraint(
+            "account_id", "livemode", "dimension", "day", "label",
+            name="pk_affiliate_daily_counts", postgresql_include=[
+                "clicks", "pageviews", "visitors", "product_views", "add_to_carts", "remove_from_carts",
+                "thank_you_views", "conversions", "revenue", "commission"],
+        ),
+    )
 
 
 COUNTERS = (

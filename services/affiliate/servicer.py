@@ -21,7 +21,7 @@ from platform_core.errors import FieldViolation
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import timestamp_of
 from platform_core.server import Deps, ServiceSpec
-from services.affiliate import ingest, queries
+from services.affiliate import classify, ingest, queries
 from services.affiliate.errors import validation_failed
 from services.affiliate.queries import Days
 
@@ -363,6 +363,7 @@ class AffiliateIngestionServicer(ingest_grpc.AffiliateIngestionServiceServicer):
 
 
 def service_specs(deps: Deps) -> list[ServiceSpec]:
+    classify.warm()
     read = MethodPolicy(scope="reports:read", bucket="affiliate.analytics", per_key=True)
     write = MethodPolicy(scope="ingest:write", bucket="affiliate.ingest")
     return [
