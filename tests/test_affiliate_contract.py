@@ -297,3 +297,43 @@ async def test_another_account_and_the_live_mode_see_nothing_of_this_data(http, 
         assert feed["data"] == [] and feed["pagination"]["total"] == 0
         tables = (await get(http, key, section="tables")).json()["data"]["tables"]
         assert all(rows == [] for rows in tables.values())
+
+
+# --------------------------------------------------------------------------- ties
+
+
+async def test_ties_in_tables_and_breakdowns_are_broken_by_name(http, gateway, deps):
+    from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
+    from platform_core.paging import timestamp_of
+
+    _, key, _, _ = await _tenant(deps, "ties")
+    data = ad.Seeded(affiliates={"b": "Beta", "a": "Alpha", "z": "Alpha"},
+                     codes={"CODE-B": "b", "CODE-A": "a", "CODE-Z": "z"}, products={"p2": "Two", "p1": "One"})
+    moment = timestamp_of(dt.datetime.combine(TODAY, dt.time(0, 0, 1), dt.timezone.utc))
+    ua_desktop, ua_mobile = ad.AGENTS[1], ad.AGENTS[0]
+    for code, page, agent in (("CODE-B", "https://s.example/b", ua_desktop), ("CODE-A", "https://s.example/a", ua_mobile),
+                              ("CODE-Z", "https://s.example/z", ua_desktop)):
+        for kind in ("click", "pageview"):
+            record = pb.EventRecord(id=str(uuid.uuid4()), type=kind, occurred_at=moment, tracking_code=code,
+                                    page_url=page, user_agent=agent[0], session_id="s")
+            data.events.append((record, {"device": agent[1], "browser": agent[2], "os": agent[3], "source": "direct"}))
+    for product in ("p2", "p1"):
+        record = pb.EventRecord(id=str(uuid.uuid4()), type="product_view", occurred_at=moment, product_id=product)
+        data.events.append((record, {"device": "unknown", "browser": "Other", "os": "Other", "source": "direct"}))
+    for i, code in enumerate(("CODE-B", "CODE-A", "CODE-Z")):
+        data.conversions.append(pb.ConversionRecord(order_id=f"O{i}", tracking_code=code, order_total="10.00",
+                                                    commission="1.00", currency="USD", occurred_at=moment))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.service_ports['affiliate'][0]}") as channel:
+        await ad.Ingest(channel, key).all(data)
+    tables = (await get(http, key, section="tables", **{"from": str(TODAY)})).json()["data"]["tables"]
+    assert tables == ad.expected_tables(data, TODAY, TODAY)
+    assert [r["page_url"] for r in tables["top_pages"]] == ["https://s.example/a", "https://s.example/b",
+                                                            "https://s.example/z"]
+    assert [r["tracking_code"] for r in tables["top_tracking_codes"]] == ["CODE-A", "CODE-B", "CODE-Z"]
+    # Equal revenue, conversions and clicks: by name, then by affiliate id (two are "Alpha").
+    assert [r["name"] for r in tables["top_affiliates"]] == ["Alpha", "Alpha", "Beta"]
+    assert [r["product_id"] for r in tables["top_products"]] == ["p1", "p2"]
+    charts = (await get(http, key, section="charts", **{"from": str(TODAY)},
+                        metrics="device_breakdown,browser_breakdown")).json()["data"]["charts"]
+    assert charts["device_breakdown"] == {"labels": ["desktop", "mobile"], "data": [2, 1]}
+    assert charts["browser_breakdown"] == {"labels": ["Chrome", "Mobile Safari"], "data": [2, 1]}
