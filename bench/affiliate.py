@@ -313,13 +313,14 @@ KINDS = ["click"] * 3 + ["pageview"] * 4 + ["product_view"] * 2 + ["add_to_cart"
 
 
 def build_events(n: int, now: dt.datetime) -> list[pb.EventRecord]:
+    """Tracking events as a live tracker sends them: the last 24 hours, 5 browsers."""
     import random
 
     rng = random.Random(11)
     events = []
     for i in range(n):
         kind = KINDS[i % len(KINDS)]
-        at = now - dt.timedelta(seconds=rng.randrange(7 * 86400))
+        at = now - dt.timedelta(seconds=rng.randrange(86400))  # a live tracker's batches: the last 24 hours
         events.append(pb.EventRecord(
             id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), type=kind, occurred_at=timestamp_of(at),
             tracking_code=f"C{rng.randrange(N_CODES)}" if kind == "click" else "",

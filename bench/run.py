@@ -79,6 +79,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"tracking events of the large affiliate business (default {AFFILIATE_SCALE:,}; quick "
                         f"{AFFILIATE_QUICK_SCALE:,}); the small one has a tenth")
     p.add_argument("--skip-affiliate", action="store_true", help="skip the affiliate phase")
+    p.add_argument("--affiliate-ingest-events", type=int, default=None,
+                   help="events per affiliate ingestion round (default 100,000; quick 20,000)")
     p.add_argument("--affiliate-only", action="store_true",
                    help="only the affiliate phase (no instance data, reads or ingestion)")
     p.add_argument("--render-from", type=pathlib.Path, default=None, metavar="RESULTS_JSON",
@@ -340,7 +342,8 @@ def _affiliate_phase(loop, url: str, stack: Stack, scale: int, args, requests: i
     _say("affiliate: ingestion over gRPC vs COPY")
     out["ingest"] = affiliate.measure_ingest(
         loop, url, stack.service_ports["affiliate"][0], lambda name: dataset.create_account(loop, url, name),
-        n_events=20_000 if args.quick else 100_000, rounds=args.rounds, progress=_say)
+        n_events=args.affiliate_ingest_events or (20_000 if args.quick else 100_000), rounds=args.rounds,
+        progress=_say)
     return out
 
 

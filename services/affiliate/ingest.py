@@ -32,6 +32,7 @@ MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MAX_PRODUCTS = 100
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _URL = re.compile(r"^https?://[\x21-\x7e]+$")
@@ -118,7 +119,7 @@ class _Checker:
         if not message.seconds and not message.nanos:
             self.fail(field, "The {field} field is required.", "required")
             return None
-        moment = message.ToDatetime(tzinfo=dt.timezone.utc)
+        moment = _EPOCH + dt.timedelta(seconds=message.seconds, microseconds=message.nanos // 1000)
         if moment > now + MAX_FUTURE:
             self.fail(field, "The {field} field must not be in the future.", "out_of_range")
         elif moment < EARLIEST:
