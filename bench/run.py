@@ -40,11 +40,11 @@ import sys
 import time
 from typing import Any
 
-from bench import auth_cost, dataset, ingest, reads, vouchers
+from bench import affiliate, auth_cost, dataset, ingest, reads, vouchers
 from bench.ceiling import start_ceilings
 from bench.measure import CpuMeter, aggregate_us, process_tree, run_series, spread, summary
 from bench.report import render_report
-from stack.run import ROOT, Stack, free_port, migrate
+from stack.run import ROOT, SERVICES, Stack, free_port, migrate
 
 log = logging.getLogger("bench")
 
@@ -52,6 +52,8 @@ log = logging.getLogger("bench")
 # few requests; these are far above anything one run sends. Ingestion's too.
 RATE_LIMITS = "instances.list=100000000/3600,instances.details=100000000/3600,instances.ingest=100000000/3600"
 RATE_LIMITS += "," + vouchers.RATE_LIMITS
+RATE_LIMITS += "," + affiliate.RATE_LIMIT
+AFFILIATE_SCALE, AFFILIATE_QUICK_SCALE = 10_000_000, 200_000
 QUICK_SCALE = 20_000
 DEFAULT_SCALE = 1_000_000
 
@@ -75,6 +77,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-reads", action="store_true")
     p.add_argument("--skip-vouchers", action="store_true", help="skip the voucher exports and reads")
     p.add_argument("--max-minutes", type=float, default=75.0, help="time budget of the data load and each phase")
+    p.add_argument("--affiliate-scale", type=int, default=None,
+                   help=f"tracking events of the large affiliate business (default {AFFILIATE_SCALE:,}; quick "
+                        f"{AFFILIATE_QUICK_SCALE:,}); the small one has a tenth")
+    p.add_argument("--skip-affiliate", action="store_true", help="skip the affiliate phase")
+    p.add_argument("--affiliate-ingest-events", type=int, default=None,
+                   help="events per affiliate ingestion round (default 100,000; quick 20,000)")
+    p.add_argument("--affiliate-only", action="store_true",
+                   help="only the affiliate phase (no instance data, reads or ingestion)")
     p.add_argument("--render-from", type=pathlib.Path, default=None, metavar="RESULTS_JSON",
                    help="measure nothing: re-render the report from a results file (after editing bench/report.py)")
     return p.parse_args(argv)
@@ -149,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         warmup, max_series_s = 5, 60.0
     if scale < 1000:
         raise SystemExit("--scale must be at least 1,000")
+    if args.affiliate_only:
+        scale, args.skip_reads, args.skip_ingest, args.skip_affiliate = 1000, True, True, False
+    affiliate_scale = args.affiliate_scale or (AFFILIATE_QUICK_SCALE if args.quick else AFFILIATE_SCALE)
     out_md = args.out or _default_out(args.quick)
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     run_started = time.monotonic()
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=data_dir / "stack",
             gateway_port=free_port(),
             admin_port=free_port(),
-            service_ports={"instance": [free_port()], "voucher": [free_port()]},
+            service_ports={s.name: [free_port()] for s in SERVICES},
             database_url=db.url,
             # Export workers run in their own measured processes (bench/vouchers.py).
             extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0"},
@@ -280,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
                 max_variant_s=min(600.0, budget_s), cpu=cpu, progress=_say)
             with dataset.connect(db.url) as conn:
                 results["ingest"]["table_rows_after"] = dataset.table_counts(conn)
+
+        if not args.skip_affiliate:
+            results["affiliate"] = _affiliate_phase(loop, db.url, stack, affiliate_scale, args, requests, warmup,
+                                                    max_series_s, command)
     except KeyboardInterrupt:
         _say("interrupted: stopping everything")
         return 130
@@ -295,6 +312,14 @@ def main(argv: list[str] | None = None) -> int:
             db.stop()
         loop.close()
 
+    if "affiliate" in results:
+        affiliate_md = (ROOT / "bench" / "results" / "performance-affiliate-quick.md" if args.quick
+                        else ROOT / "docs" / "performance-affiliate.md")
+        affiliate_md.parent.mkdir(parents=True, exist_ok=True)
+        affiliate_md.write_text(affiliate.render(results["affiliate"]))
+        _say(f"affiliate report: {affiliate_md.relative_to(ROOT)}")
+    if args.affiliate_only:
+        return 0
     results["duration_s"] = round(time.monotonic() - run_started, 1)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results_dir = ROOT / "bench" / "results"
@@ -310,6 +335,30 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"done in {results['duration_s']:.0f} s: {shown}, "
          f"{json_path.relative_to(ROOT)}")
     return 0
+
+
+def _affiliate_phase(loop, url: str, stack: Stack, scale: int, args, requests: int, warmup: int, max_s: float,
+                     command: str) -> dict[str, Any]:
+    """Two affiliate businesses (scale and scale/10 events), reads at every layer, ingestion."""
+    out: dict[str, Any] = {"command": command.strip(), "started_at": dt.datetime.now(dt.timezone.utc).isoformat(
+        timespec="seconds"), "machine": f"{os.cpu_count()} CPUs", "sizes": {}}
+    anchor = dt.datetime.now(dt.timezone.utc)
+    tenants = {}
+    for label, n in (("small", scale // 10), ("large", scale)):
+        account_id, key = dataset.create_account(loop, url, f"Affiliate business ({label})")
+        _say(f"affiliate: loading {n:,} events for the {label} business")
+        out["sizes"][label] = affiliate.load(url, account_id, n, anchor, _say)
+        tenants[label] = (account_id, key)
+    _say("affiliate: reads (gateway, pre-aggregated SQL, raw SQL)")
+    out["reads"] = affiliate.measure_reads(
+        stack.gateway_url, url, tenants, requests=requests, raw_requests=3 if not args.quick else 2,
+        rounds=args.rounds, warmup=warmup, max_s=max_s, progress=_say)
+    _say("affiliate: ingestion over gRPC vs COPY")
+    out["ingest"] = affiliate.measure_ingest(
+        loop, url, stack.service_ports["affiliate"][0], lambda name: dataset.create_account(loop, url, name),
+        n_events=args.affiliate_ingest_events or (20_000 if args.quick else 100_000), rounds=args.rounds,
+        progress=_say)
+    return out
 
 
 def _default_out(quick: bool) -> pathlib.Path:

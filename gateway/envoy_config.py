@@ -135,7 +135,19 @@ def _partner_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
     return body
 
 
-ENVELOPES: dict[str, EnvelopeBuilder] = {"partner": _partner_envelope}
+def _affiliate_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
+    """The affiliate family's error body: `error` is an object with `code`, `message` and
+    `details` (field -> messages); no `meta`. `LocalReply.error` holds the code."""
+    error: dict[str, Any] = {"code": reply.error, "message": reply.message.replace("{method}", slots.method)}
+    if reply.fields is not None:
+        details: dict[str, list[str]] = {}
+        for field, message, _code in reply.fields:
+            details.setdefault(field, []).append(message)
+        error["details"] = details
+    return {"success": False, "error": error}
+
+
+ENVELOPES: dict[str, EnvelopeBuilder] = {"partner": _partner_envelope, "affiliate": _affiliate_envelope}
 
 
 def _voucher_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
@@ -285,6 +297,57 @@ FAMILIES += (
 )
 
 DEFAULT_UPSTREAM_ADDRS["voucher"] = "127.0.0.1:50054"
+
+# The affiliate family's own wording (its document's codes; 400s Envoy makes itself are
+# reported as the document's 422 VALIDATION_ERROR, the family's only client-error shape
+# for a bad request).
+AFFILIATE_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    LocalReply(404, 404, "NOT_FOUND", "Not Found"),
+    LocalReply(405, 405, "METHOD_NOT_ALLOWED", "Method {method} is not allowed on this path"),
+    LocalReply(
+        400, 422, "VALIDATION_ERROR", "Validation failed",
+        (("body", "The request body must be a valid JSON object with the documented fields.", "invalid_json"),),
+        details_prefix="grpc_json_transcode_failure",
+    ),
+    LocalReply(
+        400, 422, "VALIDATION_ERROR", "Validation failed",
+        (("request", "The request could not be parsed, e.g. a query parameter was given more than once.",
+          "malformed_request"),),
+    ),
+    LocalReply(413, 413, "PAYLOAD_TOO_LARGE", "The request body is too large"),
+    LocalReply(415, 415, "UNSUPPORTED_MEDIA_TYPE",
+               "This API accepts JSON; gRPC clients must call the service directly"),
+    LocalReply(503, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable. Please try again later"),
+    LocalReply(504, 504, "GATEWAY_TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(None, 500, "INTERNAL_ERROR", "Internal server error"),
+)
+
+
+# The affiliate family, added here because its local replies are defined just above.
+FAMILIES += (
+    Family(
+        name="affiliate",
+        prefix="/v1/affiliate/",
+        cluster="affiliate",
+        grpc_services=(
+            "partnerlytics.affiliate.v1.AffiliateAnalyticsService",
+            "partnerlytics.affiliate.v1.AffiliateIngestionService",
+        ),
+        routes=(
+            ("/v1/affiliate/analytics", ("GET",)),
+            # Ingestion over HTTP (not in the document; docs/architecture.md).
+            ("/v1/affiliate/affiliates:batch", ("POST",)),
+            ("/v1/affiliate/tracking-codes:batch", ("POST",)),
+            ("/v1/affiliate/products:batch", ("POST",)),
+            ("/v1/affiliate/events:batch", ("POST",)),
+            ("/v1/affiliate/conversions:batch", ("POST",)),
+        ),
+        envelope="affiliate",
+        local_replies=AFFILIATE_LOCAL_REPLIES,
+    ),
+)
+
+DEFAULT_UPSTREAM_ADDRS["affiliate"] = "127.0.0.1:50053"
 
 
 def _plain_not_found(slots: Slots) -> dict[str, Any]:

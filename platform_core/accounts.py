@@ -21,7 +21,7 @@ KEY_PATTERN = re.compile(r"^sk_(live|test)_[A-Za-z0-9]{32}$")
 KEY_ALPHABET = string.ascii_letters + string.digits
 MODES = ("live", "test")
 # Scopes a key may carry. A key is created with all of them unless told otherwise.
-SCOPES = ("analytics:read", "ingest:write")
+SCOPES = ("analytics:read", "ingest:write", "reports:read")
 
 
 class Account(Base):

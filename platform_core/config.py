@@ -76,6 +76,9 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     # Not documented: polling an export and downloading it; generous, per account.
     "vouchers.export_status": (600, 60),
     "vouchers.ingest": (6000, 60),
+    # Affiliate analytics: 120 per minute per token (documented); ingestion as above.
+    "affiliate.analytics": (120, 60),
+    "affiliate.ingest": (6000, 60),
 }
 
 
@@ -89,6 +92,7 @@ class Settings:
     grpc_host: str = "127.0.0.1"
     instance_grpc_port: int = 50051
     campaign_grpc_port: int = 50052
+    affiliate_grpc_port: int = 50053
     db_pool_size: int = 10
     # Every statement is cancelled after this long (a 504 to the caller), below the
     # gateway's route timeout so that the caller gets the service's answer, not Envoy's.
@@ -106,6 +110,7 @@ def load_settings() -> Settings:
         grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
         instance_grpc_port=_int("INSTANCE_GRPC_PORT", 50051),
         campaign_grpc_port=_int("CAMPAIGN_GRPC_PORT", 50052),
+        affiliate_grpc_port=_int("AFFILIATE_GRPC_PORT", 50053),
         db_pool_size=_int("DB_POOL_SIZE", 10),
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
         auth_cache_seconds=_float("AUTH_CACHE_SECONDS", 5.0),

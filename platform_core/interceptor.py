@@ -31,10 +31,15 @@ log = logging.getLogger("platform_core.rpc")
 
 @dataclass(frozen=True)
 class MethodPolicy:
-    """What a method needs: a key scope, and the rate-limit bucket it counts against."""
+    """What a method needs: a key scope, and the rate-limit bucket it counts against.
+
+    The bucket is per account unless `per_key`, then per key (the affiliate family's
+    documented "per token" limit).
+    """
 
     scope: str
     bucket: str | None = None
+    per_key: bool = False
 
 
 class PlatformInterceptor(grpc.aio.ServerInterceptor):
@@ -91,9 +96,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                 ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
                 if policy.bucket is not None:
                     limit, window = self._limits[policy.bucket]
-                    decision = await self._limiter.hit(
-                        f"{ctx.principal.account_id}:{policy.bucket}", limit, window
-                    )
+                    holder = f"key:{ctx.principal.key_id}" if policy.per_key else ctx.principal.account_id
+                    decision = await self._limiter.hit(f"{holder}:{policy.bucket}", limit, window)
                     headers = decision.headers()
                     if not decision.allowed:
                         raise RateLimited(

@@ -23,6 +23,10 @@ from platform_core.paging import timestamp_of
 from services.campaign import queries as campaign_queries
 from services.instance import ingest
 
+# The affiliate domain's tables (stack.demo_affiliate seeds them), cleared with the account.
+AFFILIATE_TABLES = ("affiliate_daily_counts", "affiliate_session_days", "affiliate_events", "affiliate_conversions",
+                    "affiliate_tracking_codes", "affiliate_products", "affiliates")
+
 DEMO_ACCOUNT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
 DEMO_ACCOUNT_NAME = "Demo Partner"
 # Documented in README.md: a test-mode key with every scope.
@@ -112,7 +116,7 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     now = now or dt.datetime.now(dt.timezone.utc)
     async with sessions() as session:
         for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts",
-                      "campaign_hourly_stats", "campaigns", "instances", *VOUCHER_TABLES):
+                      "campaign_hourly_stats", "campaigns", "instances", *VOUCHER_TABLES, *AFFILIATE_TABLES):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
         await session.execute(delete(ApiKey).where(ApiKey.account_id == DEMO_ACCOUNT_ID))
         await session.execute(delete(Account).where(Account.id == DEMO_ACCOUNT_ID))

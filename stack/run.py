@@ -57,6 +57,7 @@ class Service:
 SERVICES = [
     Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
     Service("campaign", "services.campaign", "CAMPAIGN_GRPC_PORT", 50052),
+    Service("affiliate", "services.affiliate", "AFFILIATE_GRPC_PORT", 50053),
     Service("voucher", "services.voucher", "VOUCHER_GRPC_PORT", 50054),
 ]
 
@@ -204,6 +205,10 @@ Demo key (test mode): {key}
   curl -s -H "Authorization: Bearer {key}" "{url}/v1/analytics/vouchers/{_demo_voucher()}/trends?interval=week"
   (README.md, "Voucher analytics": an export requested, polled and downloaded)
 
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/affiliate/analytics?section=stats"
+  curl -s -H "Authorization: Bearer {key}" "{url}/v1/affiliate/analytics?section=charts&metrics=clicks_over_time,device_breakdown&from=$(date -u -d '-6 days' +%F)"
+  (every affiliate section: README.md, "Affiliate Analytics")
+
 gRPC (reflection on): grpcurl -plaintext 127.0.0.1:{{INSTANCE_GRPC_PORT}} list
 Press Ctrl-C to stop everything.
 """
@@ -262,13 +267,16 @@ def main() -> None:
         print("migrations: at head")
         if not args.no_demo:
             from platform_core import db
+            from stack import demo_affiliate
             from stack.demo import seed, seed_vouchers
 
             async def _seed():
                 engine = db.create_engine(url, pool_size=2)
                 try:
-                    counts = await seed(db.sessionmaker(engine))
-                    counts.update(await seed_vouchers(db.sessionmaker(engine)))
+                    sessions = db.sessionmaker(engine)
+                    counts = await seed(sessions)
+                    counts.update(await seed_vouchers(sessions))
+                    counts.update(await demo_affiliate.seed(sessions))
                     return counts
                 finally:
                     await engine.dispose()

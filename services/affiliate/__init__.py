@@ -1,0 +1,1 @@
+"""The affiliate analytics domain: tracking data of affiliate businesses."""
