@@ -125,6 +125,13 @@ async def test_export_errors(http, exported, make_tenant):
     assert missing.status_code == 404
     assert missing.json() == error("VOUCHER_NOT_FOUND", "One or more vouchers not found",
                                    {"not_found": [unknown, "v_invalid_id"], "found": [vid]})
+    # Thousands of unknown ids: the lists are cut so that the error still fits its trailer.
+    many_unknown = [vd.voucher_id() for _ in range(1200)]
+    cut = await http.post("/v1/analytics/export", json={"voucher_ids": [vid, *many_unknown], "metrics": ["uses"]},
+                          headers=headers)
+    assert cut.status_code == 404
+    assert cut.json()["error"]["details"] == {"not_found": many_unknown[:400], "found": [vid], "truncated": True,
+                                              "not_found_count": 1200, "found_count": 1}
     too_long = await http.post("/v1/analytics/export", json={
         "voucher_ids": [vid], "metrics": ["uses"], "time_period": {"start": "2024-01-01T00:00:00Z",
                                                                    "end": "2024-04-29T23:59:59Z"}}, headers=headers)
