@@ -11,6 +11,9 @@ One run, side by side on the same machine and the same data:
    naive and best) at both sizes, in interleaved rounds; Envoy's direct response;
    4 concurrent clients; EXPLAIN (ANALYZE, BUFFERS) of the service's statements;
 4. ingestion: BatchCreateEvents over gRPC vs COPY of the same rows;
+4b. vouchers (bench/vouchers.py): exports of 10% and 100% of 100,000 records per format
+   in a measured worker process, and performance/trends on a voucher with SCALE
+   redemptions through the gateway vs the service's SQL vs naive SQL;
 5. results as JSON in bench/results/ and the report in docs/performance.md.
 
 Every loop is bounded in count and in time, everything listens on loopback only, and

@@ -199,6 +199,14 @@ async def test_unknown_foreign_and_malformed_vouchers_are_not_found(http, seeded
                                              {"not_found": [voucher], "found": []})
 
 
+async def test_an_over_long_voucher_id_is_echoed_shortened(http, make_tenant):
+    tenant = await make_tenant()
+    long_id = "v_" + "x" * 2_000
+    response = await http.get(f"/v1/analytics/vouchers/{long_id}/performance", headers=auth(tenant.test_key))
+    assert response.status_code == 404
+    assert response.json()["error"]["details"] == {"not_found": [long_id[:61] + "..."], "found": []}
+
+
 async def test_bad_parameters_are_reported_together(http, seeded):
     tenant, data, _ = seeded
     vid = next(iter(data.vouchers))

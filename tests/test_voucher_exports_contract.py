@@ -125,6 +125,13 @@ async def test_export_errors(http, exported, make_tenant):
     assert missing.status_code == 404
     assert missing.json() == error("VOUCHER_NOT_FOUND", "One or more vouchers not found",
                                    {"not_found": [unknown, "v_invalid_id"], "found": [vid]})
+    # Thousands of unknown ids: the lists are cut so that the error still fits its trailer.
+    many_unknown = [vd.voucher_id() for _ in range(1200)]
+    cut = await http.post("/v1/analytics/export", json={"voucher_ids": [vid, *many_unknown], "metrics": ["uses"]},
+                          headers=headers)
+    assert cut.status_code == 404
+    assert cut.json()["error"]["details"] == {"not_found": many_unknown[:400], "found": [vid], "truncated": True,
+                                              "not_found_count": 1200, "found_count": 1}
     too_long = await http.post("/v1/analytics/export", json={
         "voucher_ids": [vid], "metrics": ["uses"], "time_period": {"start": "2024-01-01T00:00:00Z",
                                                                    "end": "2024-04-29T23:59:59Z"}}, headers=headers)
@@ -181,3 +188,21 @@ async def test_export_requests_are_limited_to_10_per_minute(http, make_tenant):
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
     assert refused.headers["x-ratelimit-limit"] == "10" and int(refused.headers["retry-after"]) >= 1
+
+
+async def test_a_file_larger_than_one_chunk_streams_through_the_gateway(http, voucher_channel, make_tenant):
+    tenant = await make_tenant()
+    now = dt.datetime.now(dt.timezone.utc)
+    data = vd.build(now, seed=32, days=3, vouchers=12, customers=10)
+    await vd.VoucherIngest(voucher_channel, tenant.test_key).all(data)
+    first = now.date() - dt.timedelta(days=89)
+    created = await http.post("/v1/analytics/export", headers=auth(tenant.test_key), json={
+        "voucher_ids": list(data.vouchers), "metrics": METRICS, "format": "json",
+        "time_period": {"start": str(first), "end": str(now.date())}})
+    status = await _completed(http, tenant.test_key, created.json()["export_id"])
+    download = await http.get(status["download_url"], headers=auth(tenant.test_key))
+    assert len(download.content) > 3 * 64 * 1024  # several HttpBody messages
+    records = json.loads(download.content)["records"]
+    assert len(records) == status["record_count"] == 12 * 90
+    vid = list(data.vouchers)[5]
+    assert {k: v for k, v in records[5 * 90 + 89].items() if k in METRICS} == data.daily(vid, now.date())

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import psycopg
@@ -240,3 +240,21 @@ async def test_an_export_past_its_expiry_is_expired_before_the_sweep(queue):
 ])
 def test_formula_cells_are_neutralised(value, expected):
     assert exports.neutralise(value) == expected
+
+
+async def test_a_live_worker_keeps_its_job_past_the_lease_by_renewing_it(queue):
+    p = queue
+    export_id = await _request(p, days=90)
+    slow = replace(p.settings, export_batch_rows=60, export_pause_seconds=0.12)  # ~2.2 s, > the 1.5 s lease
+    owner = ExportWorker(p.deps.engine, p.url, slow, worker_id="owner")
+    job = await owner.claim()
+    work = asyncio.create_task(owner.process(job))
+    rival = ExportWorker(p.deps.engine, p.url, p.settings, worker_id="rival")
+    started = time.monotonic()
+    while not work.done():
+        assert await rival.claim() is None  # the heartbeat keeps the lease
+        await asyncio.sleep(0.2)
+    assert time.monotonic() - started > LEASE
+    assert work.result() is True
+    row = _row(p, export_id)
+    assert (row["status"], row["attempts"]) == ("completed", 1)

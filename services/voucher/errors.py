@@ -73,10 +73,25 @@ def invalid_time_period(requested_days: int) -> InvalidTimePeriod:
     )
 
 
+# The envelope travels in gRPC trailers, capped at 24 KB (platform_core.errors): each id
+# list names at most this many ids (about 9 KB), with `truncated` set when it is cut.
+MAX_LISTED_IDS = 400
+
+
+MAX_SHOWN_ID = 64
+
+
+def shown_id(value: str) -> str:
+    """An id as echoed in an error: a caller's over-long string is shortened."""
+    return value if len(value) <= MAX_SHOWN_ID else value[:MAX_SHOWN_ID - 3] + "..."
+
+
 def voucher_not_found(not_found: list[str], found: list[str]) -> VoucherNotFound:
-    return VoucherNotFound(
-        message="One or more vouchers not found", info={"not_found": not_found, "found": found}
-    )
+    info: dict[str, Any] = {"not_found": [shown_id(v) for v in not_found[:MAX_LISTED_IDS]],
+                            "found": found[:MAX_LISTED_IDS]}
+    if len(not_found) > MAX_LISTED_IDS or len(found) > MAX_LISTED_IDS:
+        info.update(truncated=True, not_found_count=len(not_found), found_count=len(found))
+    return VoucherNotFound(message="One or more vouchers not found", info=info)
 
 
 def too_many_records(requested: int) -> ExportFailed:

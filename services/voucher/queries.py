@@ -111,8 +111,13 @@ WITH d AS (
     WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :fd AND day <= :ld
 )
 SELECT vo.code, vo.currency, d.uses, d.discount, d.gross, d.validations,
-       (SELECT count(DISTINCT customer_id) FROM voucher_redemptions
-        WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
+       -- A GROUP BY, not count(DISTINCT): the planner then reads the covering index in
+       -- parallel and hashes (0.6 s at 1M uses) instead of walking the customer index in
+       -- order through the heap (1.9 s).
+       (SELECT count(*) FROM (
+            SELECT customer_id FROM voucher_redemptions
+            WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND redeemed_at >= :s AND redeemed_at < :e
+            GROUP BY customer_id) c
        ) AS customers
 FROM vouchers vo CROSS JOIN d
 WHERE vo.account_id = :a AND vo.livemode = :l AND vo.id = :v

@@ -34,6 +34,7 @@ from services.voucher.errors import (
     ExportExpired,
     ExportNotFound,
     ExportNotReady,
+    shown_id,
     too_many_records,
     voucher_not_found,
 )
@@ -262,7 +263,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
                 job = await exports.get_export(conn, context.principal(), export_id)
             if job is not None:
                 return job
-        raise ExportNotFound(message="Export not found", info={"export_id": export_id})
+        raise ExportNotFound(message="Export not found", info={"export_id": shown_id(export_id)})
 
     async def GetExport(self, request, _context):
         now = context.get().received_at
