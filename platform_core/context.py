@@ -6,7 +6,7 @@ import contextvars
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from platform_core.accounts import Principal
 
@@ -19,6 +19,9 @@ class RequestContext:
     method: str
     received_at: dt.datetime
     principal: Principal | None = None
+    # Extra response headers a handler sets on success (e.g. the rate-limit headers of a
+    # public method that limits itself); the interceptor sends them with the response.
+    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 def get() -> RequestContext:

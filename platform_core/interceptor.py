@@ -31,10 +31,18 @@ log = logging.getLogger("platform_core.rpc")
 
 @dataclass(frozen=True)
 class MethodPolicy:
-    """What a method needs: a key scope, and the rate-limit bucket it counts against."""
+    """What a method needs: a key scope, and the rate-limit bucket it counts against.
 
-    scope: str
+    `scope=None` marks a public method (no key; e.g. the landing track endpoint): it has
+    no principal, so it cannot have a per-account bucket and limits itself.
+    """
+
+    scope: str | None
     bucket: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scope is None and self.bucket is not None:
+            raise ValueError("a public method has no account to count a bucket against")
 
 
 class PlatformInterceptor(grpc.aio.ServerInterceptor):
@@ -86,7 +94,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             try:
                 if policy is None:
                     raise Internal(message=f"no access policy for {method}")
-                ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
+                if policy.scope is not None:
+                    ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
                 if policy.bucket is not None:
                     limit, window = self._limits[policy.bucket]
                     decision = await self._limiter.hit(
@@ -100,7 +109,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                         )
                 response = await inner(request, servicer_context)
                 await servicer_context.send_initial_metadata(
-                    (("x-request-id", ctx.request_id), *headers.items())
+                    (("x-request-id", ctx.request_id), *headers.items(), *ctx.response_headers.items())
                 )
                 return response
             except Exception as exc:  # every failure leaves through the one mapping

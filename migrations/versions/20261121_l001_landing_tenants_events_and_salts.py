@@ -1,0 +1,75 @@
+"""Landing analytics: tenants, their visitors' events and the daily salts of the IP hashes.
+
+Revision ID: l001
+Revises: 0003
+Create Date: 2026-11-21 09:19:27.357750
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "l001"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "landing_salts",
+        sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("salt", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("time_zone", "day", name=op.f("pk_landing_salts")),
+    )
+    op.create_index(op.f("ix_landing_salts_expires_at"), "landing_salts", ["expires_at"], unique=False)
+    op.create_table(
+        "landing_tenants",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("account_id", sa.UUID(), nullable=False),
+        sa.Column("livemode", sa.Boolean(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_landing_tenants_account_id_accounts")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_landing_tenants")),
+    )
+    op.create_index("ix_landing_tenants_account", "landing_tenants", ["account_id", "livemode", "id"], unique=False)
+    op.create_table(
+        "landing_events",
+        sa.Column("tenant_id", sa.BigInteger(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_type", sa.SmallInteger(), nullable=False),
+        sa.Column("visitor_hash", sa.String(length=45), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=True),
+        sa.Column("user_agent", sa.String(length=512), nullable=False),
+        sa.Column("referrer", sa.String(length=2048), nullable=False),
+        sa.Column("metadata", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["landing_tenants.id"], name=op.f("fk_landing_events_tenant_id_landing_tenants")
+        ),
+    )
+    # The counted columns in the key's index (INCLUDE), which create_table cannot say.
+    op.execute(
+        "ALTER TABLE landing_events ADD CONSTRAINT pk_landing_events "
+        "PRIMARY KEY (tenant_id, occurred_at, id) INCLUDE (event_type, visitor_hash, duration_ms)"
+    )
+    # Insert-only table: keep the visibility map current so that the dashboards' scans
+    # stay index-only (DATABASE-NOTES.md).
+    op.execute(
+        "ALTER TABLE landing_events SET (autovacuum_vacuum_insert_scale_factor = 0.02, "
+        "autovacuum_analyze_scale_factor = 0.02)"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("landing_events")
+    op.drop_index("ix_landing_tenants_account", table_name="landing_tenants")
+    op.drop_table("landing_tenants")
+    op.drop_index(op.f("ix_landing_salts_expires_at"), table_name="landing_salts")
+    op.drop_table("landing_salts")

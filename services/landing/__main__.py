@@ -1,0 +1,47 @@
+"""Runs the landing service: `python -m services.landing` (settings from the environment)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from platform_core import logs
+from platform_core.config import settings
+from platform_core.server import Deps, create_server, serve_forever
+from services.landing.envelope import landing_envelope
+from services.landing.salts import SaltStore
+from services.landing.servicer import LandingDeps, service_specs
+
+log = logging.getLogger("services.landing")
+
+SWEEP_INTERVAL_S = 3600.0
+
+
+async def sweep_salts(salts: SaltStore, interval: float = SWEEP_INTERVAL_S) -> None:
+    """Deletes expired salts every `interval` seconds, also on days without traffic."""
+    while True:
+        try:
+            await salts.sweep()
+        except Exception:  # the database may be down for a while; try again next time
+            log.warning("salt sweep failed", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+async def main() -> None:
+    config = settings()
+    logs.configure(config.log_level)
+    deps = Deps.from_settings(config)
+    landing = LandingDeps.build(deps)
+    running = await create_server(
+        f"{config.grpc_host}:{config.landing_grpc_port}", deps, service_specs(deps, landing), landing_envelope
+    )
+    sweeper = asyncio.create_task(sweep_salts(landing.salts))
+    try:
+        await serve_forever(running, deps)
+    finally:
+        sweeper.cancel()
+        await landing.writer.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
