@@ -57,6 +57,7 @@ class Service:
 SERVICES = [
     Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
     Service("campaign", "services.campaign", "CAMPAIGN_GRPC_PORT", 50052),
+    Service("landing", "services.landing", "LANDING_GRPC_PORT", 50055),
 ]
 
 
@@ -71,6 +72,8 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: pathlib.Path | None = None
     route_timeout_s: float = 15.0
+    # Trusted proxies in front of the gateway (GATEWAY_XFF_TRUSTED_HOPS, docs/gateway.md).
+    xff_trusted_hops: int = 0
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     _pg: object | None = None
 
@@ -139,6 +142,7 @@ class Stack:
             upstreams={name: [("127.0.0.1", p) for p in ports] for name, ports in self.service_ports.items()},
             lua_path=str(ROOT / "gateway" / "partner.lua"),
             route_timeout_s=self.route_timeout_s,
+            xff_trusted_hops=self.xff_trusted_hops,
         )
         out = self.data_dir / "envoy.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -229,6 +233,7 @@ def main() -> None:
         gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
         admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
         database_url=os.environ.get("DATABASE_URL") or None,
+        xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
     )
     stopping = False
 

@@ -192,7 +192,7 @@ async def campaign_behind_envoy(tmp_path, database_url: str, route_timeout_s: fl
     deps = Deps.from_settings(make_settings(database_url, **settings))
     running = await create_server("127.0.0.1:0", deps, service_specs(deps), campaign_envelope)
     stack = Stack(data_dir=tmp_path, gateway_port=free_port(), admin_port=free_port(),
-                  service_ports={"instance": [free_port()], "campaign": [running.port]},
+                  service_ports={"instance": [free_port()], "campaign": [running.port], "landing": [free_port()]},
                   route_timeout_s=route_timeout_s)
     try:
         await asyncio.to_thread(stack.start_gateway)

@@ -87,6 +87,7 @@ def test_lua_filter_is_first_and_router_last() -> None:
     names = [f["name"] for f in _hcm(_render())["http_filters"]]
     assert names == [
         "envoy.filters.http.lua",
+        "envoy.filters.http.cors",  # the landing family's browser path
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -103,6 +104,7 @@ def test_transcoder_options() -> None:
     assert transcoder["services"] == [
         "partnerlytics.instance.v1.InstanceAnalyticsService",
         "partnerlytics.campaign.v1.CampaignAnalyticsService",
+        "partnerlytics.landing.v1.LandingAnalyticsService",
     ]
     assert transcoder["match_incoming_request_route"] is True
     assert transcoder["ignore_unknown_query_parameters"] is True
@@ -131,7 +133,7 @@ def test_request_id_settings() -> None:
 
 def test_cluster_is_http2_round_robin_with_connect_timeout() -> None:
     config = _render(upstreams={"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50052)],
-                                "campaign": [("127.0.0.1", 50053)]})
+                                "campaign": [("127.0.0.1", 50053)], "landing": [("127.0.0.1", 50055)]})
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     assert set(clusters) == {f.cluster for f in envoy_config.FAMILIES}
     cluster = clusters["instance"]
@@ -146,9 +148,10 @@ def test_cluster_is_http2_round_robin_with_connect_timeout() -> None:
 
 
 def test_hostname_endpoints_use_dns() -> None:
-    config = _render(upstreams={"instance": [("instance-svc", 50051)], "campaign": [("127.0.0.1", 50052)]})
+    config = _render(upstreams={"instance": [("instance-svc", 50051)], "campaign": [("127.0.0.1", 50052)],
+                                "landing": [("127.0.0.1", 50055)]})
     clusters = {c["name"]: c["type"] for c in config["static_resources"]["clusters"]}
-    assert clusters == {"instance": "STRICT_DNS", "campaign": "STATIC"}
+    assert clusters == {"instance": "STRICT_DNS", "campaign": "STATIC", "landing": "STATIC"}
 
 
 def test_missing_upstream_is_an_error() -> None:
@@ -188,7 +191,10 @@ def test_every_route_tells_lua_its_fallback_reply() -> None:
         assert entry["fallback_status"].isdigit()
         if route["name"] != "not-found":
             assert body["success"] is False
-            assert body["meta"] == {"timestamp": "{{timestamp}}", "requestId": "{{request_id}}"}
+            if route["name"].startswith("landing:"):  # the landing family's own shape
+                assert body["request_id"] == "{{request_id}}"
+            else:
+                assert body["meta"] == {"timestamp": "{{timestamp}}", "requestId": "{{request_id}}"}
     served = next(r for r in _routes(_render()) if "route" in r)
     entry = served["metadata"]["filter_metadata"]["envoy.filters.http.lua"]
     assert entry["fallback_status"] == "500"
@@ -199,6 +205,8 @@ def _mapper_bodies(config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
     out = []
     for mapper in _hcm(config)["local_reply_config"]["mappers"]:
         fmt = mapper["body_format_override"]
+        if fmt["content_type"].startswith("application/javascript"):
+            continue  # a static asset's own body (the landing tracker), not an envelope
         assert fmt["content_type"] == "application/json"
         out.append((mapper, json.loads(fmt["text_format_source"]["inline_string"])))
     return out
@@ -212,7 +220,7 @@ def test_local_reply_envelopes() -> None:
         {
             "success": False,
             "error": "Method Not Allowed",
-            "message": "Method %REQ(:METHOD)% is not allowed on this path",
+            "message": "Method %REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)% is not allowed on this path",
             "meta": meta,
         },
         {
@@ -248,6 +256,16 @@ def test_local_reply_envelopes() -> None:
         "Bad Gateway",
         "Gateway Timeout",
         "Internal Server Error",
+        # the landing family's (its `error` is the message)
+        "The requested resource was not found",
+        "Method %REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)% is not allowed on this path",
+        "Validation failed for 1 fields",
+        "Validation failed for 1 fields",
+        "The request body is too large",
+        "This API accepts JSON; gRPC clients must call the service directly",
+        "The service is temporarily unavailable. Please try again later",
+        "The service did not respond in time. Please try again later",
+        "An unexpected error occurred. Please try again later",
         "Not Found",  # outside every family
     ]
     # Key order as in the documents (the text format keeps it; json_format would not).
@@ -285,7 +303,7 @@ def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
     try:
         envoy_config.FAMILIES = (*original, extra)
         config = _render(upstreams={"instance": [("127.0.0.1", 1)], "campaign": [("127.0.0.1", 2)],
-                                    "probe": [("127.0.0.1", 3)]})
+                                    "landing": [("127.0.0.1", 4)], "probe": [("127.0.0.1", 3)]})
     finally:
         envoy_config.FAMILIES = original
     if ENVOY is not None:  # the templated route must be valid Envoy config, too
@@ -298,11 +316,12 @@ def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
     templated = routes["probe:/probe/v1/things/{thing_id}/figures"]["match"]
     policy = templated["path_match_policy"]["typed_config"]
     assert policy["path_template"] == "/probe/v1/things/{thing_id}/figures"
-    assert {c["name"] for c in config["static_resources"]["clusters"]} == {"instance", "campaign", "probe"}
+    assert {c["name"] for c in config["static_resources"]["clusters"]} == {"instance", "campaign", "landing", "probe"}
     transcoder = _filter(config, "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["services"] == [
         "partnerlytics.instance.v1.InstanceAnalyticsService",
         "partnerlytics.campaign.v1.CampaignAnalyticsService",
+        "partnerlytics.landing.v1.LandingAnalyticsService",
         "partnerlytics.instance.v1.InstanceIngestionService",
     ]
 
@@ -330,7 +349,7 @@ def test_parse_addrs() -> None:
 
 def test_upstreams_from_env() -> None:
     assert envoy_config.upstreams_from_env({}) == {
-        "instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)]
+        "instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)], "landing": [("127.0.0.1", 50055)]
     }
     env = {"INSTANCE_GRPC_ADDRS": "10.0.0.1:7000,10.0.0.2:7000"}
     assert envoy_config.upstreams_from_env(env)["instance"] == [("10.0.0.1", 7000), ("10.0.0.2", 7000)]
@@ -370,9 +389,11 @@ def _validate(path: pathlib.Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "upstreams",
     [
-        {"instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)]},
-        {"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50053)], "campaign": [("127.0.0.1", 50052)]},
-        {"instance": [("instance-svc", 50051)], "campaign": [("campaign-svc", 50052)]},
+        {"instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)], "landing": [("127.0.0.1", 50055)]},
+        {"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50053)], "campaign": [("127.0.0.1", 50052)],
+         "landing": [("127.0.0.1", 50055)]},
+        {"instance": [("instance-svc", 50051)], "campaign": [("campaign-svc", 50052)],
+         "landing": [("landing-svc", 50055)]},
     ],
 )
 def test_envoy_validates_rendered_config(tmp_path: pathlib.Path, upstreams: dict[str, Any]) -> None:
@@ -408,7 +429,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     listen, admin, closed = _free_port(), _free_port(), _free_port()
     config = _render(
         listen_port=listen, admin_port=admin, route_timeout_s=5,
-        upstreams={"instance": [("127.0.0.1", closed)], "campaign": [("127.0.0.1", closed)]},
+        upstreams={f.cluster: [("127.0.0.1", closed)] for f in envoy_config.FAMILIES},
     )
     directory = tmp_path_factory.mktemp("gateway")
     path = directory / "envoy.yaml"
