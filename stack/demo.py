@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import json
 import random
 import uuid
 
@@ -111,6 +112,8 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     """Replaces the demo account's data; returns how many records of each kind it wrote."""
     now = now or dt.datetime.now(dt.timezone.utc)
     async with sessions() as session:
+        # The demo tenants reference the account: their rows go first (seed_landing re-creates them).
+        await _delete_landing(session)
         for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts",
                       "campaign_hourly_stats", "campaigns", "instances"):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
@@ -136,11 +139,108 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     return {"campaigns": len(CAMPAIGNS), **{kind: len(rows) for kind, rows in records.items()}}
 
 
+# --------------------------------------------------------------------------- landing
+
+# Tenant ids are global integers; the demo's are fixed so that README.md can name them.
+LANDING_TENANTS = [(1, "Casa Azul", "America/Mexico_City"), (2, "Kaffeehaus Morgenrot", "Europe/Berlin")]
+LANDING_DAYS = 8  # one more than the dashboard shows
+
+
+async def _delete_landing(session) -> None:
+    params = {"a": DEMO_ACCOUNT_ID}
+    await session.execute(
+        text("DELETE FROM landing_events WHERE tenant_id IN (SELECT id FROM landing_tenants WHERE account_id = :a)"),
+        params,
+    )
+    await session.execute(text("DELETE FROM landing_tenants WHERE account_id = :a"), params)
+
+
+def build_landing(now: dt.datetime, tenants: list[tuple[int, str, str]] = LANDING_TENANTS) -> list[dict]:
+    """Visitor events of the demo tenants over the last LANDING_DAYS days, in their zones.
+
+    The visitor hashes are synthetic (no IP and no salt behind them), one per visitor and
+    local day as the service's rotating salt makes them.
+    """
+    import hashlib
+    from zoneinfo import ZoneInfo
+
+    from partnerlytics.landing.v1 import landing_analytics_pb2 as lpb
+
+    rng = random.Random(SEED + 6)
+    rows: list[dict] = []
+    for tenant_id, _name, zone in tenants:
+        tz = ZoneInfo(zone)
+        for n in range(rng.randint(120, 160) * LANDING_DAYS):
+            at = now - dt.timedelta(seconds=rng.randint(60, LANDING_DAYS * 86400))
+            visitor = f"{tenant_id}-{rng.randint(0, 90)}@{at.astimezone(tz).date()}"
+            digest = hashlib.sha256(visitor.encode()).hexdigest()[:45]
+            kind = rng.choices(
+                ["pageview", "click_whatsapp", "click_call", "click_toggle_currency", "time_on_page", "qr_scan",
+                 "product_click"],
+                weights=[40, 8, 3, 5, 25, 4, 15],
+            )[0]
+            metadata: dict = {"path": "/"}
+            duration = None
+            if kind == "time_on_page":
+                seconds = rng.randint(5, 400)
+                metadata["seconds"], duration = seconds, seconds * 1000
+            if kind == "product_click":
+                metadata["product_id"] = rng.choice(["tacos", "mole", "tamales", "churros"])
+            rows.append({
+                "t": tenant_id, "o": at, "e": lpb.EventType.Value("EVENT_TYPE_" + kind.upper()), "h": digest,
+                "d": duration, "u": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+                "r": f"https://demo-tenant-{tenant_id}.example/", "m": json.dumps(metadata),
+            })
+    return rows
+
+
+async def seed_landing(
+    sessions: async_sessionmaker, now: dt.datetime | None = None, ids: tuple[int, ...] | None = None
+) -> dict[str, int]:
+    """Replaces the demo account's landing tenants (ids 1 and 2) and their events.
+
+    Run after `seed` (which creates the demo account). An id taken by another account's
+    tenant stops it with a message instead of touching that tenant. `ids` replaces the
+    README's ids (the tests' database has tenants of its own).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    tenants = [(i, name, zone) for i, (_, name, zone) in zip(ids, LANDING_TENANTS)] if ids else LANDING_TENANTS
+    async with sessions() as session:
+        await _delete_landing(session)
+        taken = (
+            await session.execute(
+                text("SELECT id FROM landing_tenants WHERE id = ANY(:ids)"), {"ids": [t[0] for t in tenants]}
+            )
+        ).scalars().all()
+        if taken:
+            raise RuntimeError(f"landing tenant ids {sorted(taken)} belong to another account; use a fresh DATA_DIR")
+        for tenant_id, name, zone in tenants:
+            await session.execute(
+                text("INSERT INTO landing_tenants (id, account_id, livemode, name, time_zone) "
+                     "VALUES (:id, :a, false, :n, :z)"),
+                {"id": tenant_id, "a": DEMO_ACCOUNT_ID, "n": name, "z": zone},
+            )
+        # Tenants created later get ids after the demo's.
+        await session.execute(text(
+            "SELECT setval(pg_get_serial_sequence('landing_tenants', 'id'), "
+            "greatest((SELECT max(id) FROM landing_tenants), 1))"
+        ))
+        rows = build_landing(now, tenants)
+        await session.execute(
+            text("INSERT INTO landing_events (tenant_id, occurred_at, event_type, visitor_hash, duration_ms, "
+                 "user_agent, referrer, metadata) VALUES (:t, :o, :e, :h, :d, :u, :r, CAST(:m AS jsonb))"),
+            rows,
+        )
+        await session.commit()
+    return {"landing tenants": len(tenants), "landing events": len(rows)}
+
+
 async def _main() -> None:
     from platform_core.config import require
 
     engine = db.create_engine(require("DATABASE_URL"), pool_size=2)
     counts = await seed(db.sessionmaker(engine))
+    counts.update(await seed_landing(db.sessionmaker(engine)))
     await engine.dispose()
     print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 

@@ -205,6 +205,28 @@ Press Ctrl-C to stop everything.
 """
 
 
+CTRL_C = "Press Ctrl-C to stop everything."
+
+
+def _serve_landing_page(stack: Stack):
+    """The demo landing page of tenant 1 on its own origin (LANDING_DEMO_PORT, default 8090)."""
+    from stack.demo import LANDING_TENANTS
+    from stack.landing_page import render_page, serve_page
+
+    tenant_id, name, _zone = LANDING_TENANTS[0]
+    port = int(os.environ.get("LANDING_DEMO_PORT", "8090"))
+    return serve_page(render_page(stack.gateway_url, tenant_id, name), stack.gateway_host, port)
+
+
+def _landing_examples(url: str, key: str, page_url: str) -> str:
+    return f"""Landing analytics: open the demo landing page {page_url} (tenant 1, tracked by
+{url}/api/analytics/tracker.js), click its buttons, then:
+
+  curl -s -H "Authorization: Bearer {key}" "{url}/api/analytics/1"
+  curl -s -H "Authorization: Bearer {key}" "{url}/api/analytics/1/today"
+"""
+
+
 def _demo_campaign() -> str:
     from stack.demo import _id
 
@@ -236,6 +258,7 @@ def main() -> None:
         xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
     )
     stopping = False
+    landing_page = None
 
     def on_signal(signum, _frame):
         nonlocal stopping
@@ -253,12 +276,14 @@ def main() -> None:
         print("migrations: at head")
         if not args.no_demo:
             from platform_core import db
-            from stack.demo import seed
+            from stack.demo import seed, seed_landing
 
             async def _seed():
                 engine = db.create_engine(url, pool_size=2)
                 try:
-                    return await seed(db.sessionmaker(engine))
+                    counts = await seed(db.sessionmaker(engine))
+                    counts.update(await seed_landing(db.sessionmaker(engine)))
+                    return counts
                 finally:
                     await engine.dispose()
 
@@ -266,15 +291,20 @@ def main() -> None:
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
         stack.start_gateway()
+        landing_page = _serve_landing_page(stack)
         print(f"logs: {stack.data_dir / 'logs'}")
         print(_examples(stack.gateway_url, DEMO_KEY).replace(
-            "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])))
+            "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])).replace(CTRL_C, ""))
+        print(_landing_examples(stack.gateway_url, DEMO_KEY, landing_page.url))
+        print(CTRL_C)
         while True:
             stack._check_alive()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping ...")
     finally:
+        if landing_page is not None:
+            landing_page.stop()
         stack.stop()
         print("stopped: no process left running")
 

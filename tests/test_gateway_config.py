@@ -615,3 +615,24 @@ def test_live_campaign_family_404_and_405(gateway: str) -> None:
     wrong_method = httpx.post(f"{gateway}{CAMPAIGN_PATH}", json={})
     _assert_envelope(wrong_method, 405, "Method Not Allowed", "Method POST is not allowed on this path")
     assert wrong_method.headers["allow"] == "GET"
+
+
+@needs_envoy
+def test_live_landing_service_unreachable_is_503_in_its_shape(gateway: str) -> None:
+    response = httpx.post(f"{gateway}/api/analytics/track", json={"tenant_id": 1, "event_type": "pageview"})
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body == {
+        "success": False, "error": "The service is temporarily unavailable. Please try again later",
+        "code": "SERVICE_UNAVAILABLE", "retry_after": 5, "request_id": response.headers["x-request-id"],
+    }
+
+
+@needs_envoy
+def test_live_landing_preflight_needs_no_service(gateway: str) -> None:
+    response = httpx.options(
+        f"{gateway}/api/analytics/track",
+        headers={"origin": "https://shop.example", "access-control-request-method": "POST"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://shop.example"
