@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
-import json
 import random
 import uuid
 
@@ -23,6 +22,7 @@ from platform_core.accounts import Account, ApiKey, Principal
 from platform_core.paging import timestamp_of
 from services.campaign import queries as campaign_queries
 from services.instance import ingest
+from services.landing.store import store_events
 
 DEMO_ACCOUNT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
 DEMO_ACCOUNT_NAME = "Demo Partner"
@@ -148,14 +148,15 @@ LANDING_DAYS = 8  # one more than the dashboard shows
 
 async def _delete_landing(session) -> None:
     params = {"a": DEMO_ACCOUNT_ID}
-    await session.execute(
-        text("DELETE FROM landing_events WHERE tenant_id IN (SELECT id FROM landing_tenants WHERE account_id = :a)"),
-        params,
-    )
+    for table in ("landing_events", "landing_daily_visitors", "landing_daily_stats"):
+        await session.execute(
+            text(f"DELETE FROM {table} WHERE tenant_id IN (SELECT id FROM landing_tenants WHERE account_id = :a)"),
+            params,
+        )
     await session.execute(text("DELETE FROM landing_tenants WHERE account_id = :a"), params)
 
 
-def build_landing(now: dt.datetime, tenants: list[tuple[int, str, str]] = LANDING_TENANTS) -> list[dict]:
+def build_landing(now: dt.datetime, tenants: list[tuple[int, str, str]] = LANDING_TENANTS) -> list:
     """Visitor events of the demo tenants over the last LANDING_DAYS days, in their zones.
 
     The visitor hashes are synthetic (no IP and no salt behind them), one per visitor and
@@ -165,6 +166,7 @@ def build_landing(now: dt.datetime, tenants: list[tuple[int, str, str]] = LANDIN
     from zoneinfo import ZoneInfo
 
     from partnerlytics.landing.v1 import landing_analytics_pb2 as lpb
+    from services.landing.store import EventRow
 
     rng = random.Random(SEED + 6)
     rows: list[dict] = []
@@ -186,11 +188,11 @@ def build_landing(now: dt.datetime, tenants: list[tuple[int, str, str]] = LANDIN
                 metadata["seconds"], duration = seconds, seconds * 1000
             if kind == "product_click":
                 metadata["product_id"] = rng.choice(["tacos", "mole", "tamales", "churros"])
-            rows.append({
-                "t": tenant_id, "o": at, "e": lpb.EventType.Value("EVENT_TYPE_" + kind.upper()), "h": digest,
-                "d": duration, "u": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
-                "r": f"https://demo-tenant-{tenant_id}.example/", "m": json.dumps(metadata),
-            })
+            rows.append(EventRow(
+                tenant_id, zone, at, lpb.EventType.Value("EVENT_TYPE_" + kind.upper()), digest, duration,
+                "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+                f"https://demo-tenant-{tenant_id}.example/", metadata,
+            ))
     return rows
 
 
@@ -226,11 +228,7 @@ async def seed_landing(
             "greatest((SELECT max(id) FROM landing_tenants), 1))"
         ))
         rows = build_landing(now, tenants)
-        await session.execute(
-            text("INSERT INTO landing_events (tenant_id, occurred_at, event_type, visitor_hash, duration_ms, "
-                 "user_agent, referrer, metadata) VALUES (:t, :o, :e, :h, :d, :u, :r, CAST(:m AS jsonb))"),
-            rows,
-        )
+        await store_events(await session.connection(), rows)
         await session.commit()
     return {"landing tenants": len(tenants), "landing events": len(rows)}
 

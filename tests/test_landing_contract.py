@@ -25,7 +25,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as api
-from services.landing.salts import SaltStore
+from services.landing.store import EventRow, store_events
 from tests.contract import UUID_RE
 from tests.test_landing_grpc import CHROME, create_tenant
 
@@ -338,21 +338,17 @@ class Event:
 
 
 async def insert_events(deps, tenant_id: int, zone: str, events: list[Event]) -> None:
-    """Rows as the service writes them: a visitor's hash changes with the local day (salt)."""
+    """Rows written as the service writes them (with the daily rollups), at chosen times;
+    a visitor's hash changes with the local day, as the daily salt makes it."""
     tz = ZoneInfo(zone)
+    rows = [
+        EventRow(tenant_id, zone, e.at, EVENT_NUMBERS[e.event_type],
+                 hashlib.sha256(f"{e.visitor}@{e.at.astimezone(tz).date()}".encode()).hexdigest()[:45],
+                 e.duration_ms, CHROME, "", None)
+        for e in events
+    ]
     async with deps.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO landing_events (tenant_id, occurred_at, event_type, visitor_hash, duration_ms, "
-                "user_agent, referrer) VALUES (:t, :o, :e, :h, :d, :u, '')"
-            ),
-            [
-                {"t": tenant_id, "o": e.at, "e": EVENT_NUMBERS[e.event_type],
-                 "h": hashlib.sha256(f"{e.visitor}@{e.at.astimezone(tz).date()}".encode()).hexdigest()[:45],
-                 "d": e.duration_ms, "u": CHROME}
-                for e in events
-            ],
-        )
+        await store_events(conn, rows)
 
 
 def expected_dashboard(events: list[Event], zone: str, now: dt.datetime) -> dict:

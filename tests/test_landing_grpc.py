@@ -249,7 +249,7 @@ class CountingWriter(tracking.EventWriter):
 
 def _row(tenant_id: int, i: int) -> tracking.EventRow:
     return tracking.EventRow(
-        tenant_id, dt.datetime.now(dt.timezone.utc), api.EVENT_TYPE_PRODUCT_CLICK, "f" * 45, None, CHROME, "",
+        tenant_id, "UTC", dt.datetime.now(dt.timezone.utc), api.EVENT_TYPE_PRODUCT_CLICK, "f" * 45, None, CHROME, "",
         {"product_id": f"p{i}"},
     )
 
@@ -288,3 +288,38 @@ async def test_a_failed_transaction_fails_every_event_in_it_and_the_writer_goes_
             )
         ).scalars().all()
     assert products == ["p3"]
+
+
+async def test_daily_rollups_equal_a_recount_of_the_raw_events(landing_channel, make_tenant, deps):
+    """Concurrent events of a few visitors (several shared transactions): the day's row
+    in landing_daily_stats is exactly what the raw rows say."""
+    account = await make_tenant()
+    tenant = await create_tenant(landing_channel, account.test_key, time_zone="Pacific/Kiritimati")
+    stub = api_grpc.LandingAnalyticsServiceStub(landing_channel)
+    kinds = ["pageview", "click_whatsapp", "click_call", "click_toggle_currency", "qr_scan", "product_click"]
+    calls = []
+    for i in range(60):
+        kind = kinds[i % len(kinds)] if i % 7 else "time_on_page"
+        metadata = {"seconds": i} if kind == "time_on_page" else None
+        md = (("x-landing-user-agent", CHROME), ("x-landing-client-ip", f"198.51.100.{i % 5}"))
+        calls.append(stub.TrackEvent(track_request(tenant.id, kind, metadata), metadata=md))
+    await asyncio.gather(*calls)
+    async with deps.engine.connect() as conn:
+        raw = (await conn.execute(
+            text("SELECT event_type, visitor_hash, duration_ms, occurred_at FROM landing_events WHERE tenant_id = :t"),
+            {"t": tenant.id},
+        )).all()
+        stats = (await conn.execute(
+            text("SELECT * FROM landing_daily_stats WHERE tenant_id = :t"), {"t": tenant.id}
+        )).mappings().all()
+    assert len(raw) == 60
+    zone = zoneinfo.ZoneInfo("Pacific/Kiritimati")
+    names = {n: name.removeprefix("EVENT_TYPE_").lower() for name, n in api.EventType.items() if n}
+    recount = {}
+    for day in {r.occurred_at.astimezone(zone).date() for r in raw}:
+        rows = [r for r in raw if r.occurred_at.astimezone(zone).date() == day]
+        figures = {name: sum(1 for r in rows if names[r.event_type] == name) for name in names.values()}
+        figures.update(visitors=len({r.visitor_hash for r in rows}), duration_ms=sum(r.duration_ms or 0 for r in rows))
+        recount[day] = figures
+    assert {row["day"]: {k: v for k, v in row.items() if k not in ("tenant_id", "day")} for row in stats} == recount
+    assert sum(f["visitors"] for f in recount.values()) >= 5

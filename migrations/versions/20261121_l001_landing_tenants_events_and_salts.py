@@ -1,4 +1,4 @@
-"""Landing analytics: tenants, their visitors' events and the daily salts of the IP hashes.
+"""Landing analytics: tenants, their visitors' events, daily rollups and the daily salts of the IP hashes.
 
 Revision ID: l001
 Revises: 0003
@@ -53,21 +53,36 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["landing_tenants.id"], name=op.f("fk_landing_events_tenant_id_landing_tenants")
         ),
+        sa.PrimaryKeyConstraint("tenant_id", "occurred_at", "id", name="pk_landing_events"),
     )
-    # The counted columns in the key's index (INCLUDE), which create_table cannot say.
-    op.execute(
-        "ALTER TABLE landing_events ADD CONSTRAINT pk_landing_events "
-        "PRIMARY KEY (tenant_id, occurred_at, id) INCLUDE (event_type, visitor_hash, duration_ms)"
+    op.create_table(
+        "landing_daily_visitors",
+        sa.Column("tenant_id", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("visitor_hash", sa.String(length=45), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["landing_tenants.id"], name=op.f("fk_landing_daily_visitors_tenant_id_landing_tenants")
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "day", "visitor_hash", name=op.f("pk_landing_daily_visitors")),
     )
-    # Insert-only table: keep the visibility map current so that the dashboards' scans
-    # stay index-only (DATABASE-NOTES.md).
-    op.execute(
-        "ALTER TABLE landing_events SET (autovacuum_vacuum_insert_scale_factor = 0.02, "
-        "autovacuum_analyze_scale_factor = 0.02)"
+    op.create_table(
+        "landing_daily_stats",
+        sa.Column("tenant_id", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in (
+            "visitors", "pageview", "click_whatsapp", "click_call", "click_toggle_currency", "time_on_page",
+            "qr_scan", "product_click", "duration_ms",
+        )),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["landing_tenants.id"], name=op.f("fk_landing_daily_stats_tenant_id_landing_tenants")
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "day", name=op.f("pk_landing_daily_stats")),
     )
 
 
 def downgrade() -> None:
+    op.drop_table("landing_daily_stats")
+    op.drop_table("landing_daily_visitors")
     op.drop_table("landing_events")
     op.drop_index("ix_landing_tenants_account", table_name="landing_tenants")
     op.drop_table("landing_tenants")

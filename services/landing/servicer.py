@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -90,10 +89,10 @@ class LandingAnalyticsServicer(api_grpc.LandingAnalyticsServiceServicer):
             data=api.Analytics(
                 visitors_today=today.visitors,
                 visitors_week=whole.visitors,
-                whatsapp_clicks=whole.whatsapp_clicks,
-                call_clicks=whole.call_clicks,
-                currency_toggles=whole.currency_toggles,
-                qr_scans=whole.qr_scans,
+                whatsapp_clicks=whole.click_whatsapp,
+                call_clicks=whole.click_call,
+                currency_toggles=whole.click_toggle_currency,
+                qr_scans=whole.qr_scan,
                 avg_time_on_page=whole.avg_time_on_page,
                 last_7_days=[
                     api.DailyVisitors(date=day.isoformat(), visitors=figures.visitors)
@@ -107,9 +106,9 @@ class LandingAnalyticsServicer(api_grpc.LandingAnalyticsServiceServicer):
         return api.GetTodayAnalyticsResponse(
             success=True,
             visitors_today=today.visitors,
-            whatsapp_clicks=today.whatsapp_clicks,
-            qr_scans=today.qr_scans,
-            products_viewed=today.product_clicks,
+            whatsapp_clicks=today.click_whatsapp,
+            qr_scans=today.qr_scan,
+            products_viewed=today.product_click,
         )
 
 

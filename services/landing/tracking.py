@@ -9,7 +9,6 @@ event and acknowledge it only after its transaction committed.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import ipaddress
 import json
@@ -20,7 +19,6 @@ from typing import Any
 
 from crawlerdetect import CrawlerDetect
 from google.protobuf import json_format, struct_pb2
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
@@ -28,6 +26,7 @@ from platform_core.errors import FieldViolation, RateLimited, invalid
 from platform_core.ratelimit import Decision, Limiter
 from services.landing.envelope import TenantNotFound
 from services.landing.salts import SaltStore, visitor_hash
+from services.landing.store import EventRow, store_events
 from services.landing.tenants import TenantDirectory, TenantRecord
 
 log = logging.getLogger("services.landing.tracking")
@@ -168,26 +167,6 @@ def is_bot(user_agent: str) -> bool:
 
 # ------------------------------------------------------------------------------- writing
 
-_INSERT = text(
-    "INSERT INTO landing_events "
-    "(tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent, referrer, metadata) "
-    "SELECT t, o, e, h, d, u, r, CAST(m AS jsonb) FROM unnest("
-    "CAST(:t AS bigint[]), CAST(:o AS timestamptz[]), CAST(:e AS smallint[]), CAST(:h AS text[]), "
-    "CAST(:d AS integer[]), CAST(:u AS text[]), CAST(:r AS text[]), CAST(:m AS text[])) AS x(t, o, e, h, d, u, r, m)"
-)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    tenant_id: int
-    occurred_at: dt.datetime
-    event_type: int
-    visitor_hash: str
-    duration_ms: int | None
-    user_agent: str
-    referrer: str
-    metadata: dict[str, Any] | None
-
 
 class EventWriter:
     """Group commit: every event is acknowledged after the transaction holding it commits.
@@ -232,19 +211,7 @@ class EventWriter:
 
     async def _insert(self, rows: list[EventRow]) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                _INSERT,
-                {
-                    "t": [r.tenant_id for r in rows],
-                    "o": [r.occurred_at for r in rows],
-                    "e": [r.event_type for r in rows],
-                    "h": [r.visitor_hash for r in rows],
-                    "d": [r.duration_ms for r in rows],
-                    "u": [r.user_agent for r in rows],
-                    "r": [r.referrer for r in rows],
-                    "m": [None if r.metadata is None else json.dumps(r.metadata) for r in rows],
-                },
-            )
+            await store_events(conn, rows)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -284,8 +251,8 @@ class Tracker:
         hashed = visitor_hash(salt, tenant.id, client.ip)
         decision = await self._limit(tenant, hashed)
         await self._writer.write(
-            EventRow(tenant.id, now, event.event_type, hashed, event.duration_ms, client.user_agent, client.referrer,
-                     event.metadata)
+            EventRow(tenant.id, tenant.time_zone, now, event.event_type, hashed, event.duration_ms, client.user_agent,
+                     client.referrer, event.metadata)
         )
         return True, decision.headers()
 
