@@ -31,8 +31,9 @@ run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
 
-bench: proto ## Run the benchmarks and write docs/performance.md
+bench: proto ## Run the benchmarks and write docs/performance.md and docs/performance-landing.md
 	$(PY) -m bench.run
+	$(PY) -m bench.landing
 
 admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
 	$(PY) -m platform_core.admin $(ARGS)

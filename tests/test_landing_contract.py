@@ -157,6 +157,16 @@ async def test_the_client_ip_is_the_one_the_gateway_derives_not_a_header_the_cli
     assert row.visitor_hash == digest.hexdigest()[:45]
 
 
+async def test_without_forwarded_for_the_client_is_the_connections_peer(http, landing_tenant, deps):
+    tenant = await landing_tenant()
+    response = await http.post(TRACK, json={"tenant_id": tenant.tenant_id, "event_type": "pageview"})
+    assert response.status_code == 200
+    [row] = await stored_events(deps, tenant.tenant_id)
+    salt = await salt_of_today(deps, tenant.time_zone)
+    digest = hashlib.sha256(salt + tenant.tenant_id.to_bytes(8, "big") + ipaddress.ip_address("127.0.0.1").packed)
+    assert row.visitor_hash == digest.hexdigest()[:45]
+
+
 async def test_time_on_page_stores_its_seconds(http, landing_tenant, deps):
     tenant = await landing_tenant()
     assert (await track(http, tenant.tenant_id, "time_on_page", {"seconds": 42.5})).status_code == 200
