@@ -144,6 +144,15 @@ async def test_track_stores_the_event_with_a_salted_ip_hash(http, landing_tenant
     assert row.metadata == {"button_location": "hero"}
 
 
+async def test_metadata_is_stored_as_sent(http, landing_tenant, deps):
+    tenant = await landing_tenant()
+    metadata = {"product_id": "tacos", "qty": 2, "price": 7.5, "tags": ["a", 1], "nested": {"ok": True, "none": None}}
+    assert (await track(http, tenant.tenant_id, "product_click", metadata)).status_code == 200
+    [row] = await stored_events(deps, tenant.tenant_id)
+    assert row.metadata == metadata
+    assert json.dumps(row.metadata["qty"]) == "2"  # an integer stays an integer
+
+
 async def test_the_client_ip_is_the_one_the_gateway_derives_not_a_header_the_client_sends(
     http, landing_tenant, deps
 ):
@@ -167,11 +176,36 @@ async def test_without_forwarded_for_the_client_is_the_connections_peer(http, la
     assert row.visitor_hash == digest.hexdigest()[:45]
 
 
+async def test_a_request_without_user_agent_or_referer_is_not_counted(gateway, landing_tenant, deps):
+    """http.client sends neither header (Envoy must not turn a missing one into "-")."""
+    import http.client
+
+    tenant = await landing_tenant()
+    host, port = gateway.gateway_url.removeprefix("http://").split(":")
+    body = json.dumps({"tenant_id": tenant.tenant_id, "event_type": "pageview"})
+
+    def post(headers):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("POST", TRACK, body=body, headers={"content-type": "application/json", **headers})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            conn.close()
+
+    assert post({}) == (200, {"success": True})
+    assert await stored_events(deps, tenant.tenant_id) == []  # no user agent: not a browser
+    assert post({"user-agent": CHROME}) == (200, {"success": True})
+    [row] = await stored_events(deps, tenant.tenant_id)
+    assert (row.user_agent, row.referrer) == (CHROME, "")
+
+
 async def test_time_on_page_stores_its_seconds(http, landing_tenant, deps):
     tenant = await landing_tenant()
     assert (await track(http, tenant.tenant_id, "time_on_page", {"seconds": 42.5})).status_code == 200
     [row] = await stored_events(deps, tenant.tenant_id)
     assert row.duration_ms == 42_500
+    assert row.metadata == {"seconds": 42.5}
 
 
 @pytest.mark.parametrize(

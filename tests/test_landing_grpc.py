@@ -323,3 +323,26 @@ async def test_daily_rollups_equal_a_recount_of_the_raw_events(landing_channel, 
         recount[day] = figures
     assert {row["day"]: {k: v for k, v in row.items() if k not in ("tenant_id", "day")} for row in stats} == recount
     assert sum(f["visitors"] for f in recount.values()) >= 5
+
+
+async def test_visitor_rows_of_past_days_are_pruned_and_the_figures_stay(landing_channel, make_tenant, deps):
+    from services.landing.store import prune_daily_visitors, store_events
+
+    account = await make_tenant()
+    tenant = await create_tenant(landing_channel, account.test_key, time_zone="UTC")
+    now = dt.datetime.now(dt.timezone.utc)
+    old, recent = now - dt.timedelta(days=3), now - dt.timedelta(days=1)
+    rows = [tracking.EventRow(tenant.id, "UTC", at, api.EVENT_TYPE_PAGEVIEW, h * 45, None, CHROME, "", None)
+            for at, h in ((old, "a"), (old, "b"), (recent, "a"))]
+    async with deps.engine.begin() as conn:
+        await store_events(conn, rows)
+        assert await prune_daily_visitors(conn, now) >= 2
+    async with deps.engine.connect() as conn:
+        days = (await conn.execute(
+            text("SELECT day FROM landing_daily_visitors WHERE tenant_id = :t"), {"t": tenant.id}
+        )).scalars().all()
+        stats = dict((await conn.execute(
+            text("SELECT day, visitors FROM landing_daily_stats WHERE tenant_id = :t"), {"t": tenant.id}
+        )).all())
+    assert days == [recent.date()]
+    assert stats == {old.date(): 2, recent.date(): 1}

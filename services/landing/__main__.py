@@ -9,21 +9,25 @@ from platform_core import logs
 from platform_core.config import settings
 from platform_core.server import Deps, create_server, serve_forever
 from services.landing.envelope import landing_envelope
-from services.landing.salts import SaltStore
+from services.landing.salts import SaltStore, utc_now
 from services.landing.servicer import LandingDeps, service_specs
+from services.landing.store import prune_daily_visitors
 
 log = logging.getLogger("services.landing")
 
 SWEEP_INTERVAL_S = 3600.0
 
 
-async def sweep_salts(salts: SaltStore, interval: float = SWEEP_INTERVAL_S) -> None:
-    """Deletes expired salts every `interval` seconds, also on days without traffic."""
+async def sweep(salts: SaltStore, engine, interval: float = SWEEP_INTERVAL_S) -> None:
+    """Every `interval` seconds, also on days without traffic: deletes expired salts and the
+    visitor rows of days that can no longer receive events."""
     while True:
         try:
             await salts.sweep()
+            async with engine.begin() as conn:
+                await prune_daily_visitors(conn, utc_now())
         except Exception:  # the database may be down for a while; try again next time
-            log.warning("salt sweep failed", exc_info=True)
+            log.warning("sweep failed", exc_info=True)
         await asyncio.sleep(interval)
 
 
@@ -35,7 +39,7 @@ async def main() -> None:
     running = await create_server(
         f"{config.grpc_host}:{config.landing_grpc_port}", deps, service_specs(deps, landing), landing_envelope
     )
-    sweeper = asyncio.create_task(sweep_salts(landing.salts))
+    sweeper = asyncio.create_task(sweep(landing.salts, deps.engine))
     try:
         await serve_forever(running, deps)
     finally:

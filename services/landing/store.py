@@ -110,3 +110,15 @@ async def store_events(conn: AsyncConnection, rows: list[EventRow]) -> None:
             **{c: [stats[k][c] for k in keys] for c in _STAT_COLUMNS},
         },
     )
+
+
+# Every event is stamped with the time it arrives, so only days around today can still
+# gain visitors: a zone's date is at most one day from UTC's. Older rows of
+# landing_daily_visitors are never read again (their counts are in landing_daily_stats).
+_PRUNE = text("DELETE FROM landing_daily_visitors WHERE day < :before")
+
+
+async def prune_daily_visitors(conn: AsyncConnection, now: dt.datetime) -> int:
+    """Deletes the visitor rows of days that can no longer receive events; returns how many."""
+    before = now.astimezone(dt.timezone.utc).date() - dt.timedelta(days=2)
+    return (await conn.execute(_PRUNE, {"before": before})).rowcount

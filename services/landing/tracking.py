@@ -97,7 +97,7 @@ def parse_track(request: pb.TrackEventRequest) -> TrackRequest:
         if _kind(request.metadata) != "struct_value":
             violations.append(FieldViolation("metadata", "metadata must be a JSON object", "invalid_type"))
         else:
-            metadata = json_format.MessageToDict(request.metadata.struct_value)
+            metadata = _integral(json_format.MessageToDict(request.metadata.struct_value))
             if len(metadata) > MAX_METADATA_KEYS:
                 violations.append(
                     FieldViolation("metadata", f"metadata may hold at most {MAX_METADATA_KEYS} keys", "too_large")
@@ -124,6 +124,17 @@ def parse_track(request: pb.TrackEventRequest) -> TrackRequest:
     if violations:
         raise invalid(violations)
     return TrackRequest(tenant_id, event_type, metadata, duration_ms)
+
+
+def _integral(value: Any) -> Any:
+    """protobuf's Struct holds every JSON number as a double: give integers back as ints."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_TENANT_ID:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def client_from(metadata: dict[str, str], peer: str) -> Client:
