@@ -4,9 +4,11 @@ visitor hashes, bots, the group-committing writer and the public policy."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
+import json
 import zoneinfo
 
 import grpc
@@ -346,3 +348,61 @@ async def test_visitor_rows_of_past_days_are_pruned_and_the_figures_stay(landing
         )).all())
     assert days == [recent.date()]
     assert stats == {old.date(): 2, recent.date(): 1}
+
+
+def _envelope(error: grpc.aio.AioRpcError) -> tuple[str, dict]:
+    trailers = dict(error.trailing_metadata() or ())
+    return trailers["x-envelope-status"], json.loads(trailers["x-envelope"])
+
+
+@contextlib.asynccontextmanager
+async def landing_server_with(database_url: str, **settings):
+    """An in-process landing server with its own settings (limits, database)."""
+    from platform_core.server import Deps, create_server
+    from services.landing.envelope import landing_envelope
+    from services.landing.servicer import service_specs
+    from tests.conftest import make_settings
+
+    deps = Deps.from_settings(make_settings(database_url, **settings))
+    running = await create_server("127.0.0.1:0", deps, service_specs(deps), landing_envelope)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            yield channel
+    finally:
+        await running.stop(0)
+        await deps.engine.dispose()
+
+
+async def test_dashboards_past_their_limit_are_429_in_the_family_shape(database_url, landing_channel, make_tenant):
+    from platform_core.config import DEFAULT_RATE_LIMITS
+
+    account = await make_tenant()
+    tenant = await create_tenant(landing_channel, account.test_key)
+    limits = {**DEFAULT_RATE_LIMITS, "landing.dashboard": (2, 60)}
+    async with landing_server_with(database_url, rate_limits=limits) as channel:
+        stub = api_grpc.LandingAnalyticsServiceStub(channel)
+        for _ in range(2):
+            await stub.GetTodayAnalytics(api.GetTodayAnalyticsRequest(tenant_id=str(tenant.id)), metadata=account.md())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetAnalytics(api.GetAnalyticsRequest(tenant_id=str(tenant.id)), metadata=account.md())
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status, body = _envelope(caught.value)
+    trailers = dict(caught.value.trailing_metadata())
+    assert status == "429" and trailers["x-ratelimit-limit"] == "2" and trailers["x-ratelimit-remaining"] == "0"
+    assert body == {"success": False, "error": "Rate limit exceeded. Please try again later", "code": "RATE_LIMITED",
+                    "retry_after": int(trailers["retry-after"]), "request_id": body["request_id"]}
+
+
+async def test_database_down_is_503_in_the_family_shape():
+    from stack.run import free_port
+
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    async with landing_server_with(dead) as channel:
+        stub = api_grpc.LandingAnalyticsServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.TrackEvent(track_request(5), metadata=(("x-landing-user-agent", CHROME),))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    status, body = _envelope(caught.value)
+    assert status == "503"
+    assert body == {"success": False, "error": "The service is temporarily unavailable. Please try again later",
+                    "code": "SERVICE_UNAVAILABLE", "retry_after": 5, "request_id": body["request_id"]}
