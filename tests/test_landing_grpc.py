@@ -406,3 +406,43 @@ async def test_database_down_is_503_in_the_family_shape():
     assert status == "503"
     assert body == {"success": False, "error": "The service is temporarily unavailable. Please try again later",
                     "code": "SERVICE_UNAVAILABLE", "retry_after": 5, "request_id": body["request_id"]}
+
+
+async def test_tenant_and_source_limits_hold_across_replicas_sharing_redis(landing_channel, make_tenant, deps):
+    """Two trackers (two replicas) with Redis limiters on one store (fakeredis): the
+    per-source sub-limit and the per-tenant limit count the events of both."""
+    import fakeredis
+
+    from platform_core.errors import RateLimited
+    from platform_core.ratelimit import RedisLimiter
+    from services.landing.salts import SaltStore
+    from services.landing.tenants import TenantDirectory
+
+    account = await make_tenant()
+    tenant = await create_tenant(landing_channel, account.test_key)
+    server = fakeredis.FakeServer()
+    replicas = [
+        tracking.Tracker(
+            tenants=TenantDirectory(deps.reader), salts=SaltStore(deps.engine),
+            limiter=RedisLimiter(fakeredis.FakeAsyncRedis(server=server)), writer=tracking.EventWriter(deps.engine),
+            tenant_limit=(6, 60), source_limit=(3, 60),
+        )
+        for _ in range(2)
+    ]
+    event = tracking.TrackRequest(tenant.id, api.EVENT_TYPE_PAGEVIEW, None, None)
+
+    def client(ip: str) -> tracking.Client:
+        return tracking.Client(ip, CHROME, "")
+
+    for i in range(3):  # one source, alternating replicas: the 4th is refused
+        await replicas[i % 2].track(event, client("203.0.113.1"))
+    with pytest.raises(RateLimited) as source:
+        await replicas[1].track(event, client("203.0.113.1"))
+    assert source.value.headers["x-ratelimit-limit"] == "3"
+    for i in range(3):  # other sources fill the tenant's 6
+        await replicas[i % 2].track(event, client(f"203.0.113.{10 + i}"))
+    with pytest.raises(RateLimited) as whole:
+        await replicas[0].track(event, client("203.0.113.99"))
+    assert whole.value.headers["x-ratelimit-limit"] == "6"
+    for replica in replicas:
+        await replica._writer.close()
