@@ -44,7 +44,7 @@ MAX_SECONDS_ON_PAGE = 86_400
 MAX_USER_AGENT = 512
 MAX_REFERRER = 2048
 
-TENANT_LIMIT_MESSAGE = "Rate limit exceeded: at most {limit} events per minute per tenant"
+TENANT_LIMIT_MESSAGE = "Rate limit exceeded: at most {limit} events per {window} per tenant"
 SOURCE_LIMIT_MESSAGE = "Too many events from this visitor. Please slow down"
 
 
@@ -279,7 +279,7 @@ class Tracker:
         decision = await self._limiter.hit(f"landing:{tenant.id}", count, window)
         if not decision.allowed:
             raise RateLimited(
-                message=TENANT_LIMIT_MESSAGE.format(limit=count),
+                message=TENANT_LIMIT_MESSAGE.format(limit=count, window="minute" if window == 60 else f"{window} s"),
                 retry_after_seconds=decision.retry_after,
                 headers=decision.headers(),
             )
