@@ -31,9 +31,10 @@ run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
 
-bench: proto ## Run the benchmarks: docs/performance.md (instance) and docs/performance-campaign.md
+bench: proto ## Run every benchmark: docs/performance.md and docs/performance-{campaign,landing}.md
 	$(PY) -m bench.run
 	$(PY) -m bench.campaign
+	$(PY) -m bench.landing
 
 admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
 	$(PY) -m platform_core.admin $(ARGS)

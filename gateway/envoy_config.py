@@ -19,6 +19,7 @@ file it embeds. ``main`` is the CLI that writes it as YAML (see docs/gateway.md)
 from __future__ import annotations
 
 import argparse
+import copy
 import ipaddress
 import json
 import os
@@ -38,6 +39,7 @@ DEFAULT_LUA = pathlib.Path(__file__).resolve().parent / "partner.lua"
 # metadata it writes live under this namespace.
 LUA_FILTER_NAME = "envoy.filters.http.lua"
 TRANSCODER_FILTER_NAME = "envoy.filters.http.grpc_json_transcoder"
+CORS_FILTER_NAME = "envoy.filters.http.cors"
 
 # The caller's X-Request-ID is moved to this header before the connection manager looks
 # at request ids, so that Envoy always generates a fresh UUID v4; the Lua filter then
@@ -63,8 +65,11 @@ class Slots:
     method: str
 
 
+# The method as the caller sent it: the transcoder rewrites :method to POST when a path
+# also matches another method's URI template (GET /api/analytics/track).
 ENVOY_SLOTS = Slots(
-    timestamp="%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%", request_id="%REQ(X-REQUEST-ID)%", method="%REQ(:METHOD)%"
+    timestamp="%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%", request_id="%REQ(X-REQUEST-ID)%",
+    method="%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
 )
 LUA_SLOTS = Slots(timestamp="{{timestamp}}", request_id="{{request_id}}", method="{{method}}")
 
@@ -82,6 +87,11 @@ class Family:
     # The replies Envoy makes itself under `prefix`, in mapper order (the first that
     # matches wins, the last is the catch-all); None means FAMILY_LOCAL_REPLIES.
     local_replies: tuple["LocalReply", ...] | None = None
+    # Paths that browsers call cross-origin (public, no key): their routes get the CORS
+    # policy (preflights answered by Envoy) and the client headers (BROWSER_HEADERS).
+    browser_paths: tuple[str, ...] = ()
+    # Files the gateway serves itself under `prefix` (e.g. a tracker script).
+    assets: tuple["StaticAsset", ...] = ()
 
     def replies(self) -> tuple["LocalReply", ...]:
         return self.local_replies if self.local_replies is not None else FAMILY_LOCAL_REPLIES
@@ -164,6 +174,25 @@ def _voucher_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
 ENVELOPES["voucher"] = _voucher_envelope
 
 
+def _landing_envelope(reply: LocalReply, slots: Slots) -> dict[str, Any]:
+    """The landing family's error body (services/landing/envelope.py builds the same for
+    the service's errors): `reply.error` is its machine-readable `code`."""
+    body: dict[str, Any] = {
+        "success": False,
+        "error": reply.message.replace("{method}", slots.method),
+        "code": reply.error,
+    }
+    if reply.fields is not None:
+        body["fields"] = [{"field": f, "message": m, "code": c} for f, m, c in reply.fields]
+    if reply.retry_after is not None:
+        body["retry_after"] = reply.retry_after
+    body["request_id"] = slots.request_id
+    return body
+
+
+ENVELOPES["landing"] = _landing_envelope
+
+
 NOT_FOUND = LocalReply(404, 404, "Not Found", "The requested resource was not found")
 METHOD_NOT_ALLOWED = LocalReply(405, 405, "Method Not Allowed", "Method {method} is not allowed on this path")
 # The transcoder refusing the body: not JSON, not an object, a value of the wrong JSON
@@ -237,6 +266,70 @@ CAMPAIGN_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     INTERNAL_ERROR,
 )
 
+# The landing family's own wording, in its `{"success": false, "error", "code", ...}`
+# shape; `error` of a LocalReply is the body's `code` there.
+LANDING_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    LocalReply(404, 404, "NOT_FOUND", "The requested resource was not found"),
+    LocalReply(405, 405, "METHOD_NOT_ALLOWED", "Method {method} is not allowed on this path"),
+    LocalReply(
+        400, 400, "INVALID_REQUEST", "Validation failed for 1 fields",
+        (("body", "Request body must be a valid JSON object", "invalid_json"),),
+        details_prefix="grpc_json_transcode_failure",
+    ),
+    LocalReply(
+        400, 400, "INVALID_REQUEST", "Validation failed for 1 fields",
+        (("request", "The request could not be parsed, e.g. a query parameter was given more than once",
+          "malformed_request"),),
+    ),
+    LocalReply(413, 413, "PAYLOAD_TOO_LARGE", "The request body is too large"),
+    LocalReply(415, 415, "UNSUPPORTED_MEDIA_TYPE", "This API accepts JSON; gRPC clients must call the service directly"),
+    LocalReply(503, 503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later",
+               retry_after=5),
+    LocalReply(504, 504, "TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
+)
+
+
+@dataclass(frozen=True)
+class StaticAsset:
+    """A file the gateway answers itself (a direct response), rendered into the config."""
+
+    path: str
+    file: pathlib.Path
+    content_type: str
+    max_age_s: int = 3600
+
+    def source(self) -> str:
+        return self.file.read_text(encoding="utf-8")
+
+
+TRACKER_JS = StaticAsset(
+    "/api/analytics/tracker.js", pathlib.Path(__file__).resolve().parent / "tracker.js",
+    "application/javascript; charset=utf-8",
+)
+
+# Browser calls are cross-origin from any landing page: any origin, no credentials, the
+# preflight cached for a day. The rate-limit and request-id headers are readable by the page.
+BROWSER_CORS: dict[str, Any] = {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+    "allow_origin_string_match": [{"safe_regex": {"regex": ".*"}}],
+    "allow_methods": "POST, OPTIONS",
+    "allow_headers": "content-type, x-request-id",
+    "expose_headers": "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, retry-after",
+    "max_age": "86400",
+    "allow_credentials": False,
+}
+# What the service learns about a browser caller, set by Envoy (a caller's own values of
+# these headers are overwritten): the client IP as the connection manager derived it
+# (use_remote_address with `xff_num_trusted_hops`, docs/gateway.md), user agent, referrer.
+BROWSER_HEADERS: tuple[tuple[str, str], ...] = (
+    ("x-landing-client-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
+    ("x-landing-user-agent", "%REQ(USER-AGENT)%"),
+    ("x-landing-referer", "%REQ(REFERER)%"),
+)
+# Envoy refuses direct-response bodies above 4 KiB unless told otherwise.
+MAX_DIRECT_RESPONSE_BYTES = 64 * 1024
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         name="instance",
@@ -255,10 +348,28 @@ FAMILIES: tuple[Family, ...] = (
         envelope="partner",
         local_replies=CAMPAIGN_LOCAL_REPLIES,
     ),
+    Family(
+        name="landing",
+        prefix="/api/analytics/",
+        cluster="landing",
+        grpc_services=("partnerlytics.landing.v1.LandingAnalyticsService",),
+        # The track path first: "/api/analytics/track" also matches "{tenant_id}".
+        routes=(
+            ("/api/analytics/track", ("POST",)),
+            ("/api/analytics/{tenant_id}/today", ("GET",)),
+            ("/api/analytics/{tenant_id}", ("GET",)),
+        ),
+        envelope="landing",
+        local_replies=LANDING_LOCAL_REPLIES,
+        browser_paths=("/api/analytics/track",),
+        assets=(TRACKER_JS,),
+    ),
 )
 
 # Default upstream addresses per cluster when the CLI's environment does not name any.
-DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {"instance": "127.0.0.1:50051", "campaign": "127.0.0.1:50052"}
+DEFAULT_UPSTREAM_ADDRS: dict[str, str] = {
+    "instance": "127.0.0.1:50051", "campaign": "127.0.0.1:50052", "landing": "127.0.0.1:50055",
+}
 
 # The voucher family's own wording of the same replies (codes as in services/voucher/errors.py).
 VOUCHER_LOCAL_REPLIES: tuple[LocalReply, ...] = (
@@ -456,6 +567,7 @@ def _family_mappers(family: Family) -> list[dict[str, Any]]:
 def _local_reply_config() -> dict[str, Any]:
     mappers: list[dict[str, Any]] = []
     for family in FAMILIES:
+        mappers.extend(_asset_mappers(family))
         mappers.extend(_family_mappers(family))
     # Outside every family: a plain JSON 404, and a plain JSON body for anything else.
     mappers.append(
@@ -582,6 +694,118 @@ def _family_routes(family: Family, route_timeout_s: float) -> list[dict[str, Any
     return routes
 
 
+def _asset_routes(family: Family) -> list[dict[str, Any]]:
+    """GET/HEAD of each asset answered by Envoy itself; other methods 405."""
+    routes: list[dict[str, Any]] = []
+    for asset in family.assets:
+        if not asset.path.startswith(family.prefix):
+            raise ValueError(f"asset {asset.path} of family {family.name} is outside {family.prefix}")
+        routes.append(
+            {
+                "name": f"{family.name}:{asset.path}",
+                "match": _path_match(
+                    asset.path,
+                    headers=[{"name": ":method", "string_match": {"safe_regex": {"regex": _method_regex(("GET", "HEAD"))}}}],
+                ),
+                "direct_response": {"status": 200, "body": {"inline_string": asset.source()}},
+                "response_headers_to_add": [
+                    {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                    for key, value in (
+                        ("content-type", asset.content_type),
+                        ("cache-control", f"public, max-age={asset.max_age_s}"),
+                        ("x-content-type-options", "nosniff"),
+                        # Included by pages of any origin.
+                        ("cross-origin-resource-policy", "cross-origin"),
+                        ("access-control-allow-origin", "*"),
+                    )
+                ],
+                "metadata": _reply_metadata(family.reply_for(500), family),
+            }
+        )
+        routes.append(
+            {
+                "name": f"{family.name}:{asset.path}:405",
+                "match": _path_match(asset.path),
+                "direct_response": {"status": 405},
+                "response_headers_to_add": [
+                    {"header": {"key": "allow", "value": "GET, HEAD"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                ],
+                "metadata": _reply_metadata(family.reply_for(405), family),
+            }
+        )
+    return routes
+
+
+def _asset_mappers(family: Family) -> list[dict[str, Any]]:
+    """An asset's direct response keeps its body and content type (the top-level
+    body_format would otherwise wrap it in JSON, and the family's catch-all turn it into
+    a 500)."""
+    return [
+        {
+            "filter": {
+                "and_filter": {
+                    "filters": [
+                        # The transcoder may have rewritten :path (the asset's path also
+                        # matches a URI template); it keeps the original.
+                        {
+                            "or_filter": {
+                                "filters": [
+                                    {"header_filter": {"header": {"name": name, "string_match": {"exact": asset.path}}}}
+                                    for name in (":path", "x-envoy-original-path")
+                                ]
+                            }
+                        },
+                        _status_filter(200),
+                    ]
+                }
+            },
+            "body_format_override": {
+                "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                "content_type": asset.content_type,
+            },
+        }
+        for asset in family.assets
+    ]
+
+
+def _with_browser_policy(family: Family, routes: list[dict[str, Any]], route_timeout_s: float) -> list[dict[str, Any]]:
+    """Adds the CORS policy and the client headers to every route of a browser path, and a
+    preflight route before its 405: the CORS filter only answers on a route that forwards
+    (a direct-response route has no route entry), and it answers every preflight itself,
+    so nothing reaches the cluster of that route."""
+    names = {f"{family.name}:{path}{suffix}" for path in family.browser_paths for suffix in ("", ":405", ":415")}
+    out: list[dict[str, Any]] = []
+    for route in routes:
+        for path in family.browser_paths:
+            if route["name"] == f"{family.name}:{path}:405":
+                preflight = {
+                    "name": f"{family.name}:{path}:preflight",
+                    "match": _path_match(
+                        path,
+                        headers=[
+                            {"name": ":method", "string_match": {"exact": "OPTIONS"}},
+                            {"name": "origin", "present_match": True},
+                            {"name": "access-control-request-method", "present_match": True},
+                        ],
+                    ),
+                    "route": {"cluster": family.cluster, "timeout": _duration(route_timeout_s)},
+                    "metadata": _reply_metadata(family.reply_for(500), family),
+                }
+                names.add(preflight["name"])
+                out.append(preflight)
+        out.append(route)
+    routes = out
+    for route in routes:
+        if route["name"] in names:
+            # Copies: a shared object would become a YAML alias in the dump.
+            route["typed_per_filter_config"] = {CORS_FILTER_NAME: copy.deepcopy(BROWSER_CORS)}
+            route["request_headers_to_add"] = [
+                {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                for key, value in BROWSER_HEADERS
+            ]
+    return routes
+
+
 def _cluster(name: str, endpoints: list[tuple[str, int]]) -> dict[str, Any]:
     if not endpoints:
         raise ValueError(f"cluster {name} has no endpoints")
@@ -666,23 +890,29 @@ def render(
     upstreams: dict[str, list[tuple[str, int]]],
     lua_path: str,
     route_timeout_s: float = 15.0,
+    xff_trusted_hops: int = 0,
 ) -> dict[str, Any]:
     """Returns the Envoy bootstrap for `FAMILIES` as a dict (dump it as YAML or JSON).
 
     `upstreams` maps each family's cluster name to its gRPC endpoints (round robin).
     `descriptor_path` is the descriptor set the transcoder loads at start-up, and
-    `lua_path` the Lua filter source, embedded inline.
+    `lua_path` the Lua filter source, embedded inline. `xff_trusted_hops` is the number
+    of trusted proxies in front of Envoy whose X-Forwarded-For entries name the client
+    (0: Envoy is the edge and the client IP is the connection's peer).
     """
     missing = sorted({f.cluster for f in FAMILIES} - set(upstreams))
     if missing:
         raise ValueError(f"no upstream endpoints for cluster(s): {', '.join(missing)}")
     if route_timeout_s <= 0:
         raise ValueError("route_timeout_s must be positive")
+    if xff_trusted_hops < 0:
+        raise ValueError("xff_trusted_hops must not be negative")
     lua_source = pathlib.Path(lua_path).read_text(encoding="utf-8")
 
     routes: list[dict[str, Any]] = []
     for family in FAMILIES:
-        routes.extend(_family_routes(family, route_timeout_s))
+        routes.extend(_asset_routes(family))
+        routes.extend(_with_browser_policy(family, _family_routes(family, route_timeout_s), route_timeout_s))
     routes.append(
         {
             "name": "not-found",
@@ -706,6 +936,12 @@ def render(
                 "default_source_code": {"inline_string": lua_source},
             },
         },
+        *(
+            # Answers browsers' preflights and adds the CORS headers on the routes of
+            # Family.browser_paths (a per-route policy); a no-op on every other route.
+            [{"name": CORS_FILTER_NAME, "typed_config": _typed("envoy.extensions.filters.http.cors.v3.Cors")}]
+            if any(f.browser_paths for f in FAMILIES) else []
+        ),
         {
             "name": TRANSCODER_FILTER_NAME,
             "typed_config": {
@@ -739,6 +975,7 @@ def render(
         "stat_prefix": "gateway",
         "codec_type": "AUTO",
         "use_remote_address": True,
+        "xff_num_trusted_hops": xff_trusted_hops,
         "normalize_path": True,
         "merge_slashes": True,
         "request_headers_timeout": "10s",
@@ -782,6 +1019,8 @@ def render(
         },
         "route_config": {
             "name": "gateway",
+            **({"max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES}
+               if any(f.assets for f in FAMILIES) else {}),
             "virtual_hosts": [{"name": "gateway", "domains": ["*"], "routes": routes}],
         },
         "http_filters": http_filters,
@@ -873,6 +1112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--route-timeout", type=float, default=float(env.get("GATEWAY_ROUTE_TIMEOUT_S", "15"))
     )
+    parser.add_argument(
+        "--xff-trusted-hops", type=int, default=int(env.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
+        help="trusted proxies in front of Envoy (their X-Forwarded-For entries name the client)",
+    )
     args = parser.parse_args(argv)
     try:
         config = render(
@@ -884,6 +1127,7 @@ def main(argv: list[str] | None = None) -> int:
             upstreams=upstreams_from_env(env),
             lua_path=args.lua,
             route_timeout_s=args.route_timeout,
+            xff_trusted_hops=args.xff_trusted_hops,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -6,5 +6,6 @@ from services.campaign import models as campaign_models  # noqa: F401
 from services.instance import models  # noqa: F401
 from services.voucher import models as voucher_models  # noqa: F401
 from services.affiliate import models as affiliate_models  # noqa: F401
+from services.landing import models as landing_models  # noqa: F401
 
 metadata = Base.metadata

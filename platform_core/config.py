@@ -79,6 +79,14 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     # Affiliate analytics: 120 per minute per token (documented); ingestion as above.
     "affiliate.analytics": (120, 60),
     "affiliate.ingest": (6000, 60),
+    # Landing analytics: the documented 100 events per minute per tenant, and under it a
+    # sub-limit per source (salted IP hash) so that one flooding visitor cannot crowd out
+    # the tenant's other visitors. The dashboards and the tenant registry are per account.
+    "landing.track": (100, 60),
+    "landing.track.source": (20, 60),
+    "landing.dashboard": (600, 60),
+    "landing.tenants.write": (600, 60),
+    "landing.tenants.read": (600, 60),
 }
 
 
@@ -93,6 +101,7 @@ class Settings:
     instance_grpc_port: int = 50051
     campaign_grpc_port: int = 50052
     affiliate_grpc_port: int = 50053
+    landing_grpc_port: int = 50055
     db_pool_size: int = 10
     # Every statement is cancelled after this long (a 504 to the caller), below the
     # gateway's route timeout so that the caller gets the service's answer, not Envoy's.
@@ -111,6 +120,7 @@ def load_settings() -> Settings:
         instance_grpc_port=_int("INSTANCE_GRPC_PORT", 50051),
         campaign_grpc_port=_int("CAMPAIGN_GRPC_PORT", 50052),
         affiliate_grpc_port=_int("AFFILIATE_GRPC_PORT", 50053),
+        landing_grpc_port=_int("LANDING_GRPC_PORT", 50055),
         db_pool_size=_int("DB_POOL_SIZE", 10),
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
         auth_cache_seconds=_float("AUTH_CACHE_SECONDS", 5.0),

@@ -19,8 +19,9 @@ class RequestContext:
     method: str
     received_at: dt.datetime
     principal: Principal | None = None
-    # Extra response headers a server-streaming handler sets before its first message
-    # (e.g. content-disposition); the interceptor sends them as initial metadata.
+    # Extra response headers a handler sets: sent as initial metadata with a unary
+    # response (e.g. the rate-limit headers of a public method that limits itself) or
+    # before a server-streaming handler's first message (e.g. content-disposition).
     response_headers: dict[str, str] = field(default_factory=dict)
 
 

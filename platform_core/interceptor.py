@@ -34,12 +34,17 @@ class MethodPolicy:
     """What a method needs: a key scope, and the rate-limit bucket it counts against.
 
     The bucket is per account unless `per_key`, then per key (the affiliate family's
-    documented "per token" limit).
+    documented "per token" limit). `scope=None` marks a public method (no key; e.g. the landing track endpoint): it has
+    no principal, so it cannot have a per-account bucket and limits itself.
     """
 
-    scope: str
+    scope: str | None
     bucket: str | None = None
     per_key: bool = False
+
+    def __post_init__(self) -> None:
+        if self.scope is None and self.bucket is not None:
+            raise ValueError("a public method has no account to count a bucket against")
 
 
 class PlatformInterceptor(grpc.aio.ServerInterceptor):
@@ -67,6 +72,28 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._envelope = envelope
         self._prefixes = policed_prefixes
 
+    async def _admit(
+        self, ctx: context.RequestContext, metadata: dict[str, str], method: str, policy: MethodPolicy | None
+    ) -> dict[str, str]:
+        """Authentication (a failure spends no quota), then the rate limit; returns the
+        rate-limit headers, which a 429 raised here carries itself."""
+        if policy is None:
+            raise Internal(message=f"no access policy for {method}")
+        if policy.scope is not None:
+            ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
+        if policy.bucket is None:
+            return {}
+        limit, window = self._limits[policy.bucket]
+        holder = f"key:{ctx.principal.key_id}" if policy.per_key else ctx.principal.account_id
+        decision = await self._limiter.hit(f"{holder}:{policy.bucket}", limit, window)
+        if not decision.allowed:
+            raise RateLimited(
+                message="Rate limit exceeded. Please try again later",
+                retry_after_seconds=decision.retry_after,
+                headers=decision.headers(),
+            )
+        return decision.headers()
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
@@ -91,22 +118,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             headers: dict[str, str] = {}
             status = "OK"
             try:
-                if policy is None:
-                    raise Internal(message=f"no access policy for {method}")
-                ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
-                if policy.bucket is not None:
-                    limit, window = self._limits[policy.bucket]
-                    holder = f"key:{ctx.principal.key_id}" if policy.per_key else ctx.principal.account_id
-                    decision = await self._limiter.hit(f"{holder}:{policy.bucket}", limit, window)
-                    headers = decision.headers()
-                    if not decision.allowed:
-                        raise RateLimited(
-                            message="Rate limit exceeded. Please try again later",
-                            retry_after_seconds=decision.retry_after,
-                        )
+                headers = await self._admit(ctx, metadata, method, policy)
                 response = await inner(request, servicer_context)
                 await servicer_context.send_initial_metadata(
-                    (("x-request-id", ctx.request_id), *headers.items())
+                    (("x-request-id", ctx.request_id), *headers.items(), *ctx.response_headers.items())
                 )
                 return response
             except Exception as exc:  # every failure leaves through the one mapping
@@ -151,18 +166,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             headers: dict[str, str] = {}
             status = "OK"
             try:
-                if policy is None:
-                    raise Internal(message=f"no access policy for {method}")
-                ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
-                if policy.bucket is not None:
-                    limit, window = self._limits[policy.bucket]
-                    decision = await self._limiter.hit(f"{ctx.principal.account_id}:{policy.bucket}", limit, window)
-                    headers = decision.headers()
-                    if not decision.allowed:
-                        raise RateLimited(
-                            message="Rate limit exceeded. Please try again later",
-                            retry_after_seconds=decision.retry_after,
-                        )
+                headers = await self._admit(ctx, metadata, method, policy)
                 messages = inner(request, servicer_context).__aiter__()
                 try:
                     first = await messages.__anext__()

@@ -22,6 +22,7 @@ from platform_core.accounts import Account, ApiKey, Principal
 from platform_core.paging import timestamp_of
 from services.campaign import queries as campaign_queries
 from services.instance import ingest
+from services.landing.store import store_events
 
 # The affiliate domain's tables (stack.demo_affiliate seeds them), cleared with the account.
 AFFILIATE_TABLES = ("affiliate_daily_counts", "affiliate_session_days", "affiliate_events", "affiliate_conversions",
@@ -115,6 +116,8 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     """Replaces the demo account's data; returns how many records of each kind it wrote."""
     now = now or dt.datetime.now(dt.timezone.utc)
     async with sessions() as session:
+        # The demo tenants reference the account: their rows go first (seed_landing re-creates them).
+        await _delete_landing(session)
         for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts",
                       "campaign_hourly_stats", "campaigns", "instances", *VOUCHER_TABLES, *AFFILIATE_TABLES):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
@@ -212,6 +215,98 @@ async def seed_vouchers(sessions: async_sessionmaker, now: dt.datetime | None = 
             async with sessions() as session:
                 await command(session, who, rows[start:start + BATCH], kind)
     return {kind: len(rows) for kind, rows in records.items()}
+# --------------------------------------------------------------------------- landing
+
+# Tenant ids are global integers; the demo's are fixed so that README.md can name them.
+LANDING_TENANTS = [(1, "Casa Azul", "America/Mexico_City"), (2, "Kaffeehaus Morgenrot", "Europe/Berlin")]
+LANDING_DAYS = 8  # one more than the dashboard shows
+
+
+async def _delete_landing(session) -> None:
+    params = {"a": DEMO_ACCOUNT_ID}
+    for table in ("landing_events", "landing_daily_visitors", "landing_daily_stats"):
+        await session.execute(
+            text(f"DELETE FROM {table} WHERE tenant_id IN (SELECT id FROM landing_tenants WHERE account_id = :a)"),
+            params,
+        )
+    await session.execute(text("DELETE FROM landing_tenants WHERE account_id = :a"), params)
+
+
+def build_landing(now: dt.datetime, tenants: list[tuple[int, str, str]] = LANDING_TENANTS) -> list:
+    """Visitor events of the demo tenants over the last LANDING_DAYS days, in their zones.
+
+    The visitor hashes are synthetic (no IP and no salt behind them), one per visitor and
+    local day as the service's rotating salt makes them.
+    """
+    import hashlib
+    from zoneinfo import ZoneInfo
+
+    from partnerlytics.landing.v1 import landing_analytics_pb2 as lpb
+    from services.landing.store import EventRow
+
+    rng = random.Random(SEED + 6)
+    rows: list[dict] = []
+    for tenant_id, _name, zone in tenants:
+        tz = ZoneInfo(zone)
+        for n in range(rng.randint(120, 160) * LANDING_DAYS):
+            at = now - dt.timedelta(seconds=rng.randint(60, LANDING_DAYS * 86400))
+            visitor = f"{tenant_id}-{rng.randint(0, 90)}@{at.astimezone(tz).date()}"
+            digest = hashlib.sha256(visitor.encode()).hexdigest()[:45]
+            kind = rng.choices(
+                ["pageview", "click_whatsapp", "click_call", "click_toggle_currency", "time_on_page", "qr_scan",
+                 "product_click"],
+                weights=[40, 8, 3, 5, 25, 4, 15],
+            )[0]
+            metadata: dict = {"path": "/"}
+            duration = None
+            if kind == "time_on_page":
+                seconds = rng.randint(5, 400)
+                metadata["seconds"], duration = seconds, seconds * 1000
+            if kind == "product_click":
+                metadata["product_id"] = rng.choice(["tacos", "mole", "tamales", "churros"])
+            rows.append(EventRow(
+                tenant_id, zone, at, lpb.EventType.Value("EVENT_TYPE_" + kind.upper()), digest, duration,
+                "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+                f"https://demo-tenant-{tenant_id}.example/", metadata,
+            ))
+    return rows
+
+
+async def seed_landing(
+    sessions: async_sessionmaker, now: dt.datetime | None = None, ids: tuple[int, ...] | None = None
+) -> dict[str, int]:
+    """Replaces the demo account's landing tenants (ids 1 and 2) and their events.
+
+    Run after `seed` (which creates the demo account). An id taken by another account's
+    tenant stops it with a message instead of touching that tenant. `ids` replaces the
+    README's ids (the tests' database has tenants of its own).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    tenants = [(i, name, zone) for i, (_, name, zone) in zip(ids, LANDING_TENANTS)] if ids else LANDING_TENANTS
+    async with sessions() as session:
+        await _delete_landing(session)
+        taken = (
+            await session.execute(
+                text("SELECT id FROM landing_tenants WHERE id = ANY(:ids)"), {"ids": [t[0] for t in tenants]}
+            )
+        ).scalars().all()
+        if taken:
+            raise RuntimeError(f"landing tenant ids {sorted(taken)} belong to another account; use a fresh DATA_DIR")
+        for tenant_id, name, zone in tenants:
+            await session.execute(
+                text("INSERT INTO landing_tenants (id, account_id, livemode, name, time_zone) "
+                     "VALUES (:id, :a, false, :n, :z)"),
+                {"id": tenant_id, "a": DEMO_ACCOUNT_ID, "n": name, "z": zone},
+            )
+        # Tenants created later get ids after the demo's.
+        await session.execute(text(
+            "SELECT setval(pg_get_serial_sequence('landing_tenants', 'id'), "
+            "greatest((SELECT max(id) FROM landing_tenants), 1))"
+        ))
+        rows = build_landing(now, tenants)
+        await store_events(await session.connection(), rows)
+        await session.commit()
+    return {"landing tenants": len(tenants), "landing events": len(rows)}
 
 
 async def _main() -> None:
@@ -220,6 +315,7 @@ async def _main() -> None:
     engine = db.create_engine(require("DATABASE_URL"), pool_size=2)
     counts = await seed(db.sessionmaker(engine))
     counts.update(await seed_vouchers(db.sessionmaker(engine)))
+    counts.update(await seed_landing(db.sessionmaker(engine)))
     await engine.dispose()
     print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 

@@ -59,6 +59,7 @@ SERVICES = [
     Service("campaign", "services.campaign", "CAMPAIGN_GRPC_PORT", 50052),
     Service("affiliate", "services.affiliate", "AFFILIATE_GRPC_PORT", 50053),
     Service("voucher", "services.voucher", "VOUCHER_GRPC_PORT", 50054),
+    Service("landing", "services.landing", "LANDING_GRPC_PORT", 50055),
 ]
 
 
@@ -73,6 +74,8 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: pathlib.Path | None = None
     route_timeout_s: float = 15.0
+    # Trusted proxies in front of the gateway (GATEWAY_XFF_TRUSTED_HOPS, docs/gateway.md).
+    xff_trusted_hops: int = 0
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     _pg: object | None = None
 
@@ -144,6 +147,7 @@ class Stack:
             upstreams={name: [("127.0.0.1", p) for p in ports] for name, ports in self.service_ports.items()},
             lua_path=str(ROOT / "gateway" / "partner.lua"),
             route_timeout_s=self.route_timeout_s,
+            xff_trusted_hops=self.xff_trusted_hops,
         )
         out = self.data_dir / "envoy.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +218,28 @@ Press Ctrl-C to stop everything.
 """
 
 
+CTRL_C = "Press Ctrl-C to stop everything."
+
+
+def _serve_landing_page(stack: Stack):
+    """The demo landing page of tenant 1 on its own origin (LANDING_DEMO_PORT, default 8090)."""
+    from stack.demo import LANDING_TENANTS
+    from stack.landing_page import render_page, serve_page
+
+    tenant_id, name, _zone = LANDING_TENANTS[0]
+    port = int(os.environ.get("LANDING_DEMO_PORT", "8090"))
+    return serve_page(render_page(stack.gateway_url, tenant_id, name), stack.gateway_host, port)
+
+
+def _landing_examples(url: str, key: str, page_url: str) -> str:
+    return f"""Landing analytics: open the demo landing page {page_url} (tenant 1, tracked by
+{url}/api/analytics/tracker.js), click its buttons, then:
+
+  curl -s -H "Authorization: Bearer {key}" "{url}/api/analytics/1"
+  curl -s -H "Authorization: Bearer {key}" "{url}/api/analytics/1/today"
+"""
+
+
 def _demo_campaign() -> str:
     from stack.demo import _id
 
@@ -248,8 +274,10 @@ def main() -> None:
         gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
         admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
         database_url=os.environ.get("DATABASE_URL") or None,
+        xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
     )
     stopping = False
+    landing_page = None
 
     def on_signal(signum, _frame):
         nonlocal stopping
@@ -268,7 +296,7 @@ def main() -> None:
         if not args.no_demo:
             from platform_core import db
             from stack import demo_affiliate
-            from stack.demo import seed, seed_vouchers
+            from stack.demo import seed, seed_landing, seed_vouchers
 
             async def _seed():
                 engine = db.create_engine(url, pool_size=2)
@@ -277,6 +305,7 @@ def main() -> None:
                     counts = await seed(sessions)
                     counts.update(await seed_vouchers(sessions))
                     counts.update(await demo_affiliate.seed(sessions))
+                    counts.update(await seed_landing(sessions))
                     return counts
                 finally:
                     await engine.dispose()
@@ -285,15 +314,20 @@ def main() -> None:
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
         stack.start_gateway()
+        landing_page = _serve_landing_page(stack)
         print(f"logs: {stack.data_dir / 'logs'}")
         print(_examples(stack.gateway_url, DEMO_KEY).replace(
-            "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])))
+            "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])).replace(CTRL_C, ""))
+        print(_landing_examples(stack.gateway_url, DEMO_KEY, landing_page.url))
+        print(CTRL_C)
         while True:
             stack._check_alive()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping ...")
     finally:
+        if landing_page is not None:
+            landing_page.stop()
         stack.stop()
         print("stopped: no process left running")
 

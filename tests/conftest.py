@@ -25,6 +25,9 @@ from platform_core.ratelimit import MemoryLimiter
 from platform_core.server import Deps, create_server
 from services.campaign.servicer import service_specs as campaign_specs
 from services.instance.servicer import service_specs
+from services.landing.envelope import landing_envelope
+from services.landing.servicer import LandingDeps
+from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
 
 
@@ -123,6 +126,27 @@ async def channel(grpc_server):
         yield channel
 
 
+@pytest_asyncio.fixture(scope="session")
+async def landing(deps):
+    """The landing domain's dependencies of the in-process server (real clock)."""
+    landing = LandingDeps.build(deps)
+    yield landing
+    await landing.writer.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def landing_server(deps, landing):
+    running = await create_server("127.0.0.1:0", deps, landing_specs(deps, landing), landing_envelope)
+    yield running
+    await running.stop(1)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def landing_channel(landing_server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{landing_server.port}") as channel:
+        yield channel
+
+
 @pytest.fixture(scope="session")
 def gateway(database_url, tmp_path_factory):
     """The real stack: the instance service in its own process behind a real Envoy."""
@@ -135,6 +159,9 @@ def gateway(database_url, tmp_path_factory):
         database_url=database_url,
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING", "VOUCHER_EXPORT_POLL_SECONDS": "0.2"},
         log_dir=data / "logs",
+        # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For
+        # names the client (the landing tests simulate visitors from many addresses).
+        xff_trusted_hops=1,
     )
     try:
         stack.start_services()

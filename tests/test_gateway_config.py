@@ -94,6 +94,7 @@ def test_lua_filter_is_first_and_router_last() -> None:
     names = [f["name"] for f in _hcm(_render())["http_filters"]]
     assert names == [
         "envoy.filters.http.lua",
+        "envoy.filters.http.cors",  # the landing family's browser path
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -108,9 +109,10 @@ def test_transcoder_options() -> None:
     transcoder = _filter(_render(), "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["proto_descriptor"] == str(DESCRIPTOR)
     assert transcoder["services"] == [s for f in envoy_config.FAMILIES for s in f.grpc_services]
-    assert transcoder["services"][:2] == [
+    assert transcoder["services"][:3] == [
         "partnerlytics.instance.v1.InstanceAnalyticsService",
         "partnerlytics.campaign.v1.CampaignAnalyticsService",
+        "partnerlytics.landing.v1.LandingAnalyticsService",
     ]
     assert transcoder["match_incoming_request_route"] is True
     assert transcoder["ignore_unknown_query_parameters"] is True
@@ -154,9 +156,10 @@ def test_cluster_is_http2_round_robin_with_connect_timeout() -> None:
 
 
 def test_hostname_endpoints_use_dns() -> None:
-    config = _render(upstreams={"instance": [("instance-svc", 50051)], "campaign": [("127.0.0.1", 50052)]})
+    config = _render(upstreams={"instance": [("instance-svc", 50051)], "campaign": [("127.0.0.1", 50052)],
+                                "landing": [("127.0.0.1", 50055)]})
     clusters = {c["name"]: c["type"] for c in config["static_resources"]["clusters"]}
-    assert clusters == {"instance": "STRICT_DNS", "campaign": "STATIC"}
+    assert clusters == {"instance": "STRICT_DNS", "campaign": "STATIC", "landing": "STATIC"}
 
 
 def test_missing_upstream_is_an_error() -> None:
@@ -198,6 +201,8 @@ def test_every_route_tells_lua_its_fallback_reply() -> None:
         if route["name"].split(":")[0] in partner:
             assert body["success"] is False
             assert body["meta"] == {"timestamp": "{{timestamp}}", "requestId": "{{request_id}}"}
+        elif route["name"].startswith("landing:"):  # the landing family's own shape
+            assert body["success"] is False and body["request_id"] == "{{request_id}}"
     served = next(r for r in _routes(_render()) if "route" in r)
     entry = served["metadata"]["filter_metadata"]["envoy.filters.http.lua"]
     assert entry["fallback_status"] == "500"
@@ -208,6 +213,8 @@ def _mapper_bodies(config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
     out = []
     for mapper in _hcm(config)["local_reply_config"]["mappers"]:
         fmt = mapper["body_format_override"]
+        if fmt["content_type"].startswith("application/javascript"):
+            continue  # a static asset's own body (the landing tracker), not an envelope
         assert fmt["content_type"] == "application/json"
         out.append((mapper, json.loads(fmt["text_format_source"]["inline_string"])))
     return out
@@ -215,16 +222,18 @@ def _mapper_bodies(config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
 
 def test_local_reply_envelopes() -> None:
     all_bodies = [body for _, body in _mapper_bodies(_render())]
-    # The partner families (instance, campaign) come first; the catch-all 404 is last.
-    partner = sum(len(f.replies()) for f in envoy_config.FAMILIES if f.envelope == "partner")
-    bodies = all_bodies[:partner] + all_bodies[-1:]
+    # Instance, campaign and landing come first (the other families test their own
+    # replies in their modules); the catch-all 404 is last.
+    assert [f.name for f in envoy_config.FAMILIES][:3] == ["instance", "campaign", "landing"]
+    first = sum(len(f.replies()) for f in envoy_config.FAMILIES[:3])
+    bodies = all_bodies[:first] + all_bodies[-1:]
     meta = {"timestamp": "%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%", "requestId": "%REQ(X-REQUEST-ID)%"}
     expected = [
         {"success": False, "error": "Not Found", "message": "The requested resource was not found", "meta": meta},
         {
             "success": False,
             "error": "Method Not Allowed",
-            "message": "Method %REQ(:METHOD)% is not allowed on this path",
+            "message": "Method %REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)% is not allowed on this path",
             "meta": meta,
         },
         {
@@ -260,6 +269,16 @@ def test_local_reply_envelopes() -> None:
         "Bad Gateway",
         "Gateway Timeout",
         "Internal Server Error",
+        # the landing family's (its `error` is the message)
+        "The requested resource was not found",
+        "Method %REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)% is not allowed on this path",
+        "Validation failed for 1 fields",
+        "Validation failed for 1 fields",
+        "The request body is too large",
+        "This API accepts JSON; gRPC clients must call the service directly",
+        "The service is temporarily unavailable. Please try again later",
+        "The service did not respond in time. Please try again later",
+        "An unexpected error occurred. Please try again later",
         "Not Found",  # outside every family
     ]
     # Key order as in the documents (the text format keeps it; json_format would not).
@@ -296,8 +315,7 @@ def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
     original = envoy_config.FAMILIES
     try:
         envoy_config.FAMILIES = (*original, extra)
-        config = _render(upstreams={"instance": [("127.0.0.1", 1)], "campaign": [("127.0.0.1", 2)],
-                                    "probe": [("127.0.0.1", 3)]})
+        config = _render(upstreams={**{f.cluster: [("127.0.0.1", 2)] for f in original}, "probe": [("127.0.0.1", 3)]})
     finally:
         envoy_config.FAMILIES = original
     if ENVOY is not None:  # the templated route must be valid Envoy config, too
@@ -310,12 +328,10 @@ def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
     templated = routes["probe:/probe/v1/things/{thing_id}/figures"]["match"]
     policy = templated["path_match_policy"]["typed_config"]
     assert policy["path_template"] == "/probe/v1/things/{thing_id}/figures"
-    assert {c["name"] for c in config["static_resources"]["clusters"]} == {"instance", "campaign", "probe"}
+    assert {c["name"] for c in config["static_resources"]["clusters"]} == {f.cluster for f in original} | {"probe"}
     transcoder = _filter(config, "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["services"] == [
-        "partnerlytics.instance.v1.InstanceAnalyticsService",
-        "partnerlytics.campaign.v1.CampaignAnalyticsService",
-        "partnerlytics.instance.v1.InstanceIngestionService",
+        *(s for f in original for s in f.grpc_services), "partnerlytics.instance.v1.InstanceIngestionService",
     ]
 
 
@@ -384,9 +400,11 @@ def _validate(path: pathlib.Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "upstreams",
     [
-        {"instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)]},
-        {"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50053)], "campaign": [("127.0.0.1", 50052)]},
-        {"instance": [("instance-svc", 50051)], "campaign": [("campaign-svc", 50052)]},
+        {"instance": [("127.0.0.1", 50051)], "campaign": [("127.0.0.1", 50052)], "landing": [("127.0.0.1", 50055)]},
+        {"instance": [("127.0.0.1", 50051), ("127.0.0.1", 50053)], "campaign": [("127.0.0.1", 50052)],
+         "landing": [("127.0.0.1", 50055)]},
+        {"instance": [("instance-svc", 50051)], "campaign": [("campaign-svc", 50052)],
+         "landing": [("landing-svc", 50055)]},
     ],
 )
 def test_envoy_validates_rendered_config(tmp_path: pathlib.Path, upstreams: dict[str, Any]) -> None:
@@ -422,7 +440,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     listen, admin, closed = _free_port(), _free_port(), _free_port()
     config = _render(
         listen_port=listen, admin_port=admin, route_timeout_s=5,
-        upstreams={"instance": [("127.0.0.1", closed)], "campaign": [("127.0.0.1", closed)]},
+        upstreams={f.cluster: [("127.0.0.1", closed)] for f in envoy_config.FAMILIES},
     )
     directory = tmp_path_factory.mktemp("gateway")
     path = directory / "envoy.yaml"
@@ -608,3 +626,24 @@ def test_live_campaign_family_404_and_405(gateway: str) -> None:
     wrong_method = httpx.post(f"{gateway}{CAMPAIGN_PATH}", json={})
     _assert_envelope(wrong_method, 405, "Method Not Allowed", "Method POST is not allowed on this path")
     assert wrong_method.headers["allow"] == "GET"
+
+
+@needs_envoy
+def test_live_landing_service_unreachable_is_503_in_its_shape(gateway: str) -> None:
+    response = httpx.post(f"{gateway}/api/analytics/track", json={"tenant_id": 1, "event_type": "pageview"})
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body == {
+        "success": False, "error": "The service is temporarily unavailable. Please try again later",
+        "code": "SERVICE_UNAVAILABLE", "retry_after": 5, "request_id": response.headers["x-request-id"],
+    }
+
+
+@needs_envoy
+def test_live_landing_preflight_needs_no_service(gateway: str) -> None:
+    response = httpx.options(
+        f"{gateway}/api/analytics/track",
+        headers={"origin": "https://shop.example", "access-control-request-method": "POST"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://shop.example"

@@ -1,0 +1,1 @@
+"""Landing Analytics: public browser tracking of tenants' landing pages, and their dashboards."""

@@ -1,0 +1,286 @@
+"""The public track endpoint's domain: validation, bots, limits, privacy and the write.
+
+Order per event: validate the body (400 naming every bad field); find the tenant (404);
+drop known bots (acknowledged, not stored, no quota spent); hash the client IP with
+the day's salt; the per-source sub-limit, then the per-tenant limit (429); write the
+event and acknowledge it only after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from crawlerdetect import CrawlerDetect
+from google.protobuf import json_format, struct_pb2
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
+from platform_core.errors import FieldViolation, RateLimited, invalid
+from platform_core.ratelimit import Decision, Limiter
+from services.landing.envelope import TenantNotFound
+from services.landing.salts import SaltStore, visitor_hash
+from services.landing.store import EventRow, store_events
+from services.landing.tenants import TenantDirectory, TenantRecord
+
+log = logging.getLogger("services.landing.tracking")
+
+# The documented event types -> the EventType numbers stored.
+EVENT_TYPES: dict[str, int] = {
+    name.removeprefix("EVENT_TYPE_").lower(): number
+    for name, number in pb.EventType.items()
+    if number != pb.EVENT_TYPE_UNSPECIFIED
+}
+MAX_TENANT_ID = 2**53 - 1  # the largest integer a JSON number holds exactly
+MAX_METADATA_BYTES = 4096
+MAX_METADATA_KEYS = 50
+MAX_SECONDS_ON_PAGE = 86_400
+MAX_USER_AGENT = 512
+MAX_REFERRER = 2048
+
+TENANT_LIMIT_MESSAGE = "Rate limit exceeded: at most {limit} events per {window} per tenant"
+SOURCE_LIMIT_MESSAGE = "Too many events from this visitor. Please slow down"
+
+
+@dataclass(frozen=True)
+class TrackRequest:
+    tenant_id: int
+    event_type: int
+    metadata: dict[str, Any] | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class Client:
+    """The caller as the gateway derived it."""
+
+    ip: str
+    user_agent: str
+    referrer: str
+
+
+def _kind(value: struct_pb2.Value) -> str:
+    return value.WhichOneof("kind") or "null_value"
+
+
+def parse_track(request: pb.TrackEventRequest) -> TrackRequest:
+    """The body, with every violation reported at once."""
+    violations: list[FieldViolation] = []
+    tenant_id = 0
+    if not request.HasField("tenant_id") or _kind(request.tenant_id) == "null_value":
+        violations.append(FieldViolation("tenant_id", "tenant_id is required", "required"))
+    else:
+        raw = request.tenant_id.number_value if _kind(request.tenant_id) == "number_value" else None
+        if raw is None or not math.isfinite(raw) or raw != int(raw) or not 1 <= raw <= MAX_TENANT_ID:
+            violations.append(FieldViolation("tenant_id", "tenant_id must be a positive integer", "invalid_integer"))
+        else:
+            tenant_id = int(raw)
+    event_type = 0
+    if not request.HasField("event_type") or _kind(request.event_type) == "null_value":
+        violations.append(FieldViolation("event_type", "event_type is required", "required"))
+    else:
+        name = request.event_type.string_value if _kind(request.event_type) == "string_value" else None
+        if name not in EVENT_TYPES:
+            violations.append(
+                FieldViolation("event_type", f"event_type must be one of: {', '.join(EVENT_TYPES)}", "invalid_enum")
+            )
+        else:
+            event_type = EVENT_TYPES[name]
+    metadata: dict[str, Any] | None = None
+    if request.HasField("metadata") and _kind(request.metadata) != "null_value":
+        if _kind(request.metadata) != "struct_value":
+            violations.append(FieldViolation("metadata", "metadata must be a JSON object", "invalid_type"))
+        else:
+            metadata = _integral(json_format.MessageToDict(request.metadata.struct_value))
+            if len(metadata) > MAX_METADATA_KEYS:
+                violations.append(
+                    FieldViolation("metadata", f"metadata may hold at most {MAX_METADATA_KEYS} keys", "too_large")
+                )
+            elif len(json.dumps(metadata, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+                violations.append(
+                    FieldViolation("metadata", f"metadata may be at most {MAX_METADATA_BYTES} bytes of JSON", "too_large")
+                )
+    duration_ms = None
+    if event_type == pb.EVENT_TYPE_TIME_ON_PAGE:
+        seconds = (metadata or {}).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+            0 <= seconds <= MAX_SECONDS_ON_PAGE
+        ):
+            violations.append(
+                FieldViolation(
+                    "metadata.seconds",
+                    f"a time_on_page event needs metadata.seconds, a number from 0 to {MAX_SECONDS_ON_PAGE}",
+                    "required" if seconds is None else "out_of_range",
+                )
+            )
+        else:
+            duration_ms = round(seconds * 1000)
+    if violations:
+        raise invalid(violations)
+    return TrackRequest(tenant_id, event_type, metadata, duration_ms)
+
+
+def _integral(value: Any) -> Any:
+    """protobuf's Struct holds every JSON number as a double: give integers back as ints."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_TENANT_ID:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def client_from(metadata: dict[str, str], peer: str) -> Client:
+    """The gateway's `x-landing-*` metadata; for a direct gRPC caller, its peer address."""
+    ip = _ip(metadata.get("x-landing-client-ip", "")) or _ip(_peer_host(peer)) or "0.0.0.0"
+    return Client(
+        ip=ip,
+        user_agent=metadata.get("x-landing-user-agent", "")[:MAX_USER_AGENT],
+        referrer=metadata.get("x-landing-referer", "")[:MAX_REFERRER],
+    )
+
+
+def _ip(text_value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text_value.strip()))
+    except ValueError:
+        return None
+
+
+def _peer_host(peer: str) -> str:
+    # "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000"
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rpartition("]")[0].lstrip("[")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    return ""
+
+
+_detector = CrawlerDetect()
+
+
+@functools.lru_cache(maxsize=4096)
+def is_bot(user_agent: str) -> bool:
+    """Known crawlers, spiders and HTTP libraries (PyPI `crawlerdetect`'s maintained list),
+    headless browsers among them; an event without a user agent is not a browser's either."""
+    if not user_agent.strip():
+        return True
+    return bool(_detector.isCrawler(user_agent))
+
+
+# ------------------------------------------------------------------------------- writing
+
+
+class EventWriter:
+    """Group commit: every event is acknowledged after the transaction holding it commits.
+
+    Events that arrive while a transaction is in flight go together into the next one, so
+    a lone event is one short transaction and a burst is a few large ones (a commit costs
+    milliseconds; DATABASE-NOTES.md). A failed transaction fails every event in it.
+    """
+
+    MAX_BATCH = 1000
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._pending: list[tuple[EventRow, asyncio.Future]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def write(self, row: EventRow) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+                try:
+                    await self._insert([row for row, _ in batch])
+                except Exception as exc:  # every waiter gets it, mapped by the interceptor
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+
+    async def _insert(self, rows: list[EventRow]) -> None:
+        async with self._engine.begin() as conn:
+            await store_events(conn, rows)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+# ------------------------------------------------------------------------------- tracking
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        tenants: TenantDirectory,
+        salts: SaltStore,
+        limiter: Limiter,
+        writer: EventWriter,
+        tenant_limit: tuple[int, int],
+        source_limit: tuple[int, int],
+    ) -> None:
+        self._tenants = tenants
+        self._salts = salts
+        self._limiter = limiter
+        self._writer = writer
+        self._tenant_limit = tenant_limit
+        self._source_limit = source_limit
+
+    async def track(self, event: TrackRequest, client: Client) -> tuple[bool, dict[str, str]]:
+        """Stores the event unless it comes from a bot; returns (stored, rate-limit headers)."""
+        tenant = await self._tenants.get(event.tenant_id)
+        if tenant is None:
+            raise TenantNotFound(message="Tenant not found", details=f"No tenant has the id {event.tenant_id}.")
+        if is_bot(client.user_agent):
+            return False, {}
+        now = self._salts.now()
+        salt = await self._salts.salt(tenant.time_zone, now)
+        hashed = visitor_hash(salt, tenant.id, client.ip)
+        decision = await self._limit(tenant, hashed)
+        await self._writer.write(
+            EventRow(tenant.id, tenant.time_zone, now, event.event_type, hashed, event.duration_ms, client.user_agent,
+                     client.referrer, event.metadata)
+        )
+        return True, decision.headers()
+
+    async def _limit(self, tenant: TenantRecord, hashed: str) -> Decision:
+        # The source first: a refused flood does not spend the tenant's quota.
+        count, window = self._source_limit
+        source = await self._limiter.hit(f"landing:{tenant.id}:source:{hashed}", count, window)
+        if not source.allowed:
+            raise RateLimited(
+                message=SOURCE_LIMIT_MESSAGE, retry_after_seconds=source.retry_after, headers=source.headers()
+            )
+        count, window = self._tenant_limit
+        decision = await self._limiter.hit(f"landing:{tenant.id}", count, window)
+        if not decision.allowed:
+            raise RateLimited(
+                message=TENANT_LIMIT_MESSAGE.format(limit=count, window="minute" if window == 60 else f"{window} s"),
+                retry_after_seconds=decision.retry_after,
+                headers=decision.headers(),
+            )
+        return decision
