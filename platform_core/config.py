@@ -11,7 +11,8 @@ class ConfigError(SystemExit):
     """A required setting is missing or malformed; the process stops with its message."""
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer variable, the default when unset or empty; a malformed one stops the process."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -21,7 +22,8 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"configuration error: {name}={raw!r} is not an integer") from None
 
 
-def _float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
+    """A number variable, the default when unset or empty; a malformed one stops the process."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -117,14 +119,14 @@ def load_settings() -> Settings:
         redis_url=os.environ.get("REDIS_URL") or None,
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
-        instance_grpc_port=_int("INSTANCE_GRPC_PORT", 50051),
-        campaign_grpc_port=_int("CAMPAIGN_GRPC_PORT", 50052),
-        affiliate_grpc_port=_int("AFFILIATE_GRPC_PORT", 50053),
-        landing_grpc_port=_int("LANDING_GRPC_PORT", 50055),
-        db_pool_size=_int("DB_POOL_SIZE", 10),
-        db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
-        auth_cache_seconds=_float("AUTH_CACHE_SECONDS", 5.0),
-        shutdown_grace_seconds=_float("SHUTDOWN_GRACE_SECONDS", 10.0),
+        instance_grpc_port=env_int("INSTANCE_GRPC_PORT", 50051),
+        campaign_grpc_port=env_int("CAMPAIGN_GRPC_PORT", 50052),
+        affiliate_grpc_port=env_int("AFFILIATE_GRPC_PORT", 50053),
+        landing_grpc_port=env_int("LANDING_GRPC_PORT", 50055),
+        db_pool_size=env_int("DB_POOL_SIZE", 10),
+        db_statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
+        auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),
+        shutdown_grace_seconds=env_float("SHUTDOWN_GRACE_SECONDS", 10.0),
         rate_limits=_limits(),
     )
 

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import decimal
-import json
 import math
-import re
 import uuid
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from google.protobuf import json_format
@@ -23,15 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
 from platform_core.accounts import Principal
-from platform_core.errors import FieldViolation, InvalidArgument
+from platform_core.ingest import (
+    IngestResult,
+    RecordChecker,
+    commit_and_acknowledge,
+    field_path,
+    insert_batch,
+)
 from platform_core.paging import floor_hour
-from platform_core.params import parse_uuid
 from services.campaign.projection import Delta, StatsKey, add_to_campaign_stats
 
-MAX_BATCH = 5000
-MAX_FUTURE = dt.timedelta(minutes=5)
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
 
 TRACKER_TYPES = {
     pb.TRACKER_TYPE_PAGE_VIEW: "page_view",
@@ -61,143 +58,6 @@ METADATA_SCHEMA: dict[str, dict[str, type]] = {
 }
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    created: int
-    duplicates: int
-
-
-class _Checker:
-    """Collects field violations with their paths (`events[3].metadata.url`)."""
-
-    def __init__(self) -> None:
-        self.violations: list[FieldViolation] = []
-
-    @classmethod
-    def for_records(cls, records: Sequence[Any], field: str, single: bool) -> "_Checker":
-        """A checker for one call; a batch must hold 1 to MAX_BATCH records."""
-        checker = cls()
-        if not single:
-            _check_size(checker, field, records)
-        return checker
-
-    def fail(self, field: str, message: str, code: str = "invalid_value") -> None:
-        self.violations.append(FieldViolation(field, message, code))
-
-    def uuid(self, field: str, value: str) -> uuid.UUID | None:
-        if not value:
-            self.fail(field, f"{field} is required", "required")
-            return None
-        parsed = parse_uuid(value)
-        if parsed is None:
-            self.fail(field, f"{field} must be a UUID", "invalid_uuid")
-        return parsed
-
-    def reference(self, field: str, value: str, refs: list[tuple[str, uuid.UUID]]) -> uuid.UUID | None:
-        """A UUID naming an instance, remembered so that its existence is checked in one query."""
-        parsed = self.uuid(field, value)
-        if parsed is not None:
-            refs.append((field, parsed))
-        return parsed
-
-    def moment(self, field: str, message, required: bool = True, now: dt.datetime | None = None) -> dt.datetime | None:
-        if not message.seconds and not message.nanos:
-            if required:
-                self.fail(field, f"{field} is required", "required")
-            return None
-        moment = message.ToDatetime(tzinfo=dt.timezone.utc)
-        if now is not None and moment > now + MAX_FUTURE:
-            self.fail(field, f"{field} must not be in the future", "out_of_range")
-        return moment
-
-    def text(self, field: str, value: str, max_len: int, required: bool = True) -> str:
-        if required and not value:
-            self.fail(field, f"{field} is required", "required")
-        elif len(value) > max_len:
-            self.fail(field, f"{field} must be at most {max_len} characters", "too_long")
-        return value
-
-    def money(self, field: str, value: str, required: bool = True, default: str | None = None) -> decimal.Decimal | None:
-        if not value:
-            if default is not None:
-                return decimal.Decimal(default)
-            if required:
-                self.fail(field, f"{field} is required", "required")
-            return None
-        if not _DECIMAL.match(value):
-            self.fail(field, f"{field} must be a decimal amount with at most 2 decimals", "invalid_decimal")
-            return None
-        amount = decimal.Decimal(value)
-        if amount < 0:
-            self.fail(field, f"{field} must not be negative", "out_of_range")
-        return amount
-
-    def currency(self, field: str, value: str) -> str:
-        if not _CURRENCY.match(value):
-            self.fail(field, f"{field} must be an ISO 4217 code such as USD", "invalid_currency")
-        return value
-
-    def raise_if_any(self) -> None:
-        if self.violations:
-            raise InvalidArgument(
-                message=f"Validation failed for {len(self.violations)} fields", violations=self.violations
-            )
-
-
-def _json_value(value: Any) -> str:
-    """JSON for the values json.dumps does not know; PostgreSQL parses them back exactly."""
-    if isinstance(value, (uuid.UUID, decimal.Decimal)):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
-
-
-async def _insert(
-    session: AsyncSession, who: Principal, table: str, columns: dict[str, tuple[str, str]], rows: dict[str, list[Any]],
-    *, returning: str | None = "id", idempotent: bool = True,
-) -> list[Any]:
-    """One `INSERT ... SELECT FROM jsonb_to_recordset(batch)` statement for a whole batch.
-
-    `columns` maps each table column to (the key of its values in `rows`, its SQL type).
-    The batch travels as one JSON parameter: the driver serialises it with the C JSON
-    encoder, where one typed array per column cost about 40% of ingestion's CPU
-    (bench: ~20% more rows/s from one client).
-    """
-    names = list(columns)
-    batch = json.dumps(
-        [dict(zip(names, values, strict=True)) for values in zip(*(rows[key] for key, _ in columns.values()), strict=True)],
-        default=_json_value,
-    )
-    record = ", ".join(f"{name} {sql_type}" for name, (_, sql_type) in columns.items())
-    statement = (
-        f"INSERT INTO {table} (account_id, livemode, {', '.join(names)}) "
-        f"SELECT :a, :l, {', '.join(names)} FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS t({record})"
-        + (" ON CONFLICT DO NOTHING" if idempotent else "")
-        + (f" RETURNING {returning}" if returning else "")
-    )
-    result = await session.execute(text(statement), {"a": who.account_id, "l": who.livemode, "batch": batch})
-    return result.all() if returning else []
-
-
-async def _committed(session: AsyncSession, records: Sequence[Any], inserted: list[Any]) -> IngestResult:
-    """Commits the call's transaction; only then is the write acknowledged."""
-    await session.commit()
-    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
-
-
-def _check_size(checker: _Checker, field: str, records: Sequence[Any]) -> None:
-    if not records:
-        checker.fail(field, f"{field} must hold at least one record", "required")
-    elif len(records) > MAX_BATCH:
-        checker.fail(field, f"{field} must hold at most {MAX_BATCH} records", "too_many")
-    checker.raise_if_any()
-
-
-def _path(field: str, index: int | None) -> str:
-    return field if index is None else f"{field}[{index}]"
-
-
 async def _known_instances(session: AsyncSession, who: Principal, ids: set[uuid.UUID]) -> set[uuid.UUID]:
     rows = await session.execute(
         text(
@@ -209,7 +69,7 @@ async def _known_instances(session: AsyncSession, who: Principal, ids: set[uuid.
 
 
 async def _check_instances(
-    session: AsyncSession, who: Principal, checker: _Checker, refs: list[tuple[str, uuid.UUID]]
+    session: AsyncSession, who: Principal, checker: RecordChecker, refs: list[tuple[str, uuid.UUID]]
 ) -> None:
     """Every referenced instance must exist for the caller's account; a foreign one does not."""
     known = await _known_instances(session, who, {ref for _, ref in refs})
@@ -249,17 +109,17 @@ async def _bump_counts(session: AsyncSession, who: Principal, deltas: dict[tuple
 async def create_instances(
     session: AsyncSession, who: Principal, records: Sequence[pb.InstanceRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     ids, campaigns, insiders, started = [], [], [], []
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         ids.append(checker.uuid(f"{at}.id", record.id))
         campaigns.append(checker.uuid(f"{at}.campaign_id", record.campaign_id))
         insiders.append(checker.uuid(f"{at}.insider_id", record.insider_id))
         started.append(checker.moment(f"{at}.timestamp", record.timestamp, now=now))
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "instances",
         {"id": ("ids", "uuid"), "campaign_id": ("campaigns", "uuid"), "insider_id": ("insiders", "uuid"),
          "started_at": ("started", "timestamptz")},
@@ -274,14 +134,14 @@ async def create_instances(
         campaign_deltas[(row.campaign_id, hour)].instances += 1
     await _bump_counts(session, who, deltas)
     await add_to_campaign_stats(session, who, campaign_deltas)
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)
 
 
 # ---------------------------------------------------------------------------------------
 # Events
 
 
-def _check_metadata(checker: _Checker, field: str, tracker: str, metadata: dict[str, Any]) -> None:
+def _check_metadata(checker: RecordChecker, field: str, tracker: str, metadata: dict[str, Any]) -> None:
     for key, kind in METADATA_SCHEMA[tracker].items():
         value = metadata.get(key)
         if value is None:
@@ -299,12 +159,12 @@ def _check_metadata(checker: _Checker, field: str, tracker: str, metadata: dict[
 async def create_events(
     session: AsyncSession, who: Principal, records: Sequence[pb.EventRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         tracker = TRACKER_TYPES.get(record.tracker_type)
         if tracker is None:
@@ -327,14 +187,14 @@ async def create_events(
         rows["metadata"].append(metadata)
     checker.raise_if_any()
     await _check_instances(session, who, checker, refs)
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "events",
         {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "name": ("names", "text"),
          "tracker_type": ("trackers", "text"), "reference_id": ("refs", "text"), "created_at": ("created", "timestamptz"),
          "updated_at": ("updated", "timestamptz"), "metadata": ("metadata", "jsonb")},
         rows,
     )
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,13 +204,13 @@ async def create_events(
 async def create_orders(
     session: AsyncSession, who: Principal, records: Sequence[pb.OrderRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     orders: dict[str, list[Any]] = collections.defaultdict(list)
     items: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         order_id = checker.uuid(f"{at}.id", record.id)
         instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         orders["ids"].append(order_id)
@@ -388,9 +248,9 @@ async def create_orders(
     for i, (order_id, instance_id) in enumerate(zip(orders["ids"], orders["instances"], strict=True)):
         owner = existing.get(instance_id, seen.setdefault(instance_id, order_id))
         if owner != order_id:
-            checker.fail(f"{_path(field, None if single else i)}.instance_id", "the instance already has another order", "already_exists")
+            checker.fail(f"{field_path(field, None if single else i)}.instance_id", "the instance already has another order", "already_exists")
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "orders",
         {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "purchased_insider_id": ("insiders", "uuid"),
          "total": ("totals", "numeric"), "currency": ("currencies", "text"), "status": ("statuses", "text"),
@@ -403,7 +263,7 @@ async def create_orders(
         new_ids = {row.id for row in inserted}
         keep = [i for i, order_id in enumerate(items["orders"]) if order_id in new_ids]
         if keep:
-            await _insert(
+            await insert_batch(
                 session, who, "order_items",
                 {"order_id": ("orders", "uuid"), "line": ("lines", "int"), "product_id": ("products", "text"),
                  "quantity": ("quantities", "int"), "price": ("prices", "numeric")},
@@ -434,7 +294,7 @@ async def create_orders(
             campaign.revenue += totals[row.id]
         await _bump_counts(session, who, deltas)
         await add_to_campaign_stats(session, who, campaign_deltas)
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,12 +304,12 @@ async def create_orders(
 async def create_insider_rewards(
     session: AsyncSession, who: Principal, records: Sequence[pb.InsiderRewardRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         rows["ids"].append(checker.uuid(f"{at}.id", record.id))
         rows["instances"].append(instance_id)
@@ -461,11 +321,11 @@ async def create_insider_rewards(
         rows["created"].append(checker.moment(f"{at}.created_at", record.created_at, now=now))
     checker.raise_if_any()
     await _check_instances(session, who, checker, refs)
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "insider_rewards",
         {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "insider_id": ("insiders", "uuid"),
          "type": ("types", "text"), "amount": ("amounts", "numeric"), "currency": ("currencies", "text"),
          "status": ("statuses", "text"), "created_at": ("created", "timestamptz")},
         rows,
     )
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)

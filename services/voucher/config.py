@@ -7,7 +7,7 @@ import os
 import pathlib
 from dataclasses import dataclass
 
-from platform_core.config import _float, _int
+from platform_core.config import env_float, env_int
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,14 @@ def load() -> VoucherSettings:
     data_dir = pathlib.Path(os.environ.get("DATA_DIR") or ".data")
     host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
     return VoucherSettings(
-        grpc_port=_int("VOUCHER_GRPC_PORT", 50054),
+        grpc_port=env_int("VOUCHER_GRPC_PORT", 50054),
         export_dir=pathlib.Path(os.environ.get("VOUCHER_EXPORT_DIR") or data_dir / "exports").resolve(),
-        export_workers=_int("VOUCHER_EXPORT_WORKERS", 1),
-        export_lease_seconds=_float("VOUCHER_EXPORT_LEASE_SECONDS", 30.0),
-        export_poll_seconds=_float("VOUCHER_EXPORT_POLL_SECONDS", 1.0),
-        export_batch_rows=_int("VOUCHER_EXPORT_BATCH_ROWS", 2000),
-        export_pause_seconds=_float("VOUCHER_EXPORT_PAUSE_SECONDS", 0.0),
-        export_max_attempts=_int("VOUCHER_EXPORT_MAX_ATTEMPTS", 3),
+        export_workers=env_int("VOUCHER_EXPORT_WORKERS", 1),
+        export_lease_seconds=env_float("VOUCHER_EXPORT_LEASE_SECONDS", 30.0),
+        export_poll_seconds=env_float("VOUCHER_EXPORT_POLL_SECONDS", 1.0),
+        export_batch_rows=env_int("VOUCHER_EXPORT_BATCH_ROWS", 2000),
+        export_pause_seconds=env_float("VOUCHER_EXPORT_PAUSE_SECONDS", 0.0),
+        export_max_attempts=env_int("VOUCHER_EXPORT_MAX_ATTEMPTS", 3),
         public_base_url=(
             os.environ.get("PUBLIC_BASE_URL") or f"http://{host}:{os.environ.get('GATEWAY_PORT') or 8080}"
         ).rstrip("/"),

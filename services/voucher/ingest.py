@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_core.accounts import Principal
-from services.instance.ingest import IngestResult, _Checker, _committed, _insert, _path
+from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, field_path, insert_batch
 
 VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}$")
 MAX_AMOUNT = 10**15  # minor units; far above any order, far below bigint
@@ -29,24 +29,24 @@ MAX_AMOUNT = 10**15  # minor units; far above any order, far below bigint
 __all__ = ["IngestResult", "create_vouchers", "create_customers", "create_validations", "create_redemptions"]
 
 
-def _client_id(checker: _Checker, field: str, value: str) -> str:
+def _client_id(checker: RecordChecker, field: str, value: str) -> str:
     return checker.text(field, value, 64)
 
 
-def _voucher_id(checker: _Checker, field: str, value: str) -> str:
+def _voucher_id(checker: RecordChecker, field: str, value: str) -> str:
     if not VOUCHER_ID.match(value):
         checker.fail(field, f"{field} must be v_ followed by 16 lower-case hex digits", "invalid_id")
     return value
 
 
-def _amount(checker: _Checker, field: str, value: int) -> int:
+def _amount(checker: RecordChecker, field: str, value: int) -> int:
     if not 0 <= value <= MAX_AMOUNT:
         checker.fail(field, f"{field} must be between 0 and {MAX_AMOUNT} minor units", "out_of_range")
     return value
 
 
 async def _check_refs(
-    session: AsyncSession, who: Principal, checker: _Checker, table: str, what: str, refs: list[tuple[str, str]]
+    session: AsyncSession, who: Principal, checker: RecordChecker, table: str, what: str, refs: list[tuple[str, str]]
 ) -> None:
     """Every referenced row must exist for the caller's account and mode."""
     if not refs:
@@ -92,54 +92,54 @@ def _day(moment: dt.datetime) -> dt.date:
 async def create_vouchers(
     session: AsyncSession, who: Principal, records: Sequence[pb.VoucherRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         rows["ids"].append(_voucher_id(checker, f"{at}.id", record.id))
         rows["codes"].append(checker.text(f"{at}.code", record.code, 64))
         rows["currencies"].append(checker.currency(f"{at}.currency", record.currency or "USD"))
         rows["created"].append(checker.moment(f"{at}.created_at", record.created_at, now=now))
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "vouchers",
         {"id": ("ids", "text"), "code": ("codes", "text"), "currency": ("currencies", "text"),
          "created_at": ("created", "timestamptz")},
         rows,
     )
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)
 
 
 async def create_customers(
     session: AsyncSession, who: Principal, records: Sequence[pb.CustomerRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         rows["ids"].append(_client_id(checker, f"{at}.id", record.id))
         rows["segments"].append(checker.text(f"{at}.segment", record.segment, 64))
         rows["regions"].append(checker.text(f"{at}.region", record.region, 64))
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "voucher_customers",
         {"id": ("ids", "text"), "segment": ("segments", "text"), "region": ("regions", "text")},
         rows,
     )
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)
 
 
 async def create_validations(
     session: AsyncSession, who: Principal, records: Sequence[pb.ValidationRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     vouchers: list[tuple[str, str]] = []
     customers: list[tuple[str, str]] = []
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         rows["ids"].append(_client_id(checker, f"{at}.id", record.id))
         voucher = _voucher_id(checker, f"{at}.voucher_id", record.voucher_id)
         vouchers.append((f"{at}.voucher_id", voucher))
@@ -154,7 +154,7 @@ async def create_validations(
     await _check_refs(session, who, checker, "vouchers", "voucher", vouchers)
     await _check_refs(session, who, checker, "voucher_customers", "customer", customers)
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "voucher_validations",
         {"id": ("ids", "text"), "voucher_id": ("vouchers", "text"), "customer_id": ("customers", "text"),
          "order_amount": ("amounts", "bigint"), "validated_at": ("validated", "timestamptz")},
@@ -165,19 +165,19 @@ async def create_validations(
     for row in inserted:  # only what this call wrote: a retry adds nothing
         deltas[(row.voucher_id, _day(row.validated_at))][3] += 1
     await _add_daily(session, who, deltas)
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)
 
 
 async def create_redemptions(
     session: AsyncSession, who: Principal, records: Sequence[pb.RedemptionRecord], field: str, single: bool = False
 ) -> IngestResult:
-    checker = _Checker.for_records(records, field, single)
+    checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     vouchers: list[tuple[str, str]] = []
     customers: list[tuple[str, str]] = []
     for i, record in enumerate(records):
-        at = _path(field, None if single else i)
+        at = field_path(field, None if single else i)
         rows["ids"].append(_client_id(checker, f"{at}.id", record.id))
         voucher = _voucher_id(checker, f"{at}.voucher_id", record.voucher_id)
         vouchers.append((f"{at}.voucher_id", voucher))
@@ -196,7 +196,7 @@ async def create_redemptions(
     await _check_refs(session, who, checker, "vouchers", "voucher", vouchers)
     await _check_refs(session, who, checker, "voucher_customers", "customer", customers)
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_batch(
         session, who, "voucher_redemptions",
         {"id": ("ids", "text"), "voucher_id": ("vouchers", "text"), "customer_id": ("customers", "text"),
          "order_total": ("totals", "bigint"), "discount": ("discounts", "bigint"),
@@ -211,4 +211,4 @@ async def create_redemptions(
         totals[1] += row.discount
         totals[2] += row.order_total
     await _add_daily(session, who, deltas)
-    return await _committed(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted)

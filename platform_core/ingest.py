@@ -1,0 +1,166 @@
+"""What every service's ingestion shares: field checks that collect every violation
+with its path, the one-statement batch insert, and commit-then-acknowledge.
+
+Writes are idempotent by the client's record id (`ON CONFLICT DO NOTHING`, first write
+wins); a call's records are written in one transaction and acknowledged only after it
+commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_core.accounts import Principal
+from platform_core.errors import FieldViolation, InvalidArgument
+from platform_core.params import parse_uuid
+
+MAX_BATCH = 5000
+MAX_FUTURE = dt.timedelta(minutes=5)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    created: int
+    duplicates: int
+
+
+class RecordChecker:
+    """Collects field violations with their paths (`events[3].metadata.url`)."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    @classmethod
+    def for_records(cls, records: Sequence[Any], field: str, single: bool) -> "RecordChecker":
+        """A checker for one call; a batch must hold 1 to MAX_BATCH records."""
+        checker = cls()
+        if not single:
+            check_batch_size(checker, field, records)
+        return checker
+
+    def fail(self, field: str, message: str, code: str = "invalid_value") -> None:
+        self.violations.append(FieldViolation(field, message, code))
+
+    def uuid(self, field: str, value: str) -> uuid.UUID | None:
+        if not value:
+            self.fail(field, f"{field} is required", "required")
+            return None
+        parsed = parse_uuid(value)
+        if parsed is None:
+            self.fail(field, f"{field} must be a UUID", "invalid_uuid")
+        return parsed
+
+    def reference(self, field: str, value: str, refs: list[tuple[str, uuid.UUID]]) -> uuid.UUID | None:
+        """A UUID naming an instance, remembered so that its existence is checked in one query."""
+        parsed = self.uuid(field, value)
+        if parsed is not None:
+            refs.append((field, parsed))
+        return parsed
+
+    def moment(self, field: str, message, required: bool = True, now: dt.datetime | None = None) -> dt.datetime | None:
+        if not message.seconds and not message.nanos:
+            if required:
+                self.fail(field, f"{field} is required", "required")
+            return None
+        moment = message.ToDatetime(tzinfo=dt.timezone.utc)
+        if now is not None and moment > now + MAX_FUTURE:
+            self.fail(field, f"{field} must not be in the future", "out_of_range")
+        return moment
+
+    def text(self, field: str, value: str, max_len: int, required: bool = True) -> str:
+        if required and not value:
+            self.fail(field, f"{field} is required", "required")
+        elif len(value) > max_len:
+            self.fail(field, f"{field} must be at most {max_len} characters", "too_long")
+        return value
+
+    def money(self, field: str, value: str, required: bool = True, default: str | None = None) -> decimal.Decimal | None:
+        if not value:
+            if default is not None:
+                return decimal.Decimal(default)
+            if required:
+                self.fail(field, f"{field} is required", "required")
+            return None
+        if not _DECIMAL.match(value):
+            self.fail(field, f"{field} must be a decimal amount with at most 2 decimals", "invalid_decimal")
+            return None
+        amount = decimal.Decimal(value)
+        if amount < 0:
+            self.fail(field, f"{field} must not be negative", "out_of_range")
+        return amount
+
+    def currency(self, field: str, value: str) -> str:
+        if not _CURRENCY.match(value):
+            self.fail(field, f"{field} must be an ISO 4217 code such as USD", "invalid_currency")
+        return value
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise InvalidArgument(
+                message=f"Validation failed for {len(self.violations)} fields", violations=self.violations
+            )
+
+
+def json_value(value: Any) -> str:
+    """JSON for the values json.dumps does not know; PostgreSQL parses them back exactly."""
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
+
+
+async def insert_batch(
+    session: AsyncSession, who: Principal, table: str, columns: dict[str, tuple[str, str]], rows: dict[str, list[Any]],
+    *, returning: str | None = "id", idempotent: bool = True,
+) -> list[Any]:
+    """One `INSERT ... SELECT FROM jsonb_to_recordset(batch)` statement for a whole batch.
+
+    `columns` maps each table column to (the key of its values in `rows`, its SQL type).
+    The batch travels as one JSON parameter: the driver serialises it with the C JSON
+    encoder, where one typed array per column cost about 40% of ingestion's CPU
+    (bench: ~20% more rows/s from one client).
+    """
+    names = list(columns)
+    batch = json.dumps(
+        [dict(zip(names, values, strict=True)) for values in zip(*(rows[key] for key, _ in columns.values()), strict=True)],
+        default=json_value,
+    )
+    record = ", ".join(f"{name} {sql_type}" for name, (_, sql_type) in columns.items())
+    statement = (
+        f"INSERT INTO {table} (account_id, livemode, {', '.join(names)}) "
+        f"SELECT :a, :l, {', '.join(names)} FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS t({record})"
+        + (" ON CONFLICT DO NOTHING" if idempotent else "")
+        + (f" RETURNING {returning}" if returning else "")
+    )
+    result = await session.execute(text(statement), {"a": who.account_id, "l": who.livemode, "batch": batch})
+    return result.all() if returning else []
+
+
+async def commit_and_acknowledge(session: AsyncSession, records: Sequence[Any], inserted: list[Any]) -> IngestResult:
+    """Commits the call's transaction; only then is the write acknowledged."""
+    await session.commit()
+    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+
+
+def check_batch_size(checker: RecordChecker, field: str, records: Sequence[Any]) -> None:
+    if not records:
+        checker.fail(field, f"{field} must hold at least one record", "required")
+    elif len(records) > MAX_BATCH:
+        checker.fail(field, f"{field} must hold at most {MAX_BATCH} records", "too_many")
+    checker.raise_if_any()
+
+
+def field_path(field: str, index: int | None) -> str:
+    return field if index is None else f"{field}[{index}]"
