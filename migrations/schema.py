@@ -2,7 +2,7 @@
 
 from platform_core import accounts  # noqa: F401
 from platform_core.db import Base
-from services.instance import models  # noqa: F401
 from services.affiliate import models as affiliate_models  # noqa: F401
+from services.instance import models  # noqa: F401
 
 metadata = Base.metadata
