@@ -260,6 +260,22 @@ def measure_reads(gateway_url: str, url: str, tenants: dict[str, tuple[uuid.UUID
     today = dt.datetime.now(dt.timezone.utc).date()
     out: dict[str, Any] = {}
     with httpx.Client(base_url=gateway_url, timeout=60) as http, connect(url) as conn:
+        # The platform's floor for this endpoint: Envoy, the Lua filter, the transcoder,
+        # authentication, the rate limit and the service's parsing, answering a 422
+        # without touching the data.
+        floor_key = next(iter(tenants.values()))[1]
+
+        def floor() -> None:
+            response = http.get("/v1/affiliate/analytics", params={"section": "stats", "metrics": "nope"},
+                                headers={"Authorization": f"Bearer {floor_key}"})
+            if response.status_code != 422:
+                raise RuntimeError(f"floor answered {response.status_code}")
+
+        floor_samples = []
+        for _ in range(rounds):
+            floor_samples.extend(run_series(floor, requests, warmup, max_s))
+        out["floor"] = summary(floor_samples)
+        progress(f"    floor (a 422 without SQL): {out['floor']['p50']:.2f} ms")
         for label, (account_id, key) in tenants.items():
             for days in WINDOWS:
                 params = _params(account_id, days, today)
@@ -432,9 +448,11 @@ def render(results: dict[str, Any]) -> str:
         "SQL, and large/small <= 1.5x.",
         "",
         "| section | window | small: gateway | small: preagg SQL | small: raw SQL | large: gateway | "
-        "large: preagg SQL | large: raw SQL | large gateway / preagg | gateway large / small |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "large: preagg SQL | large: raw SQL | large gateway / preagg | large (gateway - floor) / preagg "
+        "| gateway large / small |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    floor = reads.get("floor", {}).get("p50", 0.0)
     for days in WINDOWS:
         for section in SECTIONS:
             s, lg = reads.get(f"small/{days}d/{section}"), reads.get(f"large/{days}d/{section}")
@@ -444,7 +462,22 @@ def render(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {section} | {days} days | {s['gateway']['p50']:.2f} | {s['preagg_sql']['p50']:.2f} | "
                 f"{s['raw_sql']['p50']:.0f} | {lg['gateway']['p50']:.2f} | {lg['preagg_sql']['p50']:.2f} | "
-                f"{lg['raw_sql']['p50']:.0f} | {lg['gateway_vs_preagg']}x | {flat}x |")
+                f"{lg['raw_sql']['p50']:.0f} | {lg['gateway_vs_preagg']}x | "
+                f"{max(0.0, lg['gateway']['p50'] - floor) / lg['preagg_sql']['p50']:.2f}x | {flat}x |")
+    if floor:
+        lines += [
+            "",
+            f"Floor: {floor:.2f} ms p50 for a request the service answers with a 422 before touching the data "
+            "(Envoy, the Lua filter, the transcoder, authentication, the rate limit and parsing). It is the same "
+            "for every section and size, so for `stats` and `charts`, whose SQL takes well under a millisecond, "
+            "the 3x target against the SQL alone cannot be met by any gateway on this platform. Above the floor, "
+            "a request that reads data costs about 1 ms more than its SQL (a pooled connection with its pre-ping, "
+            "SQLAlchemy, building and transcoding the answer), which is what remains of the ratio for `stats`. "
+            "`tables` sums days x labels rows (up to 1,700 labels a day here),"
+            " which grows with the number of distinct pages, codes and products a business has per day and stops "
+            "growing once every label occurs daily. Other work on this shared 2-core machine moves single "
+            "figures between runs by up to 2x; the JSON beside the run (bench/results/) has every round.",
+        ]
     ing = results.get("ingest")
     if ing:
         lines += [

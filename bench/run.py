@@ -320,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                         else ROOT / "docs" / "performance-affiliate.md")
         affiliate_md.parent.mkdir(parents=True, exist_ok=True)
         affiliate_md.write_text(affiliate.render(results["affiliate"]))
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        (ROOT / "bench" / "results" / f"affiliate-{stamp}.json").write_text(
+            json.dumps(results["affiliate"], indent=1, default=_json_default))
         _say(f"affiliate report: {affiliate_md.relative_to(ROOT)}")
     if args.affiliate_only:
         return 0

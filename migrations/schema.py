@@ -2,10 +2,10 @@
 
 from platform_core import accounts  # noqa: F401
 from platform_core.db import Base
+from services.affiliate import models as affiliate_models  # noqa: F401
 from services.campaign import models as campaign_models  # noqa: F401
 from services.instance import models  # noqa: F401
-from services.voucher import models as voucher_models  # noqa: F401
-from services.affiliate import models as affiliate_models  # noqa: F401
 from services.landing import models as landing_models  # noqa: F401
+from services.voucher import models as voucher_models  # noqa: F401
 
 metadata = Base.metadata

@@ -73,7 +73,7 @@ def build(now: dt.datetime) -> dict[str, list]:
         record = pb.EventRecord(
             id=_id("event", n), type=kind, occurred_at=timestamp_of(moment), user_agent=rng.choice(AGENTS),
             referrer_url=referrer, utm_source=utm_source, utm_medium=utm_medium, country=rng.choice(COUNTRIES),
-            session_id=f"sess_{rng.randrange(1500):04d}",
+            session_id=f"sess_{moment:%Y%m%d}_{rng.randrange(30):02d}",  # ~30 visitors a day, several pages each
             page_url=f"https://shop.example.com/products/{product}" if kind != "thank_you_view"
             else "https://shop.example.com/thank-you",
         )

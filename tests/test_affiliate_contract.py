@@ -265,6 +265,7 @@ async def test_missing_or_invalid_token_is_401(http, authorization):
     response = await http.get(PATH, params={"section": "stats"}, headers=headers)
     assert response.status_code == 401
     assert response.json() == {"success": False, "error": {"code": "UNAUTHORIZED", "message": "Unauthorized"}}
+    assert list(response.json()) == ["success", "error"]  # the document's key order
 
 
 async def test_token_without_reports_read_is_403(http, world):
