@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import grpc
 import psycopg
@@ -107,42 +109,17 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
 
         async def behavior(request, servicer_context: grpc.aio.ServicerContext):
-            metadata = {k: v for k, v in servicer_context.invocation_metadata() or () if isinstance(v, str)}
-            ctx = context.RequestContext(
-                request_id=context.request_id_from(metadata.get("x-request-id")),
-                method=method,
-                received_at=dt.datetime.now(dt.timezone.utc),
-            )
-            token = context.current.set(ctx)
-            started = time.perf_counter()
-            headers: dict[str, str] = {}
-            status = "OK"
-            try:
-                headers = await self._admit(ctx, metadata, method, policy)
+            async with self._call(servicer_context, method) as call:
+                call.headers = await self._admit(call.ctx, call.metadata, method, policy)
                 response = await inner(request, servicer_context)
-                await servicer_context.send_initial_metadata(
-                    (("x-request-id", ctx.request_id), *headers.items(), *ctx.response_headers.items())
-                )
+                await call.send_headers(servicer_context)
                 return response
-            except Exception as exc:  # every failure leaves through the one mapping
-                error = _as_domain_error(exc)
-                error.headers = {**headers, **error.headers, "x-request-id": ctx.request_id}
-                status = error.grpc_code.name
-                trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
-                await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
-            finally:
-                log.info(
-                    "rpc",
-                    extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}},
-                )
-                context.current.reset(token)
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
-
 
     def _server_streaming(self, handler, method: str, policy: MethodPolicy | None):
         """The same steps for a server-streaming method (e.g. a file download).
@@ -155,47 +132,63 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_stream
 
         async def behavior(request, servicer_context: grpc.aio.ServicerContext):
-            metadata = {k: v for k, v in servicer_context.invocation_metadata() or () if isinstance(v, str)}
-            ctx = context.RequestContext(
-                request_id=context.request_id_from(metadata.get("x-request-id")),
-                method=method,
-                received_at=dt.datetime.now(dt.timezone.utc),
-            )
-            token = context.current.set(ctx)
-            started = time.perf_counter()
-            headers: dict[str, str] = {}
-            status = "OK"
-            try:
-                headers = await self._admit(ctx, metadata, method, policy)
+            async with self._call(servicer_context, method) as call:
+                call.headers = await self._admit(call.ctx, call.metadata, method, policy)
                 messages = inner(request, servicer_context).__aiter__()
                 try:
                     first = await messages.__anext__()
                 except StopAsyncIteration:
                     first = None
-                await servicer_context.send_initial_metadata(
-                    (("x-request-id", ctx.request_id), *headers.items(), *ctx.response_headers.items())
-                )
+                await call.send_headers(servicer_context)
                 if first is not None:
                     yield first
                     async for message in messages:
                         yield message
-            except Exception as exc:  # every failure leaves through the one mapping
-                error = _as_domain_error(exc)
-                error.headers = {**headers, **error.headers, "x-request-id": ctx.request_id}
-                status = error.grpc_code.name
-                trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
-                await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
-            finally:
-                log.info(
-                    "rpc",
-                    extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}},
-                )
-                context.current.reset(token)
 
         return grpc.unary_stream_rpc_method_handler(
             behavior,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _call(self, servicer_context: grpc.aio.ServicerContext, method: str) -> AsyncIterator["_Call"]:
+        """One call's request context and log line, and the one mapping of every failure
+        to the status, envelope and headers it leaves with."""
+        metadata = {k: v for k, v in servicer_context.invocation_metadata() or () if isinstance(v, str)}
+        ctx = context.RequestContext(
+            request_id=context.request_id_from(metadata.get("x-request-id")),
+            method=method,
+            received_at=dt.datetime.now(dt.timezone.utc),
+        )
+        token = context.current.set(ctx)
+        started = time.perf_counter()
+        call = _Call(ctx, metadata)
+        status = "OK"
+        try:
+            yield call
+        except Exception as exc:  # every failure leaves through the one mapping
+            error = _as_domain_error(exc)
+            error.headers = {**call.headers, **error.headers, "x-request-id": ctx.request_id}
+            status = error.grpc_code.name
+            trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
+            await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
+        finally:
+            log.info("rpc", extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}})
+            context.current.reset(token)
+
+
+@dataclass
+class _Call:
+    """What the interceptor keeps about a call in flight."""
+
+    ctx: context.RequestContext
+    metadata: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)  # the rate limit's, once admitted
+
+    async def send_headers(self, servicer_context: grpc.aio.ServicerContext) -> None:
+        await servicer_context.send_initial_metadata(
+            (("x-request-id", self.ctx.request_id), *self.headers.items(), *self.ctx.response_headers.items())
         )
 
 
