@@ -24,6 +24,7 @@ log = logging.getLogger("platform_core.server")
 
 # Large enough for a 5,000-record ingestion batch.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_METADATA_BYTES = 128 * 1024
 
 
 @dataclass
@@ -97,6 +98,11 @@ async def create_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Above Envoy's request-header limit (60 KiB): a long URL or header the
+            # gateway accepted reaches the service and gets a validation answer, instead
+            # of gRPC's 8 KiB default resetting the call (a 500 through the gateway).
+            ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )

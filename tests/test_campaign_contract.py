@@ -428,3 +428,26 @@ async def test_unknown_paths_and_methods_under_the_family_get_its_envelope(http)
     assert (wrong_method.status_code, split_meta(wrong_method)) == (
         405, {"success": False, "error": "Method Not Allowed", "message": "Method DELETE is not allowed on this path"})
     assert wrong_method.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize("length", [7_000, 20_000, 50_000])
+async def test_a_very_long_path_is_the_documented_400_not_a_500(http, make_tenant, length):
+    """Up to Envoy's 60 KiB header limit a long path reaches the service (whose gRPC
+    metadata limit is above it) and is validated like any other."""
+    tenant = await make_tenant()
+    response = await http.get(f"{path('9' * length)}?time_frame=per_day", headers=auth(tenant.test_key))
+    assert response.status_code == 400
+    assert split_meta(response) == bad_request(("campaign_id", "Invalid UUID format for campaign_id", "invalid_uuid"))
+
+
+async def test_headers_over_the_gateways_limit_are_a_json_431_not_a_500(http, make_tenant):
+    """Envoy's HTTP codec refuses more than 60 KiB of request headers before the path is
+    known, so no family's envelope can apply: the gateway's generic JSON body, with the
+    HTTP status that says what is wrong (docs/gateway.md)."""
+    tenant = await make_tenant()
+    response = await http.get(f"{path(str(uuid.uuid4()))}?time_frame=per_day",
+                              headers={**auth(tenant.test_key), "X-Filler": "a" * 70_000})
+    assert response.status_code == 431
+    assert response.headers["content-type"] == "application/json"
+    # No request id either: the request was never parsed far enough to carry one.
+    assert response.json() == {"error": "Request Header Fields Too Large", "requestId": None, "status": 431}
