@@ -31,7 +31,7 @@ run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
 
-bench: proto ## Run every benchmark: docs/performance.md and docs/performance-{campaign,landing}.md
+bench: proto ## Run every benchmark (about an hour): docs/performance.md and docs/performance-*.md
 	$(PY) -m bench.run
 	$(PY) -m bench.campaign
 	$(PY) -m bench.landing
