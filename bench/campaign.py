@@ -36,7 +36,7 @@ import grpc
 import httpx
 
 from bench import dataset
-from bench.ceiling import CEILING_PATH, gateway_chain_config, start_envoy
+from bench.ceiling import CEILING_PATH, gateway_chain_config
 from bench.measure import run_series, summary
 from partnerlytics.campaign.v1 import campaign_analytics_pb2 as api
 from partnerlytics.campaign.v1 import campaign_analytics_pb2_grpc as api_grpc
@@ -169,7 +169,7 @@ def measure(stack: Stack, db_url: str, account: uuid.UUID, key: str, campaigns: 
         body = http.get(f"/api/partner/v1/campaigns/{campaign0}/analytics?time_frame=per_month").text
         port, admin = free_port(), free_port()
         upstreams = {n: [("127.0.0.1", p) for p in ports] for n, ports in stack.service_ports.items()}
-        start_envoy(stack, "envoy_gateway_chain", gateway_chain_config(port, admin, body, upstreams), admin)
+        stack.start_envoy("envoy_gateway_chain", gateway_chain_config(port, admin, body, upstreams), admin)
         ceiling = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         channel = grpc.insecure_channel(f"127.0.0.1:{stack.service_ports['campaign'][0]}")
         stub = api_grpc.CampaignAnalyticsServiceStub(channel)

@@ -13,13 +13,8 @@ bytes):
 
 from __future__ import annotations
 
-import pathlib
-import sys
-import time
-import urllib.request
 from typing import Any
 
-import yaml
 
 from gateway.envoy_config import render
 from stack.run import DESCRIPTOR, ROOT, Stack, free_port
@@ -81,37 +76,14 @@ def gateway_chain_config(
     return config
 
 
-def start_envoy(stack: Stack, name: str, config: dict[str, Any], admin_port: int) -> None:
-    out = stack.data_dir / f"{name}.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(config, sort_keys=False))
-    envoy = pathlib.Path(sys.executable).parent / "envoy"
-    stack._spawn(
-        name,
-        [str(envoy), "-c", str(out), "--log-level", "warn", "--concurrency", "2", "--base-id", str(admin_port)],
-        stack._env(),
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        stack._check_alive()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} did not become ready in 30s")
-
-
 def start_ceilings(stack: Stack, body: str) -> dict[str, tuple[str, str, int]]:
     """Starts both Envoys; returns name -> (base URL, path to request, envoy pid)."""
     out = {}
     port, admin = free_port(), free_port()
-    start_envoy(stack, "envoy_minimal", minimal_config(port, admin, body), admin)
+    stack.start_envoy("envoy_minimal", minimal_config(port, admin, body), admin)
     out["envoy_minimal"] = (f"http://127.0.0.1:{port}", "/partner/v1/instances/analytics", stack.processes[-1][1].pid)
     port, admin = free_port(), free_port()
     upstreams = {n: [("127.0.0.1", p) for p in ports] for n, ports in stack.service_ports.items()}
-    start_envoy(stack, "envoy_gateway_chain", gateway_chain_config(port, admin, body, upstreams), admin)
+    stack.start_envoy("envoy_gateway_chain", gateway_chain_config(port, admin, body, upstreams), admin)
     out["envoy_gateway_chain"] = (f"http://127.0.0.1:{port}", CEILING_PATH, stack.processes[-1][1].pid)
     return out

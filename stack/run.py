@@ -149,27 +149,31 @@ class Stack:
             route_timeout_s=self.route_timeout_s,
             xff_trusted_hops=self.xff_trusted_hops,
         )
-        out = self.data_dir / "envoy.yaml"
+        self.start_envoy("envoy", config, self.admin_port)
+
+    def start_envoy(self, name: str, config: dict, admin_port: int) -> None:
+        """Writes `config` as DATA_DIR/<name>.yaml, starts Envoy on it and waits for its
+        admin `/ready` (the gateway, and the benchmarks' direct-response ceilings)."""
+        out = self.data_dir / f"{name}.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(config, sort_keys=False))
         envoy = pathlib.Path(sys.executable).parent / "envoy"
         self._spawn(
-            "envoy",
-            [str(envoy), "-c", str(out), "--log-level", "warn", "--concurrency", "2",
-             "--base-id", str(self.admin_port)],
+            name,
+            [str(envoy), "-c", str(out), "--log-level", "warn", "--concurrency", "2", "--base-id", str(admin_port)],
             self._env(),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
                     if r.status == 200:
                         return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("Envoy did not become ready in 30s")
+        raise RuntimeError(f"{name} did not become ready in 30s")
 
     def _check_alive(self) -> None:
         for name, proc in self.processes:
