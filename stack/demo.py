@@ -131,16 +131,20 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     for i, name in enumerate(CAMPAIGNS):
         async with sessions() as session:
             await campaign_queries.create_campaign(session, who, uuid.UUID(_id("campaign", i)), name)
-    steps = [
+    await _ingest(sessions, who, records, [
         ("instances", ingest.create_instances), ("events", ingest.create_events),
         ("orders", ingest.create_orders), ("rewards", ingest.create_insider_rewards),
-    ]
+    ])
+    return {"campaigns": len(CAMPAIGNS), **{kind: len(rows) for kind, rows in records.items()}}
+
+
+async def _ingest(sessions: async_sessionmaker, who: Principal, records: dict[str, list], steps: list) -> None:
+    """Sends each kind of record through its ingestion command, in order, BATCH at a time."""
     for kind, command in steps:
         rows = records[kind]
         for start in range(0, len(rows), BATCH):
             async with sessions() as session:
                 await command(session, who, rows[start:start + BATCH], kind)
-    return {"campaigns": len(CAMPAIGNS), **{kind: len(rows) for kind, rows in records.items()}}
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,15 +209,10 @@ async def seed_vouchers(sessions: async_sessionmaker, now: dt.datetime | None = 
         key_id = (await session.execute(select(ApiKey.id).where(ApiKey.account_id == DEMO_ACCOUNT_ID))).scalar_one()
     who = Principal(account_id=DEMO_ACCOUNT_ID, key_id=key_id, mode="test", scopes=frozenset(accounts.SCOPES))
     records = build_vouchers(now)
-    steps = [
+    await _ingest(sessions, who, records, [
         ("vouchers", voucher_ingest.create_vouchers), ("customers", voucher_ingest.create_customers),
         ("validations", voucher_ingest.create_validations), ("redemptions", voucher_ingest.create_redemptions),
-    ]
-    for kind, command in steps:
-        rows = records[kind]
-        for start in range(0, len(rows), BATCH):
-            async with sessions() as session:
-                await command(session, who, rows[start:start + BATCH], kind)
+    ])
     return {kind: len(rows) for kind, rows in records.items()}
 # --------------------------------------------------------------------------- landing
 
