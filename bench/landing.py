@@ -47,7 +47,7 @@ import psycopg
 
 from bench import dataset
 from bench.ceiling import start_ceilings
-from bench.measure import CpuMeter, process_tree, run_series, spread, summary
+from bench.measure import CpuMeter, cpu_model, process_tree, run_series, spread, summary
 from services.landing import queries
 from services.landing.salts import local_midnight
 from stack.run import ROOT, Stack, free_port, migrate
@@ -476,17 +476,10 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _machine(url: str) -> dict[str, Any]:
-    cpu_model = ""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     with psycopg.connect(url) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
-    return {"nproc": os.cpu_count(), "cpu_model": cpu_model, "postgresql": version,
+    return {"nproc": os.cpu_count(), "cpu_model": model, "postgresql": version,
             "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 

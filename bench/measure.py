@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import pathlib
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -157,3 +158,14 @@ def spread(values: list[float]) -> dict[str, float]:
         "max": round(max(v), 3),
         "spread_pct": round((max(v) - min(v)) / med * 100, 1) if med else math.nan,
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where there is none)."""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""

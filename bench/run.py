@@ -45,7 +45,7 @@ from typing import Any
 
 from bench import affiliate, auth_cost, dataset, ingest, reads, vouchers
 from bench.ceiling import start_ceilings
-from bench.measure import CpuMeter, aggregate_us, process_tree, run_series, spread, summary
+from bench.measure import CpuMeter, aggregate_us, cpu_model, process_tree, run_series, spread, summary
 from bench.report import render_report
 from stack.run import ROOT, SERVICES, Stack, free_port, migrate
 
@@ -104,14 +104,7 @@ def _machine(db_url: str) -> dict[str, Any]:
     import psycopg
     import sqlalchemy
 
-    cpu_model = ""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     envoy = pathlib.Path(sys.executable).parent / "envoy"
     try:
         envoy_version = subprocess.run([str(envoy), "--version"], capture_output=True, text=True, timeout=20).stdout
@@ -125,7 +118,7 @@ def _machine(db_url: str) -> dict[str, Any]:
             "random_page_cost", "jit", "synchronous_commit", "max_parallel_workers_per_gather")}
     return {
         "nproc": os.cpu_count(),
-        "cpu_model": cpu_model,
+        "cpu_model": model,
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
