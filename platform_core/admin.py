@@ -6,6 +6,7 @@
     python -m platform_core.admin revoke-key KEY_ID
 
 The secret of a new key is printed once and never stored; only its SHA-256 digest is.
+Admin commands connect as the owner role: MIGRATION_DATABASE_URL, else DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import uuid
 
 from platform_core import accounts, db
-from platform_core.config import require
+from platform_core.config import migration_database_url
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -27,7 +28,7 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    engine = db.create_engine(require("DATABASE_URL"), pool_size=1)
+    engine = db.create_engine(migration_database_url(), pool_size=1)
     try:
         async with db.sessionmaker(engine)() as session:
             if args.command == "create-account":

@@ -111,6 +111,18 @@ class Settings:
     auth_cache_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The owner role's URL (MIGRATION_DATABASE_URL): migrations, maintenance, admin
+    # commands. Services never use it; unset, it is DATABASE_URL (one role for both).
+    migration_database_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.migration_database_url:
+            object.__setattr__(self, "migration_database_url", self.database_url)
+
+
+def migration_database_url() -> str:
+    """The owner role's URL: MIGRATION_DATABASE_URL, else DATABASE_URL; stops when neither is set."""
+    return os.environ.get("MIGRATION_DATABASE_URL") or require("DATABASE_URL")
 
 
 def load_settings() -> Settings:
@@ -128,6 +140,7 @@ def load_settings() -> Settings:
         auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=env_float("SHUTDOWN_GRACE_SECONDS", 10.0),
         rate_limits=_limits(),
+        migration_database_url=os.environ.get("MIGRATION_DATABASE_URL", ""),
     )
 
 

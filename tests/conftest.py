@@ -22,6 +22,7 @@ from platform_core import accounts
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
 from platform_core.errors import campaign_envelope, partner_envelope
 from platform_core.ratelimit import MemoryLimiter
+from platform_core.roles import DatabaseUrls, prepare_database
 from platform_core.server import Deps, create_server
 from services.campaign.servicer import service_specs as campaign_specs
 from services.instance.servicer import service_specs
@@ -32,28 +33,54 @@ from stack.run import SERVICES, Stack, free_port, migrate
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """A fresh, migrated database for this test run."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+def database_server(tmp_path_factory) -> str:
+    """A superuser URL of the server the tests use (its `postgres` database)."""
     server_url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    pg = None
     if server_url:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(server_url.replace("postgresql+psycopg://", "postgresql://")).set(database=name)
-        url = url.render_as_string(hide_password=False)
-    else:
-        from platform_core.embedded_pg import EmbeddedPostgres
+        yield server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        return
+    from platform_core.embedded_pg import EmbeddedPostgres
 
-        pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
-        url = pg.ensure_database(name)
-    migrate(url)
-    yield url
-    if pg is not None:
-        pg.stop()
-    else:
-        with psycopg.connect(server_url, autocommit=True) as conn:
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    yield pg.admin_url
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database(database_server):
+    """Creates a fresh database with both roles (platform_core.roles); dropped at the end."""
+    created: list[str] = []
+
+    def make(prefix: str = "test") -> DatabaseUrls:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        created.append(name)
+        return prepare_database(database_server, name)
+
+    yield make
+    maintenance = make_url(database_server).set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        for name in created:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_urls(make_database) -> DatabaseUrls:
+    """The run's database, migrated by the owner role."""
+    urls = make_database()
+    migrate(urls.owner)
+    return urls
+
+
+@pytest.fixture(scope="session")
+def database_url(database_urls) -> str:
+    """The app role's URL: every service and in-process server of the suite uses it."""
+    return database_urls.app
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(database_urls) -> str:
+    """The owner role's URL (migrations, admin commands, erasure)."""
+    return database_urls.owner
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
@@ -148,7 +175,7 @@ async def landing_channel(landing_server):
 
 
 @pytest.fixture(scope="session")
-def gateway(database_url, tmp_path_factory):
+def gateway(database_urls, tmp_path_factory):
     """The real stack: the instance service in its own process behind a real Envoy."""
     data = tmp_path_factory.mktemp("stack")
     stack = Stack(
@@ -156,7 +183,8 @@ def gateway(database_url, tmp_path_factory):
         gateway_port=free_port(),
         admin_port=free_port(),
         service_ports={service.name: [free_port()] for service in SERVICES},
-        database_url=database_url,
+        database_url=database_urls.app,
+        migration_database_url=database_urls.owner,
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING", "VOUCHER_EXPORT_POLL_SECONDS": "0.2"},
         log_dir=data / "logs",
         # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For

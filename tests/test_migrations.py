@@ -9,22 +9,15 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from migrations.schema import metadata
 from stack.run import migrate
 
 
 @pytest.fixture
-def empty_database(database_url):
-    name = f"empty_{uuid.uuid4().hex[:10]}"
-    url = make_url(database_url)
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+def empty_database(make_database):
+    """A new database's owner-role URL: migrations run as the owner."""
+    return make_database("empty").owner
 
 
 def _script():

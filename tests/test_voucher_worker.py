@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, replace
 
 import grpc
@@ -22,7 +21,6 @@ import pytest
 import pytest_asyncio
 from partnerlytics.voucher.v1 import voucher_analytics_pb2 as api
 from partnerlytics.voucher.v1 import voucher_analytics_pb2_grpc as api_grpc
-from sqlalchemy.engine import make_url
 
 from platform_core import accounts
 from platform_core.ratelimit import MemoryLimiter
@@ -50,14 +48,10 @@ class Private:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def private(database_url, tmp_path_factory):
-    name = f"worker_{uuid.uuid4().hex[:10]}"
-    url = make_url(database_url)
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    own_url = url.set(database=name).render_as_string(hide_password=False)
-    migrate(own_url)
+async def private(make_database, tmp_path_factory):
+    urls = make_database("worker")
+    migrate(urls.owner)
+    own_url = urls.app
     deps = Deps.from_settings(make_settings(own_url), limiter=MemoryLimiter())
     settings = VoucherSettings(export_dir=tmp_path_factory.mktemp("worker-exports"), export_lease_seconds=LEASE,
                                public_base_url="http://gateway.test")
@@ -74,8 +68,6 @@ async def private(database_url, tmp_path_factory):
     await channel.close()
     await running.stop(1)
     await deps.engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture
