@@ -16,6 +16,7 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from platform_core import context
+from platform_core.audit import AuditWriter, audited
 from platform_core.auth import Authenticator
 from platform_core.errors import (
     DeadlineExceeded,
@@ -66,6 +67,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         rate_limits: dict[str, tuple[int, int]],
         envelope: EnvelopeBuilder,
         policed_prefixes: tuple[str, ...],
+        audit: AuditWriter | None = None,
     ) -> None:
         self._policies = policies
         self._auth = authenticator
@@ -73,6 +75,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._limits = rate_limits
         self._envelope = envelope
         self._prefixes = policed_prefixes
+        self._audit = audit
 
     async def _admit(
         self, ctx: context.RequestContext, metadata: dict[str, str], method: str, policy: MethodPolicy | None
@@ -82,7 +85,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         if policy is None:
             raise Internal(message=f"no access policy for {method}")
         if policy.scope is not None:
-            ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
+            ctx.principal = await self._auth.identify(metadata.get("authorization"))
+            self._auth.authorize(ctx.principal, policy.scope)
         if policy.bucket is None:
             return {}
         limit, window = self._limits[policy.bucket]
@@ -165,6 +169,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         started = time.perf_counter()
         call = _Call(ctx, metadata)
         status = "OK"
+        error: DomainError | None = None
         try:
             yield call
         except Exception as exc:  # every failure leaves through the one mapping
@@ -175,7 +180,21 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
         finally:
             log.info("rpc", extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}})
+            self._record(ctx, error)
             context.current.reset(token)
+
+    def _record(self, ctx: context.RequestContext, error: DomainError | None) -> None:
+        """The call's audit row (platform_core/audit.py): queued in memory, written in batches."""
+        policy = self._policies.get(ctx.method)
+        status = error.http_status if error is not None else 200
+        if self._audit is None or not audited(policy is not None and policy.scope is not None, status):
+            return
+        principal = ctx.principal
+        self._audit.record(
+            at=ctx.received_at, account_id=principal.account_id if principal else None,
+            key_id=principal.key_id if principal else None, endpoint=ctx.method, status=status,
+            grpc_code=error.grpc_code.name if error is not None else "OK", request_id=ctx.request_id,
+        )
 
 
 @dataclass
