@@ -41,7 +41,8 @@ class AuditEntry(Base):
     an erasure's counts per table); requests never store payloads."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"),)
+    # No RETURNING on insert: the app role may INSERT, not SELECT.
+    __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"), {"implicit_returning": False})
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
@@ -105,7 +106,7 @@ class AuditWriter:
             return 0
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(AuditEntry.__table__.insert(), rows)  # no RETURNING: INSERT-only role
+                await conn.execute(AuditEntry.__table__.insert(), rows)
         except Exception:
             log.exception("audit rows not written yet; retrying", extra={"fields": {"rows": len(rows)}})
             self._pending[:0] = rows[-MAX_PENDING:]

@@ -95,6 +95,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
 async def deps(database_url):
     deps = Deps.from_settings(make_settings(database_url), limiter=MemoryLimiter())
     yield deps
+    await deps.audit.close()
     await deps.engine.dispose()
 
 
