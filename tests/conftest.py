@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 
-from platform_core import accounts
+from platform_core import accounts, db
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
 from platform_core.errors import campaign_envelope, partner_envelope
 from platform_core.ratelimit import MemoryLimiter
@@ -97,6 +97,14 @@ async def deps(database_url):
     yield deps
     await deps.audit.close()
     await deps.engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def owner_sessions(owner_database_url):
+    """Sessions as the owner role, which `make run` seeds the demo data with (it resets sequences)."""
+    engine = db.create_engine(owner_database_url, pool_size=2)
+    yield db.sessionmaker(engine)
+    await engine.dispose()
 
 
 @dataclass
