@@ -107,7 +107,7 @@ async def test_services_connect_as_the_app_role(deps, gateway, owner_database_ur
     with psycopg.connect(owner_database_url) as conn:
         users = {r[0] for r in conn.execute(
             "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND usename IS NOT NULL")}
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")}
     assert APP in users and users <= {APP}
 
 
