@@ -111,7 +111,8 @@ async def _instance(conn: AsyncConnection, done: Erasure, subject: str) -> None:
         await _adjust(conn, done, "campaign_hourly_stats",
                       "instances = instances - 1, purchases = purchases - :n, revenue = revenue - :r",
                       "account_id = :a AND livemode = :l AND campaign_id = :c AND hour = :h", "instances = 0",
-                      {**key, "c": row.campaign_id, "n": purchase, "r": revenue.get(row.livemode, 0) if purchase else 0})
+                      {**key, "c": row.campaign_id, "n": purchase,
+                       "r": revenue.get(row.livemode, 0) if purchase else 0})
 
 
 async def _adjust(
@@ -170,9 +171,9 @@ async def _cancel_exports(conn: AsyncConnection, done: Erasure, export_dir: path
                   {**p, "reason": CANCELLED_REASON})
     for row in await _rows(conn, done, "voucher_exports (file deleted)",
                              f"UPDATE voucher_exports e SET status = 'expired', file_name = NULL, file_size = NULL "
-                             f"FROM (SELECT id, file_name FROM voucher_exports WHERE status = 'completed' AND {covering}"
-                             f" FOR UPDATE) AS old WHERE e.account_id = :a AND e.id = old.id "
-                             f"RETURNING old.file_name", p):
+                             f"FROM (SELECT id, file_name FROM voucher_exports "
+                             f"WHERE status = 'completed' AND {covering} FOR UPDATE) AS old "
+                             f"WHERE e.account_id = :a AND e.id = old.id RETURNING old.file_name", p):
         if row.file_name:
             done.files.append(export_dir / str(done.account_id) / row.file_name)
 
@@ -186,7 +187,8 @@ async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
         "AND e.visitor_hash = :h RETURNING e.tenant_id, (e.occurred_at AT TIME ZONE t.time_zone)::date AS day, "
         "e.event_type, coalesce(e.duration_ms, 0) AS duration_ms", p)
     await _rows(conn, done, "landing_daily_visitors",
-                  f"DELETE FROM landing_daily_visitors WHERE tenant_id IN ({tenants}) AND visitor_hash = :h RETURNING 1", p)
+                  f"DELETE FROM landing_daily_visitors WHERE tenant_id IN ({tenants}) AND visitor_hash = :h "
+                  "RETURNING 1", p)
     from services.landing.store import COLUMNS  # the event type numbers -> the rollup's columns
 
     daily: dict[tuple[int, object], collections.Counter] = collections.defaultdict(collections.Counter)
@@ -198,7 +200,8 @@ async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
         await _adjust(
             conn, done, "landing_daily_stats",
             "visitors = visitors - 1, " + ", ".join(f"{c} = {c} - :{c}" for c in columns),
-            "tenant_id = :t AND day = :d", "visitors = 0", {"t": tenant_id, "d": day, **{c: figures[c] for c in columns}},
+            "tenant_id = :t AND day = :d", "visitors = 0",
+            {"t": tenant_id, "d": day, **{c: figures[c] for c in columns}},
         )
 
 

@@ -128,7 +128,8 @@ async def _vouchers(channel, key: str, voucher: str) -> None:
     """Two customers of one voucher: the subject `cus_erase` and `cus_keep`, both on the same days."""
     stub, md = vpb_grpc.VoucherIngestionServiceStub(channel), (("authorization", f"Bearer {key}"),)
     await stub.BatchCreateVouchers(vpb.BatchCreateVouchersRequest(vouchers=[vpb.VoucherRecord(
-        id=voucher, code="ERASE10", currency="USD", created_at=timestamp_of(NOW - dt.timedelta(days=10)))]), metadata=md)
+        id=voucher, code="ERASE10", currency="USD", created_at=timestamp_of(NOW - dt.timedelta(days=10)))]),
+        metadata=md)
     await stub.BatchCreateCustomers(vpb.BatchCreateCustomersRequest(customers=[
         vpb.CustomerRecord(id=c, segment="retail", region="EU") for c in ("cus_erase", "cus_keep")]), metadata=md)
     validations, redemptions = [], []

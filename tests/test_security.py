@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 import string
 import time
@@ -18,9 +19,11 @@ from sqlalchemy import event
 from partnerlytics.instance.v1 import instance_analytics_pb2 as api
 from partnerlytics.instance.v1 import instance_analytics_pb2_grpc as api_grpc
 from platform_core import accounts, db
+from platform_core.audit import AuditWriter
 from platform_core.auth import Authenticator
+from platform_core.config import load_settings
 from platform_core.errors import Unauthenticated
-from platform_core.roles import APP, OWNER
+from platform_core.roles import APP, OWNER, prepare_database
 
 INSTANCES = "/partnerlytics.instance.v1.InstanceAnalyticsService/"
 AUDIT_COLUMNS = ["id", "at", "account_id", "key_id", "endpoint", "status", "grpc_code", "request_id", "details"]
@@ -41,8 +44,9 @@ def _denied(url: str, statement: str) -> None:
 
 def test_the_app_role_is_no_superuser_and_owns_nothing(owner_database_url):
     with psycopg.connect(owner_database_url) as conn:
-        role = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = %s",
-                            (APP,)).fetchone()
+        role = conn.execute(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = %s", (APP,)
+        ).fetchone()
         owned = conn.execute(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = %s", (APP,)).fetchone()[0]
@@ -99,16 +103,19 @@ def test_tables_the_owner_creates_later_are_granted_to_the_app_role(owner_databa
             conn.execute(f"DROP TABLE {table}")
 
 
-async def test_services_connect_as_the_app_role(deps, gateway, owner_database_url):
+async def test_services_connect_as_the_app_role(deps, gateway, database_urls):
     async with deps.engine.connect() as conn:
         assert (await conn.exec_driver_sql("SELECT current_user")).scalar_one() == APP
     async with httpx.AsyncClient(base_url=gateway.gateway_url, timeout=10) as http:
         await http.get("/partner/v1/instances/analytics")
-    with psycopg.connect(owner_database_url) as conn:
-        users = {r[0] for r in conn.execute(
-            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")}
-    assert APP in users and users <= {APP}
+    # As the superuser: only it sees every session's details. The owner's sessions are
+    # the tests' own (admin commands, demo data); no session but ours is a superuser's.
+    with psycopg.connect(database_urls.superuser) as conn:
+        users = dict(conn.execute(
+            "SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid "
+            "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+            "AND a.backend_type = 'client backend'").fetchall())
+    assert users.get(APP) is False and not any(users.values())
 
 
 # ------------------------------------------------------------------------------- audit log
@@ -271,3 +278,51 @@ async def test_bad_keys_over_grpc_are_the_familys_401_without_a_lookup(channel, 
         results = await asyncio.gather(*(call(k) for k in keys))
     assert set(results) == {(grpc.StatusCode.UNAUTHENTICATED, "401")}
     assert statements.n == 0
+
+
+def test_a_database_made_before_the_roles_is_handed_to_the_owner(database_server):
+    """An older `.data/postgres`: tables, sequences and functions of the superuser."""
+    name = f"legacy_{uuid.uuid4().hex[:10]}"
+    maintenance = psycopg.connect(database_server, autocommit=True)
+    try:
+        maintenance.execute(f'CREATE DATABASE "{name}"')
+        urls = prepare_database(database_server, name)  # creates nothing yet: roles and ownership
+        with psycopg.connect(urls.superuser, autocommit=True) as conn:
+            conn.execute("CREATE TABLE old_rows (id serial PRIMARY KEY)")
+            conn.execute("CREATE SEQUENCE old_counter")
+            conn.execute("CREATE FUNCTION old_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        prepare_database(database_server, name)
+        with psycopg.connect(urls.owner) as conn:
+            owners = conn.execute(
+                "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' UNION SELECT pg_get_userbyid(proowner) FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'").fetchall()
+            conn.execute("ALTER TABLE old_rows ADD COLUMN migrated boolean")  # the owner can migrate it
+        assert owners == [(OWNER,)]
+    finally:
+        maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        maintenance.close()
+
+
+def test_the_migration_url_defaults_to_the_database_url(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db/p")
+    monkeypatch.delenv("MIGRATION_DATABASE_URL", raising=False)
+    assert load_settings().migration_database_url == "postgresql://app@db/p"
+    monkeypatch.setenv("MIGRATION_DATABASE_URL", "postgresql://owner@db/p")
+    assert load_settings().migration_database_url == "postgresql://owner@db/p"
+
+
+async def test_the_audit_writer_writes_what_is_queued_when_closed(database_url, owner_database_url):
+    engine = db.create_engine(database_url, pool_size=1)
+    writer = AuditWriter(engine, flush_seconds=3600)  # only close() writes
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    try:
+        for request_id in ids:
+            writer.record(at=dt.datetime.now(dt.timezone.utc), account_id=None, key_id=None, endpoint="/x/Y",
+                          status=401, grpc_code="UNAUTHENTICATED", request_id=request_id)
+        assert _audit_rows(owner_database_url, ids) == {}
+        await writer.close()
+    finally:
+        await engine.dispose()
+    assert sorted(_audit_rows(owner_database_url, ids)) == sorted(ids)
