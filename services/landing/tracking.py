@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
 from platform_core.errors import FieldViolation, RateLimited, invalid
+from platform_core.metrics import IngestCounter
 from platform_core.ratelimit import Decision, Limiter
 from services.landing.envelope import TenantNotFound
 from services.landing.salts import SaltStore, visitor_hash
@@ -43,6 +44,7 @@ MAX_METADATA_KEYS = 50
 MAX_SECONDS_ON_PAGE = 86_400
 MAX_USER_AGENT = 512
 MAX_REFERRER = 2048
+EVENTS_INGESTED = IngestCounter("landing", "events")  # partnerlytics_ingested_records_total
 
 TENANT_LIMIT_MESSAGE = "Rate limit exceeded: at most {limit} events per {window} per tenant"
 SOURCE_LIMIT_MESSAGE = "Too many events from this visitor. Please slow down"
@@ -223,6 +225,7 @@ class EventWriter:
     async def _insert(self, rows: list[EventRow]) -> None:
         async with self._engine.begin() as conn:
             await store_events(conn, rows)
+        EVENTS_INGESTED.committed(len(rows), 0)
 
     async def close(self) -> None:
         if self._task is not None:
