@@ -69,7 +69,12 @@ class Stack:
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
     admin_port: int = 9901
+    # Envoy's Prometheus stats on their own listener (None: only on the admin port).
+    stats_port: int | None = None
     service_ports: dict[str, list[int]] = field(default_factory=dict)
+    # Each service process's /metrics port (METRICS_PORT): gRPC port + 1000 for the
+    # default ports, free ports when the gRPC ports were given (tests, benchmarks).
+    metrics_ports: dict[str, list[int]] = field(default_factory=dict)
     database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: pathlib.Path | None = None
@@ -111,11 +116,15 @@ class Stack:
 
     def start_services(self, replicas: int = 1) -> None:
         for service in SERVICES:
+            given = service.name in self.service_ports
             ports = self.service_ports.setdefault(
                 service.name, [service.base_port + i for i in range(replicas)]
             )
-            for i, port in enumerate(ports):
-                env = {**self._env(), service.port_env: str(port)}
+            metrics = self.metrics_ports.setdefault(
+                service.name, [free_port() if given else port + 1000 for port in ports]
+            )
+            for i, (port, metrics_port) in enumerate(zip(ports, metrics, strict=True)):
+                env = {**self._env(), service.port_env: str(port), "METRICS_PORT": str(metrics_port)}
                 self._spawn(f"{service.name}-{i}", [sys.executable, "-m", service.module], env)
         for service in SERVICES:
             for port in self.service_ports[service.name]:
@@ -148,6 +157,8 @@ class Stack:
             lua_path=str(ROOT / "gateway" / "partner.lua"),
             route_timeout_s=self.route_timeout_s,
             xff_trusted_hops=self.xff_trusted_hops,
+            stats_host=os.environ.get("GATEWAY_STATS_HOST", "127.0.0.1"),
+            stats_port=self.stats_port,
         )
         self.start_envoy("envoy", config, self.admin_port)
 
@@ -277,6 +288,7 @@ def main() -> None:
         gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
         gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
         admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
+        stats_port=int(os.environ.get("GATEWAY_STATS_PORT", "9902")) or None,
         database_url=os.environ.get("DATABASE_URL") or None,
         xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
     )
