@@ -21,6 +21,7 @@ from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
 from partnerlytics.instance.v1 import instance_ingestion_pb2_grpc as pb_grpc
 from platform_core.config import load_settings
 from tests import factories as f
+from tests.test_landing_grpc import CHROME, create_tenant
 
 PATH = "/partner/v1/instances/analytics"
 LIST = "InstanceAnalyticsService/ListInstanceAnalytics"
@@ -109,6 +110,25 @@ async def test_ingested_records_are_counted_after_commit_and_duplicates_apart(ga
     code = {"service": "instance", "method": BATCH, "mode": "test"}
     assert sample(after, "partnerlytics_requests_total", code="INVALID_ARGUMENT", **code) - sample(
         before, "partnerlytics_requests_total", code="INVALID_ARGUMENT", **code) == 1
+
+
+async def test_tracked_landing_events_are_counted_after_the_group_commit_and_bots_not(
+    gateway, landing_channel, make_tenant
+):
+    account = await make_tenant("landing-metrics")
+    tenant = await create_tenant(landing_channel, account.test_key, time_zone="Europe/Berlin")
+    labels = {"service": "landing", "kind": "events"}
+    before = scrape(gateway, "landing")
+    async with httpx.AsyncClient(base_url=gateway.gateway_url, timeout=10) as http:
+        for n, agent in enumerate((CHROME, CHROME, "python-requests/2.32.3")):
+            response = await http.post("/api/analytics/track", json={"tenant_id": tenant.id, "event_type": "pageview"},
+                                       headers={"user-agent": agent, "x-forwarded-for": f"198.51.100.{n + 1}"})
+            assert response.json() == {"success": True}
+    after = scrape(gateway, "landing")
+    assert sample(after, "partnerlytics_ingested_records_total", **labels) - sample(
+        before, "partnerlytics_ingested_records_total", **labels) == 2
+    lag = sample(after, "partnerlytics_preaggregation_lag_seconds", projection="landing_daily_stats")
+    assert lag == 0
 
 
 async def test_preaggregation_lag_is_measured_against_the_raw_rows(gateway, instance_channel, make_tenant, database_url):
@@ -257,3 +277,17 @@ async def test_a_direct_grpc_call_gets_a_request_id_in_its_metadata_and_the_log(
     assert uuid.UUID(request_id).version == 4
     lines = await _eventually(lambda: _access_lines(gateway, "instance-0", request_id))
     assert [(line["status"], line["method"]) for line in lines] == [("OK", f"/partnerlytics.instance.v1.{BATCH}")]
+
+
+@pytest.mark.parametrize("service, projections", [
+    ("instance", ["instance_hourly_counts", "campaign_hourly_stats"]),
+    ("voucher", ["voucher_daily"]),
+    ("affiliate", ["affiliate_daily_counts"]),
+    ("landing", ["landing_daily_stats"]),
+])
+def test_every_projection_has_a_lag_gauge_and_it_is_zero(gateway, service, projections):
+    samples = scrape(gateway, service)
+    found = {dict(labels)["projection"]: value for (name, labels), value in samples.items()
+             if name == "partnerlytics_preaggregation_lag_seconds"}
+    assert found == {projection: 0 for projection in projections}
+    assert sample(samples, "partnerlytics_scrape_query_errors_total", gauge="partnerlytics_preaggregation_lag_seconds") == 0

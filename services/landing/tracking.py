@@ -9,6 +9,7 @@ event and acknowledge it only after its transaction committed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import ipaddress
 import json
@@ -201,7 +202,9 @@ class EventWriter:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            # A context of its own: the writer outlives the request that started it, and
+            # its log lines must not carry that request's id (docs/observability.md).
+            self._task = asyncio.create_task(self._run(), context=contextvars.Context())
         self._wake.set()
         await future
 
