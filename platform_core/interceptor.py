@@ -1,7 +1,9 @@
-"""The one server interceptor: request id, authentication, rate limiting, error mapping, logs."""
+"""The one server interceptor: request id, authentication, rate limiting, error mapping,
+request metrics, logs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -15,7 +17,7 @@ import psycopg.errors
 import redis.exceptions
 import sqlalchemy.exc
 
-from platform_core import context
+from platform_core import context, metrics
 from platform_core.auth import Authenticator
 from platform_core.errors import (
     DeadlineExceeded,
@@ -164,17 +166,24 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         token = context.current.set(ctx)
         started = time.perf_counter()
         call = _Call(ctx, metadata)
-        status = "OK"
+        status, http_status = "OK", 200
         try:
             yield call
         except Exception as exc:  # every failure leaves through the one mapping
             error = _as_domain_error(exc)
             error.headers = {**call.headers, **error.headers, "x-request-id": ctx.request_id}
-            status = error.grpc_code.name
+            status, http_status = error.grpc_code.name, error.http_status
             trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
             await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
+        except asyncio.CancelledError:  # the caller went away (or the server is stopping)
+            status, http_status = "CANCELLED", 499
+            raise
         finally:
-            log.info("rpc", extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}})
+            seconds = time.perf_counter() - started
+            metrics.for_method(method).observe(status, ctx.principal.mode if ctx.principal else "none", seconds)
+            # The access line: request id, method, account and mode come from the context.
+            log.info("rpc", extra={"fields": {"status": status, "http_status": http_status,
+                                              "ms": round(seconds * 1000, 2)}})
             context.current.reset(token)
 
 
