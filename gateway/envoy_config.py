@@ -877,6 +877,59 @@ def _access_log() -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- stats
+
+ADMIN_CLUSTER = "envoy_admin"
+# What the stats listener forwards to the admin interface; everything else is a 404, so
+# the admin's mutating endpoints (/quitquitquit, /logging, /runtime_modify, ...) stay
+# reachable on the admin's own loopback address only.
+STATS_PATHS = ("/stats/prometheus", "/ready")
+
+
+def _stats_listener(host: str, port: int) -> dict[str, Any]:
+    """A listener that serves Envoy's Prometheus stats (and /ready) from the admin
+    interface, for scrapers that cannot reach the admin's loopback address."""
+    routes = [
+        {"match": {"path": path}, "route": {"cluster": ADMIN_CLUSTER, "timeout": "5s"}} for path in STATS_PATHS
+    ]
+    routes.append({"match": {"prefix": "/"}, "direct_response": {"status": 404}})
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+        "HttpConnectionManager",
+        "stat_prefix": "stats",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "stats",
+            "virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }
+        ],
+    }
+    return {
+        "name": "stats",
+        "address": _socket_address(host, port),
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+    }
+
+
+def _admin_cluster(host: str, port: int) -> dict[str, Any]:
+    # The admin interface speaks HTTP/1.1; a wildcard admin address is reached on loopback.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": _duration(UPSTREAM_CONNECT_TIMEOUT_S),
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
+        },
+    }
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -891,6 +944,8 @@ def render(
     lua_path: str,
     route_timeout_s: float = 15.0,
     xff_trusted_hops: int = 0,
+    stats_host: str = "127.0.0.1",
+    stats_port: int | None = None,
 ) -> dict[str, Any]:
     """Returns the Envoy bootstrap for `FAMILIES` as a dict (dump it as YAML or JSON).
 
@@ -898,7 +953,9 @@ def render(
     `descriptor_path` is the descriptor set the transcoder loads at start-up, and
     `lua_path` the Lua filter source, embedded inline. `xff_trusted_hops` is the number
     of trusted proxies in front of Envoy whose X-Forwarded-For entries name the client
-    (0: Envoy is the edge and the client IP is the connection's peer).
+    (0: Envoy is the edge and the client IP is the connection's peer). With `stats_port`,
+    a second listener on `stats_host` serves only `/stats/prometheus` and `/ready` of the
+    admin interface (docs/observability.md).
     """
     missing = sorted({f.cluster for f in FAMILIES} - set(upstreams))
     if missing:
@@ -1029,6 +1086,10 @@ def render(
     }
 
     clusters = [_cluster(name, list(endpoints)) for name, endpoints in sorted(upstreams.items())]
+    stats = []
+    if stats_port is not None:
+        stats.append(_stats_listener(stats_host, stats_port))
+        clusters.append(_admin_cluster(admin_host, admin_port))
 
     return {
         "admin": {"address": _socket_address(admin_host, admin_port)},
@@ -1044,7 +1105,8 @@ def render(
                             ]
                         }
                     ],
-                }
+                },
+                *stats,
             ],
             "clusters": clusters,
         },
@@ -1107,6 +1169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen-port", type=int, default=int(env.get("GATEWAY_PORT", "8080")))
     parser.add_argument("--admin-host", default=env.get("GATEWAY_ADMIN_HOST", "127.0.0.1"))
     parser.add_argument("--admin-port", type=int, default=int(env.get("GATEWAY_ADMIN_PORT", "9901")))
+    parser.add_argument("--stats-host", default=env.get("GATEWAY_STATS_HOST", "127.0.0.1"))
+    parser.add_argument("--stats-port", type=int, default=int(env.get("GATEWAY_STATS_PORT", "9902")),
+                        help="Prometheus stats of Envoy (/stats/prometheus); 0: no stats listener")
     parser.add_argument("--descriptor", default=env.get("GATEWAY_DESCRIPTOR", str(DEFAULT_DESCRIPTOR)))
     parser.add_argument("--lua", default=str(DEFAULT_LUA))
     parser.add_argument(
@@ -1128,6 +1193,8 @@ def main(argv: list[str] | None = None) -> int:
             lua_path=args.lua,
             route_timeout_s=args.route_timeout,
             xff_trusted_hops=args.xff_trusted_hops,
+            stats_host=args.stats_host,
+            stats_port=args.stats_port or None,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -110,6 +110,10 @@ class Settings:
     db_statement_timeout_ms: int = 10_000
     auth_cache_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
+    # Prometheus `/metrics` (METRICS_PORT): None = the service's gRPC port + 1000, 0 = off.
+    metrics_port: int | None = None
+    # How long a scrape-time gauge's query answer is reused (METRICS_CACHE_SECONDS).
+    metrics_cache_seconds: float = 5.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
     # The owner role's URL (MIGRATION_DATABASE_URL): migrations, maintenance, admin
     # commands. Services never use it; unset, it is DATABASE_URL (one role for both).
@@ -123,6 +127,10 @@ class Settings:
 def migration_database_url() -> str:
     """The owner role's URL: MIGRATION_DATABASE_URL, else DATABASE_URL; stops when neither is set."""
     return os.environ.get("MIGRATION_DATABASE_URL") or require("DATABASE_URL")
+
+    def metrics_port_for(self, grpc_port: int) -> int:
+        """The `/metrics` port of a process serving gRPC on `grpc_port` (0: none)."""
+        return grpc_port + 1000 if self.metrics_port is None else self.metrics_port
 
 
 def load_settings() -> Settings:
@@ -139,6 +147,8 @@ def load_settings() -> Settings:
         db_statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
         auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=env_float("SHUTDOWN_GRACE_SECONDS", 10.0),
+        metrics_port=env_int("METRICS_PORT", 0) if os.environ.get("METRICS_PORT") else None,
+        metrics_cache_seconds=env_float("METRICS_CACHE_SECONDS", 5.0),
         rate_limits=_limits(),
         migration_database_url=os.environ.get("MIGRATION_DATABASE_URL", ""),
     )

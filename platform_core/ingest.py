@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation, InvalidArgument
+from platform_core.metrics import IngestCounter
 from platform_core.params import parse_uuid
 
 MAX_BATCH = 5000
@@ -148,10 +149,14 @@ async def insert_batch(
     return result.all() if returning else []
 
 
-async def commit_and_acknowledge(session: AsyncSession, records: Sequence[Any], inserted: list[Any]) -> IngestResult:
-    """Commits the call's transaction; only then is the write acknowledged."""
+async def commit_and_acknowledge(
+    session: AsyncSession, records: Sequence[Any], inserted: list[Any], counter: IngestCounter
+) -> IngestResult:
+    """Commits the call's transaction; only then is the write acknowledged (and counted)."""
     await session.commit()
-    return IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    result = IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    counter.committed(result.created, result.duplicates)
+    return result
 
 
 def check_batch_size(checker: RecordChecker, field: str, records: Sequence[Any]) -> None:

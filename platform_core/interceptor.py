@@ -1,7 +1,9 @@
-"""The one server interceptor: request id, authentication, rate limiting, error mapping, logs."""
+"""The one server interceptor: request id, authentication, rate limiting, error mapping,
+request metrics, logs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -15,7 +17,7 @@ import psycopg.errors
 import redis.exceptions
 import sqlalchemy.exc
 
-from platform_core import context
+from platform_core import context, metrics
 from platform_core.audit import AuditWriter, audited
 from platform_core.auth import Authenticator
 from platform_core.errors import (
@@ -168,32 +170,37 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         token = context.current.set(ctx)
         started = time.perf_counter()
         call = _Call(ctx, metadata)
-        status = "OK"
-        error: DomainError | None = None
+        status, http_status = "OK", 200
         try:
             yield call
         except Exception as exc:  # every failure leaves through the one mapping
             error = _as_domain_error(exc)
             error.headers = {**call.headers, **error.headers, "x-request-id": ctx.request_id}
-            status = error.grpc_code.name
+            status, http_status = error.grpc_code.name, error.http_status
             trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
             await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
+        except asyncio.CancelledError:  # the caller went away (or the server is stopping)
+            status, http_status = "CANCELLED", 499
+            raise
         finally:
-            log.info("rpc", extra={"fields": {"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}})
-            self._record(ctx, error)
+            seconds = time.perf_counter() - started
+            metrics.for_method(method).observe(status, ctx.principal.mode if ctx.principal else "none", seconds)
+            # The access line: request id, method, account and mode come from the context.
+            log.info("rpc", extra={"fields": {"status": status, "http_status": http_status,
+                                              "ms": round(seconds * 1000, 2)}})
+            self._record(ctx, status, http_status)
             context.current.reset(token)
 
-    def _record(self, ctx: context.RequestContext, error: DomainError | None) -> None:
+    def _record(self, ctx: context.RequestContext, grpc_code: str, http_status: int) -> None:
         """The call's audit row (platform_core/audit.py): queued in memory, written in batches."""
         policy = self._policies.get(ctx.method)
-        status = error.http_status if error is not None else 200
-        if self._audit is None or not audited(policy is not None and policy.scope is not None, status):
+        if self._audit is None or not audited(policy is not None and policy.scope is not None, http_status):
             return
         principal = ctx.principal
         self._audit.record(
             at=ctx.received_at, account_id=principal.account_id if principal else None,
-            key_id=principal.key_id if principal else None, endpoint=ctx.method, status=status,
-            grpc_code=error.grpc_code.name if error is not None else "OK", request_id=ctx.request_id,
+            key_id=principal.key_id if principal else None, endpoint=ctx.method, status=http_status,
+            grpc_code=grpc_code, request_id=ctx.request_id,
         )
 
 

@@ -6,14 +6,14 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from platform_core import db
+from platform_core import db, metrics
 from platform_core.audit import AuditWriter
 from platform_core.auth import Authenticator
 from platform_core.config import Settings
@@ -130,16 +130,24 @@ async def create_server(
     return RunningServer(server=server, port=port, health=health_servicer, service_names=names, audit=deps.audit)
 
 
-async def serve_forever(running: RunningServer, deps: Deps) -> None:
-    """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+async def serve_forever(running: RunningServer, deps: Deps, gauges: Sequence[metrics.GaugeQuery] = ()) -> None:
+    """Runs until SIGTERM or SIGINT, then shuts down gracefully. Serves Prometheus
+    `/metrics` (with `gauges` measured at scrape time) on METRICS_PORT meanwhile."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("serving", extra={"fields": {"port": running.port, "services": running.service_names}})
+    metrics_port = deps.settings.metrics_port_for(running.port)
+    exporter = None
+    if metrics_port:
+        exporter = metrics.serve(deps.settings.grpc_host, metrics_port, gauges, ttl=deps.settings.metrics_cache_seconds)
+    log.info("serving", extra={"fields": {"port": running.port, "services": running.service_names,
+                                          "metrics_port": exporter.port if exporter else None}})
     await stop.wait()
     log.info("shutting down", extra={"fields": {"grace_seconds": deps.settings.shutdown_grace_seconds}})
     await running.stop(deps.settings.shutdown_grace_seconds)
+    if exporter is not None:
+        exporter.stop()
     await deps.engine.dispose()
     log.info("stopped")
 
@@ -148,6 +156,7 @@ def run_service(
     port_of: Callable[[Settings], int],
     specs_of: Callable[[Deps], list[ServiceSpec]],
     envelope: EnvelopeBuilder,
+    gauges_of: Callable[[Deps], Sequence[metrics.GaugeQuery]] = lambda deps: (),
 ) -> None:
     """A service's `python -m services.<domain>` entry point: settings from the
     environment, JSON logs, the server on `GRPC_HOST` and the service's port, until
@@ -160,6 +169,6 @@ def run_service(
         logs.configure(config.log_level)
         deps = Deps.from_settings(config)
         running = await create_server(f"{config.grpc_host}:{port_of(config)}", deps, specs_of(deps), envelope)
-        await serve_forever(running, deps)
+        await serve_forever(running, deps, gauges_of(deps))
 
     asyncio.run(main())

@@ -69,7 +69,13 @@ class Stack:
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
     admin_port: int = 9901
+    # Envoy's Prometheus stats on their own listener (None: only on the admin port).
+    stats_port: int | None = None
     service_ports: dict[str, list[int]] = field(default_factory=dict)
+    # Each service process's /metrics port (METRICS_PORT): gRPC port + 1000 for the
+    # default ports, free ports when the gRPC ports were given (tests, benchmarks), 0 for
+    # every process when the environment says METRICS_PORT=0.
+    metrics_ports: dict[str, list[int]] = field(default_factory=dict)
     database_url: str | None = None
     # The owner role's URL (migrations, demo data); DATABASE_URL's when not given.
     migration_database_url: str | None = None
@@ -118,12 +124,17 @@ class Stack:
         return proc
 
     def start_services(self, replicas: int = 1) -> None:
+        metrics_off = self._env().get("METRICS_PORT") == "0"
         for service in SERVICES:
+            given = service.name in self.service_ports
             ports = self.service_ports.setdefault(
                 service.name, [service.base_port + i for i in range(replicas)]
             )
-            for i, port in enumerate(ports):
-                env = {**self._env(), service.port_env: str(port)}
+            metrics = self.metrics_ports.setdefault(
+                service.name, [0 if metrics_off else free_port() if given else port + 1000 for port in ports]
+            )
+            for i, (port, metrics_port) in enumerate(zip(ports, metrics, strict=True)):
+                env = {**self._env(), service.port_env: str(port), "METRICS_PORT": str(metrics_port)}
                 self._spawn(f"{service.name}-{i}", [sys.executable, "-m", service.module], env)
         for service in SERVICES:
             for port in self.service_ports[service.name]:
@@ -156,6 +167,8 @@ class Stack:
             lua_path=str(ROOT / "gateway" / "partner.lua"),
             route_timeout_s=self.route_timeout_s,
             xff_trusted_hops=self.xff_trusted_hops,
+            stats_host=os.environ.get("GATEWAY_STATS_HOST", "127.0.0.1"),
+            stats_port=self.stats_port,
         )
         self.start_envoy("envoy", config, self.admin_port)
 
@@ -233,6 +246,15 @@ Press Ctrl-C to stop everything.
 CTRL_C = "Press Ctrl-C to stop everything."
 
 
+def _metrics_endpoints(stack: Stack) -> str:
+    """The Prometheus endpoints of the running stack (docs/observability.md)."""
+    lines = [f"  {name}: http://127.0.0.1:{port}/metrics"
+             for name, ports in stack.metrics_ports.items() for port in ports if port]
+    if stack.stats_port:
+        lines.append(f"  envoy: http://127.0.0.1:{stack.stats_port}/stats/prometheus")
+    return "metrics:\n" + "\n".join(lines)
+
+
 def _serve_landing_page(stack: Stack):
     """The demo landing page of tenant 1 on its own origin (LANDING_DEMO_PORT, default 8090)."""
     from stack.demo import LANDING_TENANTS
@@ -285,6 +307,7 @@ def main() -> None:
         gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
         gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
         admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
+        stats_port=int(os.environ.get("GATEWAY_STATS_PORT", "9902")) or None,
         database_url=os.environ.get("DATABASE_URL") or None,
         migration_database_url=os.environ.get("MIGRATION_DATABASE_URL") or None,
         xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
@@ -331,6 +354,7 @@ def main() -> None:
         stack.start_gateway()
         landing_page = _serve_landing_page(stack)
         print(f"logs: {stack.data_dir / 'logs'}")
+        print(_metrics_endpoints(stack))
         print(_examples(stack.gateway_url, DEMO_KEY).replace(
             "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])).replace(CTRL_C, ""))
         print(_landing_examples(stack.gateway_url, DEMO_KEY, landing_page.url))

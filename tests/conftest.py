@@ -191,10 +191,13 @@ def gateway(database_urls, tmp_path_factory):
         data_dir=data,
         gateway_port=free_port(),
         admin_port=free_port(),
+        stats_port=free_port(),
         service_ports={service.name: [free_port()] for service in SERVICES},
         database_url=database_urls.app,
         migration_database_url=database_urls.owner,
-        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING", "VOUCHER_EXPORT_POLL_SECONDS": "0.2"},
+        # INFO: the services' access lines (one JSON line per request) are checked.
+        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO", "VOUCHER_EXPORT_POLL_SECONDS": "0.2",
+                   "METRICS_CACHE_SECONDS": "0"},
         log_dir=data / "logs",
         # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For
         # names the client (the landing tests simulate visitors from many addresses).

@@ -17,7 +17,8 @@ from stack.run import ROOT, free_port
 def test_sigterm_reports_not_serving_then_exits_cleanly(database_url, tmp_path):
     port = free_port()
     log = open(tmp_path / "service.log", "wb")
-    env = {**os.environ, "DATABASE_URL": database_url, "INSTANCE_GRPC_PORT": str(port), "SHUTDOWN_GRACE_SECONDS": "2"}
+    env = {**os.environ, "DATABASE_URL": database_url, "INSTANCE_GRPC_PORT": str(port), "SHUTDOWN_GRACE_SECONDS": "2",
+           "METRICS_PORT": str(free_port())}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     proc = subprocess.Popen([sys.executable, "-m", "services.instance"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -8,6 +8,7 @@ from platform_core import logs
 from platform_core.config import settings
 from platform_core.server import Deps, create_server, serve_forever
 from services.affiliate.errors import affiliate_envelope
+from services.affiliate.gauges import gauges
 from services.affiliate.servicer import service_specs
 
 
@@ -18,7 +19,7 @@ async def main() -> None:
     running = await create_server(
         f"{config.grpc_host}:{config.affiliate_grpc_port}", deps, service_specs(deps), affiliate_envelope
     )
-    await serve_forever(running, deps)
+    await serve_forever(running, deps, gauges(deps))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
 from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation
+from platform_core.metrics import IngestCounter
 from platform_core.params import parse_uuid
 from services.affiliate.classify import parse_user_agent, traffic_source
 from services.affiliate.errors import validation_failed
@@ -211,8 +212,9 @@ class Deltas:
         )
 
 
-async def _committed(session: AsyncSession, total: int, created: int) -> IngestResult:
+async def _committed(session: AsyncSession, total: int, created: int, kind: str) -> IngestResult:
     await session.commit()
+    IngestCounter("affiliate", kind).committed(created, total - created)
     return IngestResult(created=created, duplicates=total - created)
 
 
@@ -234,7 +236,7 @@ async def upsert_affiliates(session: AsyncSession, who: Principal, records: Sequ
         conflict="ON CONFLICT (account_id, livemode, id) DO UPDATE SET name = EXCLUDED.name",
         returning="(xmax = 0) AS created",
     )
-    return await _committed(session, len(records), sum(1 for r in inserted if r.created))
+    return await _committed(session, len(records), sum(1 for r in inserted if r.created), "affiliates")
 
 
 async def upsert_products(session: AsyncSession, who: Principal, records: Sequence[pb.ProductRecord],
@@ -252,7 +254,7 @@ async def upsert_products(session: AsyncSession, who: Principal, records: Sequen
         conflict="ON CONFLICT (account_id, livemode, product_id) DO UPDATE SET name = EXCLUDED.name",
         returning="(xmax = 0) AS created",
     )
-    return await _committed(session, len(records), sum(1 for r in inserted if r.created))
+    return await _committed(session, len(records), sum(1 for r in inserted if r.created), "products")
 
 
 async def create_tracking_codes(session: AsyncSession, who: Principal, records: Sequence[pb.TrackingCodeRecord],
@@ -272,7 +274,7 @@ async def create_tracking_codes(session: AsyncSession, who: Principal, records: 
     checker.raise_if_any()
     inserted = await _insert(session, who, "affiliate_tracking_codes", {"code": "text", "affiliate_id": "text"}, rows,
                              returning="code")
-    return await _committed(session, len(records), len(inserted))
+    return await _committed(session, len(records), len(inserted), "tracking_codes")
 
 
 # --------------------------------------------------------------------------- tracking
@@ -368,7 +370,7 @@ async def record_events(session: AsyncSession, who: Principal, records: Sequence
         for (day,) in new_days:
             deltas.add("total", day, "", "visitors")
     await deltas.apply(session, who)
-    return await _committed(session, len(records), created)
+    return await _committed(session, len(records), created, "events")
 
 
 async def record_conversions(session: AsyncSession, who: Principal, records: Sequence[pb.ConversionRecord],
@@ -420,4 +422,4 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
         for product in row["product_ids"]:
             deltas.add("product", day, product, "conversions")
     await deltas.apply(session, who)
-    return await _committed(session, len(records), created)
+    return await _committed(session, len(records), created, "conversions")

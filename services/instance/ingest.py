@@ -26,8 +26,14 @@ from platform_core.ingest import (
     field_path,
     insert_batch,
 )
+from platform_core.metrics import IngestCounter
 from platform_core.paging import floor_hour
 from services.campaign.projection import Delta, StatsKey, add_to_campaign_stats
+
+# partnerlytics_ingested_records_total, per record kind.
+INSTANCES, EVENTS, ORDERS, INSIDER_REWARDS = (
+    IngestCounter("instance", kind) for kind in ("instances", "events", "orders", "insider_rewards")
+)
 
 
 TRACKER_TYPES = {
@@ -134,7 +140,7 @@ async def create_instances(
         campaign_deltas[(row.campaign_id, hour)].instances += 1
     await _bump_counts(session, who, deltas)
     await add_to_campaign_stats(session, who, campaign_deltas)
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, INSTANCES)
 
 
 # ---------------------------------------------------------------------------------------
@@ -194,7 +200,7 @@ async def create_events(
          "updated_at": ("updated", "timestamptz"), "metadata": ("metadata", "jsonb")},
         rows,
     )
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, EVENTS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,7 +300,7 @@ async def create_orders(
             campaign.revenue += totals[row.id]
         await _bump_counts(session, who, deltas)
         await add_to_campaign_stats(session, who, campaign_deltas)
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, ORDERS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,4 +334,4 @@ async def create_insider_rewards(
          "status": ("statuses", "text"), "created_at": ("created", "timestamptz")},
         rows,
     )
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, INSIDER_REWARDS)

@@ -9,6 +9,7 @@ from platform_core import logs
 from platform_core.config import settings
 from platform_core.server import Deps, create_server, serve_forever
 from services.landing.envelope import landing_envelope
+from services.landing.gauges import gauges
 from services.landing.salts import SaltStore, utc_now
 from services.landing.servicer import LandingDeps, service_specs
 from services.landing.store import prune_daily_visitors
@@ -41,7 +42,7 @@ async def main() -> None:
     )
     sweeper = asyncio.create_task(sweep(landing.salts, deps.engine))
     try:
-        await serve_forever(running, deps)
+        await serve_forever(running, deps, gauges(deps))
     finally:
         sweeper.cancel()
         await landing.writer.close()

@@ -9,6 +9,7 @@ event and acknowledge it only after its transaction committed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import ipaddress
 import json
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
 from platform_core.errors import FieldViolation, RateLimited, invalid
+from platform_core.metrics import IngestCounter
 from platform_core.ratelimit import Decision, Limiter
 from services.landing.envelope import TenantNotFound
 from services.landing.salts import SaltStore, visitor_hash
@@ -43,6 +45,7 @@ MAX_METADATA_KEYS = 50
 MAX_SECONDS_ON_PAGE = 86_400
 MAX_USER_AGENT = 512
 MAX_REFERRER = 2048
+EVENTS_INGESTED = IngestCounter("landing", "events")  # partnerlytics_ingested_records_total
 
 TENANT_LIMIT_MESSAGE = "Rate limit exceeded: at most {limit} events per {window} per tenant"
 SOURCE_LIMIT_MESSAGE = "Too many events from this visitor. Please slow down"
@@ -199,7 +202,9 @@ class EventWriter:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            # A context of its own: the writer outlives the request that started it, and
+            # its log lines must not carry that request's id (docs/observability.md).
+            self._task = asyncio.create_task(self._run(), context=contextvars.Context())
         self._wake.set()
         await future
 
@@ -223,6 +228,7 @@ class EventWriter:
     async def _insert(self, rows: list[EventRow]) -> None:
         async with self._engine.begin() as conn:
             await store_events(conn, rows)
+        EVENTS_INGESTED.committed(len(rows), 0)
 
     async def close(self) -> None:
         if self._task is not None:

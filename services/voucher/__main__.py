@@ -15,6 +15,7 @@ from platform_core.server import Deps, create_server, serve_forever
 from services.voucher.config import voucher_settings
 from services.voucher.errors import voucher_envelope
 from services.voucher.exports import ExportWorker
+from services.voucher.gauges import gauges
 from services.voucher.servicer import service_specs
 
 
@@ -32,7 +33,7 @@ async def main() -> None:
         for _ in range(own.export_workers)
     ]
     try:
-        await serve_forever(running, deps)
+        await serve_forever(running, deps, gauges(deps))
     finally:
         stop.set()
         for task in workers:

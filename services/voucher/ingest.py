@@ -22,9 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_core.accounts import Principal
 from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, field_path, insert_batch
+from platform_core.metrics import IngestCounter
 
 VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}$")
 MAX_AMOUNT = 10**15  # minor units; far above any order, far below bigint
+# partnerlytics_ingested_records_total, per record kind.
+VOUCHERS, CUSTOMERS, VALIDATIONS, REDEMPTIONS = (
+    IngestCounter("voucher", kind) for kind in ("vouchers", "customers", "validations", "redemptions")
+)
 
 __all__ = ["IngestResult", "create_vouchers", "create_customers", "create_validations", "create_redemptions"]
 
@@ -108,7 +113,7 @@ async def create_vouchers(
          "created_at": ("created", "timestamptz")},
         rows,
     )
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, VOUCHERS)
 
 
 async def create_customers(
@@ -127,7 +132,7 @@ async def create_customers(
         {"id": ("ids", "text"), "segment": ("segments", "text"), "region": ("regions", "text")},
         rows,
     )
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, CUSTOMERS)
 
 
 async def create_validations(
@@ -165,7 +170,7 @@ async def create_validations(
     for row in inserted:  # only what this call wrote: a retry adds nothing
         deltas[(row.voucher_id, _day(row.validated_at))][3] += 1
     await _add_daily(session, who, deltas)
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, VALIDATIONS)
 
 
 async def create_redemptions(
@@ -211,4 +216,4 @@ async def create_redemptions(
         totals[1] += row.discount
         totals[2] += row.order_total
     await _add_daily(session, who, deltas)
-    return await commit_and_acknowledge(session, records, inserted)
+    return await commit_and_acknowledge(session, records, inserted, REDEMPTIONS)
