@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from migrations.schema import metadata
+from migrations.schema import include_name, metadata
 from stack.run import migrate
 
 
@@ -44,7 +44,9 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
     migrate(empty_database)
     engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name}), metadata
+        )
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     engine.dispose()
     assert diff == []
