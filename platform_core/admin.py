@@ -73,8 +73,9 @@ def _add_retention_commands(commands) -> None:
         "set-retention", help="set an account's retention (an option left out keeps its current value)")
     set_retention.add_argument("account_id", type=_uuid)
     set_retention.add_argument("--raw-days", type=int, help=f"raw events (default {lifecycle.DEFAULT_RAW_DAYS})")
-    set_retention.add_argument("--aggregate-days", type=int,
-                               help=f"pre-aggregated rows, at least --raw-days (default {lifecycle.DEFAULT_AGGREGATE_DAYS})")
+    set_retention.add_argument(
+        "--aggregate-days", type=int,
+        help=f"pre-aggregated rows, at least --raw-days (default {lifecycle.DEFAULT_AGGREGATE_DAYS})")
     for name, text in (("show-retention", "show an account's retention"),
                        ("reset-retention", "return an account to the default retention")):
         commands.add_parser(name, help=text).add_argument("account_id", type=_uuid)

@@ -19,12 +19,12 @@ import psycopg
 import pytest
 from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as pb
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from migrations.schema import metadata
 from platform_core import distribution, lifecycle, maintenance
 from stack.run import migrate
 from tests import voucher_data as vd
+from tests.databases import scratch_database
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 REDEMPTIONS = next(t for t in lifecycle.PARTITIONED if t.name == "voucher_redemptions")
@@ -37,16 +37,9 @@ def days_ago(n: int) -> dt.datetime:
 @pytest.fixture(scope="module")
 def own_database(database_url):
     """A migrated database for this module alone."""
-    name = f"lifecycle_{uuid.uuid4().hex[:10]}"
-    url = make_url(database_url)
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    own = url.set(database=name).render_as_string(hide_password=False)
-    migrate(own)
-    yield own
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database(database_url, "lifecycle") as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture
@@ -153,6 +146,7 @@ def test_every_table_the_job_ages_has_the_account_and_its_time_column():
     for table in lifecycle.PARTITIONED + lifecycle.RAW_UNPARTITIONED + lifecycle.AGGREGATES:
         columns = metadata.tables[table.name].columns
         assert "account_id" in columns and table.time_column in columns, table.name
+        assert ("livemode" in columns) == table.modes, table.name
     for table in lifecycle.PARTITIONED:
         assert metadata.tables[table.name].dialect_options["postgresql"]["partition_by"] == \
             f"RANGE ({table.time_column})"
