@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -185,6 +186,21 @@ def test_the_job_runs_once_on_the_owner_url(own_database):
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert '"message": "maintenance pass"' in result.stderr
+
+
+def test_the_loop_runs_a_pass_at_start_and_stops_on_sigterm(own_database):
+    env = {**os.environ, "DATABASE_URL": own_database, "MAINTENANCE_INTERVAL_SECONDS": "3600"}
+    env.pop("MIGRATION_DATABASE_URL", None)
+    job = subprocess.Popen([sys.executable, "-m", "platform_core.maintenance"], env=env,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        first = job.stderr.readline()
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=60) == 0
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert '"message": "maintenance pass"' in first
 
 
 def test_a_pass_is_skipped_while_another_holds_the_lock(own_database, conn):
