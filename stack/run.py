@@ -132,6 +132,10 @@ class Stack:
             for port in self.service_ports[service.name]:
                 self._wait_serving(service.name, port)
 
+    def start_maintenance(self) -> None:
+        """The data-lifecycle loop (partitions ahead, retention): docs/lifecycle.md."""
+        self._spawn("maintenance", [sys.executable, "-m", "platform_core.maintenance"], self._env())
+
     def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -340,6 +344,7 @@ def main() -> None:
             counts = asyncio.run(_seed())
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
+        stack.start_maintenance()
         stack.start_gateway()
         landing_page = _serve_landing_page(stack)
         print(f"logs: {stack.data_dir / 'logs'}")

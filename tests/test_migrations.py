@@ -9,22 +9,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
-from migrations.schema import metadata
+from migrations.schema import include_name, metadata
 from stack.run import migrate
+from tests.databases import scratch_database
 
 
 @pytest.fixture
 def empty_database(database_url):
-    name = f"empty_{uuid.uuid4().hex[:10]}"
-    url = make_url(database_url)
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database(database_url, "empty") as url:
+        yield url
 
 
 def _script():
@@ -44,7 +38,9 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
     migrate(empty_database)
     engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name}), metadata
+        )
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     engine.dispose()
     assert diff == []
