@@ -137,8 +137,9 @@ def open_database(data_dir: pathlib.Path) -> Database:
 # Visitors: ~4,000 a day, each with a hash of its own per local day (as the rotating
 # salt makes them); event types in a landing page's proportions.
 _EVENTS = """
-INSERT INTO landing_events (tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent, referrer)
-SELECT %(t)s, at, kind,
+INSERT INTO landing_events (account_id, tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent,
+                            referrer)
+SELECT (SELECT account_id FROM landing_tenants WHERE id = %(t)s), %(t)s, at, kind,
        left(md5(%(t)s || ':' || (at AT TIME ZONE %(zone)s)::date || ':' || visitor)
             || md5(visitor || ':' || (at AT TIME ZONE %(zone)s)::date), 45),
        CASE WHEN kind = 5 THEN (5000 + random() * 300000)::int END,
@@ -154,19 +155,19 @@ ORDER BY at
 
 
 _ROLLUP_VISITORS = """
-INSERT INTO landing_daily_visitors (tenant_id, day, visitor_hash)
-SELECT DISTINCT tenant_id, (occurred_at AT TIME ZONE %(zone)s)::date, visitor_hash
+INSERT INTO landing_daily_visitors (account_id, tenant_id, day, visitor_hash)
+SELECT DISTINCT account_id, tenant_id, (occurred_at AT TIME ZONE %(zone)s)::date, visitor_hash
 FROM landing_events WHERE tenant_id = %(t)s
 """
 _ROLLUP_STATS = """
-INSERT INTO landing_daily_stats (tenant_id, day, visitors, pageview, click_whatsapp, click_call, click_toggle_currency,
-                                 time_on_page, qr_scan, product_click, duration_ms)
-SELECT tenant_id, (occurred_at AT TIME ZONE %(zone)s)::date, count(DISTINCT visitor_hash),
+INSERT INTO landing_daily_stats (account_id, tenant_id, day, visitors, pageview, click_whatsapp, click_call,
+                                 click_toggle_currency, time_on_page, qr_scan, product_click, duration_ms)
+SELECT account_id, tenant_id, (occurred_at AT TIME ZONE %(zone)s)::date, count(DISTINCT visitor_hash),
        count(*) FILTER (WHERE event_type = 1), count(*) FILTER (WHERE event_type = 2),
        count(*) FILTER (WHERE event_type = 3), count(*) FILTER (WHERE event_type = 4),
        count(*) FILTER (WHERE event_type = 5), count(*) FILTER (WHERE event_type = 6),
        count(*) FILTER (WHERE event_type = 7), coalesce(sum(duration_ms) FILTER (WHERE event_type = 5), 0)
-FROM landing_events WHERE tenant_id = %(t)s GROUP BY 1, 2
+FROM landing_events WHERE tenant_id = %(t)s GROUP BY 1, 2, 3
 """
 
 

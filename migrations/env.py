@@ -7,7 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from migrations.schema import metadata
+from migrations.schema import include_name, metadata
 
 config = context.config
 
@@ -26,7 +26,9 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True, compare_type=True)
+    context.configure(
+        url=_url(), target_metadata=metadata, literal_binds=True, compare_type=True, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -34,7 +36,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        context.configure(
+            connection=connection, target_metadata=metadata, compare_type=True, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -4,6 +4,9 @@
     python -m platform_core.admin create-key ACCOUNT_ID --mode test [--scopes analytics:read,ingest:write]
     python -m platform_core.admin list-keys ACCOUNT_ID
     python -m platform_core.admin revoke-key KEY_ID
+    python -m platform_core.admin set-retention ACCOUNT_ID [--raw-days N] [--aggregate-days M]
+    python -m platform_core.admin show-retention ACCOUNT_ID
+    python -m platform_core.admin reset-retention ACCOUNT_ID
     python -m platform_core.admin erase --kind instance|customer|visitor --account ACCOUNT_ID --id ID
     python -m platform_core.admin erase --kind visitor --account ACCOUNT_ID --ip 203.0.113.7
 
@@ -21,7 +24,7 @@ import json
 import sys
 import uuid
 
-from platform_core import accounts, db, erasure
+from platform_core import accounts, db, erasure, lifecycle
 from platform_core.config import migration_database_url
 
 
@@ -77,8 +80,50 @@ async def _run(args: argparse.Namespace) -> int:
                     return 2
                 await session.commit()
                 print(f"revoked {args.key_id}")
+            elif args.command in RETENTION_COMMANDS:
+                return await _retention(session, args)
     finally:
         await engine.dispose()
+    return 0
+
+
+RETENTION_COMMANDS = ("set-retention", "show-retention", "reset-retention")
+
+
+def _add_retention_commands(commands) -> None:
+    """How long an account keeps raw and pre-aggregated rows (docs/lifecycle.md)."""
+    set_retention = commands.add_parser(
+        "set-retention", help="set an account's retention (an option left out keeps its current value)")
+    set_retention.add_argument("account_id", type=_uuid)
+    set_retention.add_argument("--raw-days", type=int, help=f"raw events (default {lifecycle.DEFAULT_RAW_DAYS})")
+    set_retention.add_argument(
+        "--aggregate-days", type=int,
+        help=f"pre-aggregated rows, at least --raw-days (default {lifecycle.DEFAULT_AGGREGATE_DAYS})")
+    for name, text in (("show-retention", "show an account's retention"),
+                       ("reset-retention", "return an account to the default retention")):
+        commands.add_parser(name, help=text).add_argument("account_id", type=_uuid)
+
+
+async def _retention(session, args: argparse.Namespace) -> int:
+    if await session.get(accounts.Account, args.account_id) is None:
+        print(f"error: no account {args.account_id}", file=sys.stderr)
+        return 2
+    if args.command == "set-retention":
+        current = await lifecycle.get_retention(session, args.account_id)
+        raw = current.raw_days if args.raw_days is None else args.raw_days
+        aggregate = current.aggregate_days if args.aggregate_days is None else args.aggregate_days
+        try:
+            await lifecycle.set_retention(session, args.account_id, raw, aggregate)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        await session.commit()
+    elif args.command == "reset-retention":
+        await lifecycle.reset_retention(session, args.account_id)
+        await session.commit()
+    policy = await lifecycle.get_retention(session, args.account_id)
+    source = "set" if policy.explicit else "default"
+    print(f"retention {policy.account_id} raw_days={policy.raw_days} aggregate_days={policy.aggregate_days} ({source})")
     return 0
 
 
@@ -97,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     list_keys.add_argument("account_id", type=_uuid)
     revoke = commands.add_parser("revoke-key", help="revoke a key")
     revoke.add_argument("key_id", type=_uuid)
+    _add_retention_commands(commands)
     erase = commands.add_parser("erase", help="erase one person's data from every table of one account")
     erase.add_argument("--kind", choices=erasure.KINDS, required=True)
     erase.add_argument("--account", type=_uuid, required=True, help="the account whose data it is")

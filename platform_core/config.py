@@ -123,14 +123,14 @@ class Settings:
         if not self.migration_database_url:
             object.__setattr__(self, "migration_database_url", self.database_url)
 
+    def metrics_port_for(self, grpc_port: int) -> int:
+        """The `/metrics` port of a process serving gRPC on `grpc_port` (0: none)."""
+        return grpc_port + 1000 if self.metrics_port is None else self.metrics_port
+
 
 def migration_database_url() -> str:
     """The owner role's URL: MIGRATION_DATABASE_URL, else DATABASE_URL; stops when neither is set."""
     return os.environ.get("MIGRATION_DATABASE_URL") or require("DATABASE_URL")
-
-    def metrics_port_for(self, grpc_port: int) -> int:
-        """The `/metrics` port of a process serving gRPC on `grpc_port` (0: none)."""
-        return grpc_port + 1000 if self.metrics_port is None else self.metrics_port
 
 
 def load_settings() -> Settings:

@@ -180,15 +180,13 @@ async def _cancel_exports(conn: AsyncConnection, done: Erasure, export_dir: path
 
 async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
     p = {"a": done.account_id, "h": subject}
-    tenants = "SELECT id FROM landing_tenants WHERE account_id = :a"
     events = await _rows(
         conn, done, "landing_events",
-        "DELETE FROM landing_events e USING landing_tenants t WHERE e.tenant_id = t.id AND t.account_id = :a "
+        "DELETE FROM landing_events e USING landing_tenants t WHERE e.account_id = :a AND t.id = e.tenant_id "
         "AND e.visitor_hash = :h RETURNING e.tenant_id, (e.occurred_at AT TIME ZONE t.time_zone)::date AS day, "
         "e.event_type, coalesce(e.duration_ms, 0) AS duration_ms", p)
     await _rows(conn, done, "landing_daily_visitors",
-                  f"DELETE FROM landing_daily_visitors WHERE tenant_id IN ({tenants}) AND visitor_hash = :h "
-                  "RETURNING 1", p)
+                "DELETE FROM landing_daily_visitors WHERE account_id = :a AND visitor_hash = :h RETURNING 1", p)
     from services.landing.store import COLUMNS  # the event type numbers -> the rollup's columns
 
     daily: dict[tuple[int, object], collections.Counter] = collections.defaultdict(collections.Counter)
@@ -200,8 +198,8 @@ async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
         await _adjust(
             conn, done, "landing_daily_stats",
             "visitors = visitors - 1, " + ", ".join(f"{c} = {c} - :{c}" for c in columns),
-            "tenant_id = :t AND day = :d", "visitors = 0",
-            {"t": tenant_id, "d": day, **{c: figures[c] for c in columns}},
+            "account_id = :a AND tenant_id = :t AND day = :d", "visitors = 0",
+            {"a": done.account_id, "t": tenant_id, "d": day, **{c: figures[c] for c in columns}},
         )
 
 

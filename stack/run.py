@@ -140,6 +140,12 @@ class Stack:
             for port in self.service_ports[service.name]:
                 self._wait_serving(service.name, port)
 
+    def start_maintenance(self) -> None:
+        """The data-lifecycle loop (partitions ahead, retention): docs/lifecycle.md."""
+        # The one process with the owner role's URL: it creates partitions (DDL).
+        env = {**self._env(), "MIGRATION_DATABASE_URL": self.migration_database_url or self.database_url or ""}
+        self._spawn("maintenance", [sys.executable, "-m", "platform_core.maintenance"], env)
+
     def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -351,6 +357,7 @@ def main() -> None:
             counts = asyncio.run(_seed())
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
+        stack.start_maintenance()
         stack.start_gateway()
         landing_page = _serve_landing_page(stack)
         print(f"logs: {stack.data_dir / 'logs'}")

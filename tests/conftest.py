@@ -13,16 +13,14 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-import psycopg
 import pytest
 import pytest_asyncio
-from sqlalchemy.engine import make_url
 
 from platform_core import accounts, db
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
 from platform_core.errors import campaign_envelope, partner_envelope
 from platform_core.ratelimit import MemoryLimiter
-from platform_core.roles import DatabaseUrls, prepare_database
+from platform_core.roles import DatabaseUrls
 from platform_core.server import Deps, create_server
 from services.campaign.servicer import service_specs as campaign_specs
 from services.instance.servicer import service_specs
@@ -30,6 +28,7 @@ from services.landing.envelope import landing_envelope
 from services.landing.servicer import LandingDeps
 from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
+from tests.databases import scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -47,28 +46,11 @@ def database_server(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def make_database(database_server):
-    """Creates a fresh database with both roles (platform_core.roles); dropped at the end."""
-    created: list[str] = []
-
-    def make(prefix: str = "test") -> DatabaseUrls:
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        created.append(name)
-        return prepare_database(database_server, name)
-
-    yield make
-    maintenance = make_url(database_server).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def database_urls(make_database) -> DatabaseUrls:
-    """The run's database, migrated by the owner role."""
-    urls = make_database()
-    migrate(urls.owner)
-    return urls
+def database_urls(database_server) -> DatabaseUrls:
+    """The run's database with both roles, migrated by the owner role."""
+    with scratch_database(database_server, "test") as urls:
+        migrate(urls.owner)
+        yield urls
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from migrations.schema import metadata
+from migrations.schema import include_name, metadata
 from stack.run import migrate
+from tests.databases import scratch_database
 
 
 @pytest.fixture
-def empty_database(make_database):
+def empty_database(database_server):
     """A new database's owner-role URL: migrations run as the owner."""
-    return make_database("empty").owner
+    with scratch_database(database_server, "empty") as urls:
+        yield urls.owner
 
 
 def _script():
@@ -37,7 +39,9 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(empty_database):
     migrate(empty_database)
     engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name}), metadata
+        )
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
     engine.dispose()
     assert diff == []

@@ -33,6 +33,7 @@ from services.voucher.servicer import service_specs
 from stack.run import ROOT, migrate
 from tests import voucher_data as vd
 from tests.conftest import make_settings
+from tests.databases import scratch_database
 
 LEASE = 1.5
 
@@ -48,26 +49,26 @@ class Private:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def private(make_database, tmp_path_factory):
-    urls = make_database("worker")
-    migrate(urls.owner)
-    own_url = urls.app
-    deps = Deps.from_settings(make_settings(own_url), limiter=MemoryLimiter())
-    settings = VoucherSettings(export_dir=tmp_path_factory.mktemp("worker-exports"), export_lease_seconds=LEASE,
-                               public_base_url="http://gateway.test")
-    async with deps.sessions() as session:
-        account = await accounts.create_account(session, "worker tests")
-        _, key = await accounts.create_key(session, account.id, "test")
-        await session.commit()
-    running = await create_server("127.0.0.1:0", deps, service_specs(deps, settings), voucher_envelope)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    data = vd.build(dt.datetime.now(dt.timezone.utc), seed=41, days=30, vouchers=12, customers=20)
-    await vd.VoucherIngest(channel, key).all(data)
-    yield Private(own_url, deps, settings, api_grpc.VoucherAnalyticsServiceStub(channel),
-                  (("authorization", f"Bearer {key}"),), data)
-    await channel.close()
-    await running.stop(1)
-    await deps.engine.dispose()
+async def private(database_server, tmp_path_factory):
+    with scratch_database(database_server, "worker") as urls:
+        migrate(urls.owner)
+        own_url = urls.app
+        deps = Deps.from_settings(make_settings(own_url), limiter=MemoryLimiter())
+        settings = VoucherSettings(export_dir=tmp_path_factory.mktemp("worker-exports"), export_lease_seconds=LEASE,
+                                   public_base_url="http://gateway.test")
+        async with deps.sessions() as session:
+            account = await accounts.create_account(session, "worker tests")
+            _, key = await accounts.create_key(session, account.id, "test")
+            await session.commit()
+        running = await create_server("127.0.0.1:0", deps, service_specs(deps, settings), voucher_envelope)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        data = vd.build(dt.datetime.now(dt.timezone.utc), seed=41, days=30, vouchers=12, customers=20)
+        await vd.VoucherIngest(channel, key).all(data)
+        yield Private(own_url, deps, settings, api_grpc.VoucherAnalyticsServiceStub(channel),
+                      (("authorization", f"Bearer {key}"),), data)
+        await channel.close()
+        await running.stop(1)
+        await deps.engine.dispose()
 
 
 @pytest_asyncio.fixture

@@ -79,7 +79,8 @@ class Product(Tenanted, Base):
 class TrackingEvent(Tenanted, Base):
     """A click, pageview, product view, cart change or thank-you view.
 
-    `event_id` is the client's idempotency key; `id` is the public number the feeds
+    `event_id` is the client's idempotency key, with `occurred_at` (the month partition's
+    column must be in the key; docs/lifecycle.md); `id` is the public number the feeds
     show (an identity, unique without an index of its own).
     """
 
@@ -88,7 +89,7 @@ class TrackingEvent(Tenanted, Base):
     event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
     event_type: Mapped[str] = mapped_column(String(20))
-    occurred_at: Mapped[TimestampTZ]
+    occurred_at: Mapped[TimestampTZ] = mapped_column(primary_key=True)
     tracking_code: Mapped[str | None] = mapped_column(Code)
     session_id: Mapped[str | None] = mapped_column(String(128))
     page_url: Mapped[str | None] = mapped_column(Url)
@@ -107,11 +108,15 @@ class TrackingEvent(Tenanted, Base):
             "ix_affiliate_events_type_feed",
             "account_id", "livemode", "event_type", text("occurred_at DESC"), text("id DESC"),
         ),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
 
 class Conversion(Tenanted, Base):
-    """A completed order attributed to a tracking code; `order_id` is its natural key."""
+    """A completed order attributed to a tracking code; `order_id` is its natural key.
+
+    Partitioned by month of `occurred_at`, which is therefore in the key with `order_id`.
+    """
 
     __tablename__ = "affiliate_conversions"
 
@@ -121,11 +126,12 @@ class Conversion(Tenanted, Base):
     order_total: Mapped[Money]
     commission: Mapped[Money]
     currency: Mapped[Currency]
-    occurred_at: Mapped[TimestampTZ]
+    occurred_at: Mapped[TimestampTZ] = mapped_column(primary_key=True)
     product_ids: Mapped[list[str]] = mapped_column(ARRAY(Code))
 
     __table_args__ = (
         Index("ix_affiliate_conversions_feed", "account_id", "livemode", text("occurred_at DESC"), text("id DESC")),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
 

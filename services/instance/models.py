@@ -86,7 +86,11 @@ class InstanceHourlyCount(Tenanted, Base):
 
 
 class Event(Tenanted, Base):
-    """One tracked interaction of an instance."""
+    """One tracked interaction of an instance.
+
+    Partitioned by month of `created_at` (platform_core/lifecycle.py), which is therefore
+    part of the key: a retried event carries its id and its time (docs/lifecycle.md).
+    """
 
     __tablename__ = "events"
 
@@ -95,7 +99,7 @@ class Event(Tenanted, Base):
     name: Mapped[ShortText]
     tracker_type: Mapped[str] = mapped_column(String(20))
     reference_id: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[TimestampTZ]
+    created_at: Mapped[TimestampTZ] = mapped_column(primary_key=True)
     updated_at: Mapped[TimestampTZ]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
 
@@ -106,6 +110,7 @@ class Event(Tenanted, Base):
             name="fk_events_instance",
         ),
         Index("ix_events_instance", "account_id", "livemode", "instance_id", "created_at", "id"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import (
@@ -37,11 +38,21 @@ class LandingTenant(Base):
     __table_args__ = (Index("ix_landing_tenants_account", "account_id", "livemode", "id"),)
 
 
+class TenantRows:
+    """The leading key column of the rows of a tenant: its account (docs/scaling.md)."""
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True, sort_order=-1)
+
+
 class LandingEvent(Base):
-    """One counted (non-bot) visitor event. The IP is never stored, only `visitor_hash`."""
+    """One counted (non-bot) visitor event. The IP is never stored, only `visitor_hash`.
+
+    Partitioned by month of `occurred_at` (platform_core/lifecycle.py).
+    """
 
     __tablename__ = "landing_events"
 
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("landing_tenants.id"))
     occurred_at: Mapped[TimestampTZ]
     id: Mapped[int] = mapped_column(BigInteger, Identity())
@@ -54,10 +65,13 @@ class LandingEvent(Base):
     referrer: Mapped[str] = mapped_column(String(2048))
     event_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
 
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "occurred_at", "id", name="pk_landing_events"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "tenant_id", "occurred_at", "id", name="pk_landing_events"),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
+    )
 
 
-class LandingDailyVisitor(Base):
+class LandingDailyVisitor(TenantRows, Base):
     """The distinct visitor hashes of a tenant's local day, kept by the transaction that
     writes the events; an insert that finds its row already there is not a new visitor."""
 
@@ -68,7 +82,7 @@ class LandingDailyVisitor(Base):
     visitor_hash: Mapped[str] = mapped_column(String(VISITOR_HASH_LENGTH), primary_key=True)
 
 
-class LandingDailyStats(Base):
+class LandingDailyStats(TenantRows, Base):
     """Per tenant and local day (of the tenant's zone): unique visitors and events per type.
 
     Kept exact by the transaction that writes the events (staleness zero); the dashboards

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import uuid
 from dataclasses import dataclass, field, fields
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,8 @@ DAYS = 7
 
 _DAYS = text(
     "SELECT day, visitors, pageview, click_whatsapp, click_call, click_toggle_currency, time_on_page, qr_scan, "
-    "product_click, duration_ms FROM landing_daily_stats WHERE tenant_id = :t AND day >= :first AND day <= :last"
+    "product_click, duration_ms FROM landing_daily_stats "
+    "WHERE account_id = :a AND tenant_id = :t AND day >= :first AND day <= :last"
 )
 
 
@@ -63,10 +65,14 @@ def local_days(now: dt.datetime, time_zone: str, days: int) -> list[dt.date]:
     return [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
 
 
-async def report(conn: AsyncConnection, tenant_id: int, time_zone: str, now: dt.datetime, days: int) -> Report:
+async def report(
+    conn: AsyncConnection, account_id: uuid.UUID, tenant_id: int, time_zone: str, now: dt.datetime, days: int
+) -> Report:
     """The last `days` local days of the tenant (today included), per day and in all."""
     dates = local_days(now, time_zone, days)
-    rows = (await conn.execute(_DAYS, {"t": tenant_id, "first": dates[0], "last": dates[-1]})).all()
+    rows = (
+        await conn.execute(_DAYS, {"a": account_id, "t": tenant_id, "first": dates[0], "last": dates[-1]})
+    ).all()
     found = {row.day: Figures(*(int(v) for v in row[1:])) for row in rows}
     per_day = [found.get(day, Figures()) for day in dates]
     whole = Figures()

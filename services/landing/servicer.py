@@ -79,7 +79,9 @@ class LandingAnalyticsServicer(api_grpc.LandingAnalyticsServiceServicer):
             tenant = await tenants.find_tenant(conn, context.principal(), tenant_id)
             if tenant is None:
                 raise TenantNotFound(message="Tenant not found", details=f"No tenant has the id {tenant_id}.")
-            return await queries.report(conn, tenant.id, tenant.time_zone, self._landing.salts.now(), days)
+            return await queries.report(
+                conn, tenant.account_id, tenant.id, tenant.time_zone, self._landing.salts.now(), days
+            )
 
     async def GetAnalytics(self, request, _context):
         report = await self._report(request.tenant_id, queries.DAYS)

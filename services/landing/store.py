@@ -45,26 +45,34 @@ class EventRow:
         return self.occurred_at.astimezone(ZoneInfo(self.time_zone)).date()
 
 
+# Every row carries its tenant's account first in its key (docs/scaling.md); the rows name
+# the tenant only, so each statement takes the account from landing_tenants (a key lookup
+# per tenant of the batch). A row of an unknown tenant gets no account and fails the
+# transaction (NOT NULL), as the foreign key on the tenant would.
+_OF_TENANT = "LEFT JOIN landing_tenants tenant ON tenant.id = x.t"
+
 _EVENTS = text(
     "INSERT INTO landing_events "
-    "(tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent, referrer, metadata) "
-    "SELECT t, o, e, h, d, u, r, CAST(m AS jsonb) FROM unnest("
+    "(account_id, tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent, referrer, metadata) "
+    "SELECT tenant.account_id, t, o, e, h, d, u, r, CAST(m AS jsonb) FROM unnest("
     "CAST(:t AS bigint[]), CAST(:o AS timestamptz[]), CAST(:e AS smallint[]), CAST(:h AS text[]), "
-    "CAST(:d AS integer[]), CAST(:u AS text[]), CAST(:r AS text[]), CAST(:m AS text[])) AS x(t, o, e, h, d, u, r, m)"
+    "CAST(:d AS integer[]), CAST(:u AS text[]), CAST(:r AS text[]), CAST(:m AS text[])) AS x(t, o, e, h, d, u, r, m) "
+    + _OF_TENANT
 )
 
 _VISITORS = text(
-    "INSERT INTO landing_daily_visitors (tenant_id, day, visitor_hash) "
-    "SELECT * FROM unnest(CAST(:t AS bigint[]), CAST(:d AS date[]), CAST(:h AS text[])) "
-    "ON CONFLICT DO NOTHING RETURNING tenant_id, day"
+    "INSERT INTO landing_daily_visitors (account_id, tenant_id, day, visitor_hash) "
+    "SELECT tenant.account_id, x.* FROM unnest(CAST(:t AS bigint[]), CAST(:d AS date[]), CAST(:h AS text[])) "
+    f"AS x(t, d, h) {_OF_TENANT} ON CONFLICT DO NOTHING RETURNING tenant_id, day"
 )
 
 _STAT_COLUMNS = ["visitors", *COLUMNS.values(), "duration_ms"]
 _STATS = text(
-    f"INSERT INTO landing_daily_stats AS s (tenant_id, day, {', '.join(_STAT_COLUMNS)}) "
-    f"SELECT * FROM unnest(CAST(:tenant AS bigint[]), CAST(:day AS date[]), "
+    f"INSERT INTO landing_daily_stats AS s (account_id, tenant_id, day, {', '.join(_STAT_COLUMNS)}) "
+    f"SELECT tenant.account_id, x.* FROM unnest(CAST(:tenant AS bigint[]), CAST(:day AS date[]), "
     + ", ".join(f"CAST(:{c} AS bigint[])" for c in _STAT_COLUMNS)
-    + ") ON CONFLICT (tenant_id, day) DO UPDATE SET "
+    + f") AS x(t, day, {', '.join(_STAT_COLUMNS)}) {_OF_TENANT} "
+    + "ON CONFLICT (account_id, tenant_id, day) DO UPDATE SET "
     + ", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in _STAT_COLUMNS)
 )
 

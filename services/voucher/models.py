@@ -61,7 +61,7 @@ class VoucherCustomer(VoucherTenanted, Base):
 
 
 class VoucherValidation(VoucherTenanted, Base):
-    """A checkout attempt that validated a voucher."""
+    """A checkout attempt that validated a voucher (partitioned by month of `validated_at`)."""
 
     __tablename__ = "voucher_validations"
 
@@ -69,18 +69,19 @@ class VoucherValidation(VoucherTenanted, Base):
     voucher_id: Mapped[str] = mapped_column(String(18))
     customer_id: Mapped[str | None] = mapped_column(ClientId)
     order_amount: Mapped[int] = mapped_column(BigInteger)
-    validated_at: Mapped[TimestampTZ]
+    validated_at: Mapped[TimestampTZ] = mapped_column(primary_key=True)
 
     __table_args__ = (
         Index(
             "ix_voucher_validations_period", "account_id", "livemode", "voucher_id", "validated_at",
             postgresql_include=["customer_id"],
         ),
+        {"postgresql_partition_by": "RANGE (validated_at)"},
     )
 
 
 class VoucherRedemption(VoucherTenanted, Base):
-    """An order that completed with a voucher: one use."""
+    """An order that completed with a voucher: one use (partitioned by month of `redeemed_at`)."""
 
     __tablename__ = "voucher_redemptions"
 
@@ -89,7 +90,7 @@ class VoucherRedemption(VoucherTenanted, Base):
     customer_id: Mapped[str] = mapped_column(ClientId)
     order_total: Mapped[int] = mapped_column(BigInteger)
     discount: Mapped[int] = mapped_column(BigInteger)
-    redeemed_at: Mapped[TimestampTZ]
+    redeemed_at: Mapped[TimestampTZ] = mapped_column(primary_key=True)
 
     __table_args__ = (
         # Every analytics read of one voucher's period is an index-only range scan.
@@ -102,6 +103,7 @@ class VoucherRedemption(VoucherTenanted, Base):
             "ix_voucher_redemptions_customer", "account_id", "livemode", "customer_id", "redeemed_at",
             postgresql_include=["order_total"],
         ),
+        {"postgresql_partition_by": "RANGE (redeemed_at)"},
     )
 
 

@@ -1,0 +1,50 @@
+"""How the schema spreads over a Citus cluster: which tables are reference tables, and the
+statements that distribute the rest by account (docs/scaling.md).
+
+Every table not listed in REFERENCE_TABLES is distributed by `account_id`, which leads
+(or, for landing rows, starts) its primary key; tests/test_lifecycle.py checks that
+against the models, so a new table cannot be added without deciding this.
+
+    python -m platform_core.distribution    # prints the Citus statements, in order
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+DISTRIBUTION_COLUMN = "account_id"
+
+# Small tables read across accounts, copied to every node.
+REFERENCE_TABLES: dict[str, str] = {
+    "accounts": "the tenants themselves; every distributed table's foreign key points here",
+    "api_keys": "authentication looks a key up by its hash before the account is known",
+    "account_retention": "one row per account, read whole by the maintenance job",
+    "landing_tenants": "the public track endpoint names a tenant by its global id alone",
+    "landing_salts": "per time zone and day, shared by every account's tenants",
+    "audit_log": "a 401 has no account to distribute by; append-only, written in batches",
+}
+
+
+def distributed_tables(metadata: MetaData) -> list[str]:
+    """The tables distributed by account, parents before the tables whose keys refer to them."""
+    return [t.name for t in metadata.sorted_tables if t.name not in REFERENCE_TABLES]
+
+
+def citus_statements(metadata: MetaData) -> list[str]:
+    """Reference tables first (distributed tables' foreign keys point at them), then every
+    other table by account in one colocation group, so that an account's rows of every
+    table sit on one node and a request's joins stay on it."""
+    statements = [f"SELECT create_reference_table('{name}');"
+                  for name in (t.name for t in metadata.sorted_tables) if name in REFERENCE_TABLES]
+    tables = distributed_tables(metadata)
+    first, rest = tables[0], tables[1:]
+    statements.append(f"SELECT create_distributed_table('{first}', '{DISTRIBUTION_COLUMN}');")
+    statements += [f"SELECT create_distributed_table('{name}', '{DISTRIBUTION_COLUMN}', colocate_with => '{first}');"
+                   for name in rest]
+    return statements
+
+
+if __name__ == "__main__":
+    from migrations.schema import metadata
+
+    print("\n".join(citus_statements(metadata)))

@@ -1,0 +1,316 @@
+"""Data lifecycle: monthly partitions of the raw event tables and per-account retention.
+
+The raw event tables are partitioned by month of their event time (`PARTITION BY RANGE`),
+with a DEFAULT partition that catches rows of months without a partition (backfills from
+long ago, clocks far ahead), so ingestion never fails for lack of a partition.
+`ensure_partitions` creates the months ahead (moving rows the DEFAULT partition holds for
+a new month into it); `apply_retention` drops whole months older than the longest raw
+retention of any account and deletes, in bounded batches, the older rows of accounts that
+keep raw data for less. Pre-aggregated tables have their own, longer retention.
+
+Both run in `python -m platform_core.maintenance` (docs/lifecycle.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Iterator
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from platform_core.db import Base, TimestampTZ
+
+# Without a row in account_retention an account keeps raw events 400 days (a year and a
+# month: a year-over-year comparison of the last month still has its raw rows) and the
+# pre-aggregated tables 1,100 days (three years of trends).
+DEFAULT_RAW_DAYS = 400
+DEFAULT_AGGREGATE_DAYS = 1100
+# Months of partitions kept ready ahead of the current one.
+MONTHS_AHEAD = 3
+# Rows per DELETE statement: each batch is its own short transaction, so retention never
+# holds locks or bloats WAL in one huge statement.
+DELETE_BATCH = 5000
+
+
+class AccountRetention(Base):
+    """How long one account keeps its data; accounts without a row use the defaults."""
+
+    __tablename__ = "account_retention"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    raw_days: Mapped[int] = mapped_column(Integer)
+    aggregate_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("raw_days >= 1", name="raw_days_positive"),
+        CheckConstraint("aggregate_days >= raw_days", name="aggregates_outlive_raw"),
+    )
+
+
+@dataclass(frozen=True)
+class TimedTable:
+    """A table whose rows age by one time column, with the account in every row."""
+
+    name: str
+    time_column: str
+    # Storage parameters of each partition (a partitioned table cannot hold them).
+    storage: str = ""
+    # Whether `livemode` follows `account_id` in the keys: naming both modes lets a
+    # delete seek (account, mode, time) ranges in the indexes that have them.
+    modes: bool = True
+
+
+# The raw event streams: partitioned by month.
+PARTITIONED = (
+    TimedTable("events", "created_at",
+               "autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05"),
+    TimedTable("affiliate_events", "occurred_at", "autovacuum_vacuum_insert_scale_factor = 0.05"),
+    TimedTable("affiliate_conversions", "occurred_at", "autovacuum_vacuum_insert_scale_factor = 0.05"),
+    TimedTable("voucher_validations", "validated_at"),
+    TimedTable("voucher_redemptions", "redeemed_at"),
+    TimedTable("landing_events", "occurred_at", modes=False),
+)
+# Raw, but small per day: sets of visitors kept to count each one once a day.
+RAW_UNPARTITIONED = (
+    TimedTable("affiliate_session_days", "day"),
+    TimedTable("landing_daily_visitors", "day", modes=False),
+)
+# Pre-aggregated: kept for the account's aggregate_days.
+AGGREGATES = (
+    TimedTable("instance_hourly_counts", "hour"),
+    TimedTable("campaign_hourly_stats", "hour"),
+    TimedTable("affiliate_daily_counts", "day"),
+    TimedTable("voucher_daily", "day"),
+    TimedTable("landing_daily_stats", "day", modes=False),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Policy (the admin command)
+
+
+@dataclass(frozen=True)
+class Policy:
+    account_id: uuid.UUID
+    raw_days: int
+    aggregate_days: int
+    explicit: bool  # False: the defaults apply
+
+
+async def set_retention(session: AsyncSession, account_id: uuid.UUID, raw_days: int, aggregate_days: int) -> None:
+    """Stores an account's policy (raises ValueError on a policy the table refuses)."""
+    if raw_days < 1 or aggregate_days < raw_days:
+        raise ValueError("raw_days must be at least 1 and aggregate_days at least raw_days")
+    statement = insert(AccountRetention).values(account_id=account_id, raw_days=raw_days, aggregate_days=aggregate_days)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[AccountRetention.account_id],
+        set_={"raw_days": raw_days, "aggregate_days": aggregate_days, "updated_at": func.now()},
+    ))
+
+
+async def get_retention(session: AsyncSession, account_id: uuid.UUID) -> Policy:
+    row = await session.get(AccountRetention, account_id)
+    if row is None:
+        return Policy(account_id, DEFAULT_RAW_DAYS, DEFAULT_AGGREGATE_DAYS, explicit=False)
+    return Policy(account_id, row.raw_days, row.aggregate_days, explicit=True)
+
+
+async def reset_retention(session: AsyncSession, account_id: uuid.UUID) -> bool:
+    row = await session.get(AccountRetention, account_id)
+    if row is None:
+        return False
+    await session.delete(row)
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# Partitions
+
+
+def month_start(moment: dt.date | dt.datetime) -> dt.datetime:
+    return dt.datetime(moment.year, moment.month, 1, tzinfo=dt.timezone.utc)
+
+
+def next_month(start: dt.datetime) -> dt.datetime:
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+
+
+def months(first: dt.datetime, last: dt.datetime) -> Iterator[dt.datetime]:
+    """The month starts from first's month to last's month, both included."""
+    month = month_start(first)
+    while month <= last:
+        yield month
+        month = next_month(month)
+
+
+def partition_name(table: str, month: dt.datetime) -> str:
+    return f"{table}_p{month:%Y%m}"
+
+
+def default_partition(table: str) -> str:
+    return f"{table}_default"
+
+
+def is_partition(name: str) -> bool:
+    """Whether a table name is one of the partitions this module creates (not in the models)."""
+    return any(name == default_partition(t.name) or re.fullmatch(rf"{t.name}_p\d{{6}}", name) for t in PARTITIONED)
+
+
+def _with_storage(table: TimedTable) -> sql.Composable:
+    return sql.SQL(f" WITH ({table.storage})" if table.storage else "")
+
+
+def create_default_partition(conn: psycopg.Connection, table: TimedTable) -> None:
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT{}").format(
+        sql.Identifier(default_partition(table.name)), sql.Identifier(table.name), _with_storage(table)))
+
+
+def create_partition(conn: psycopg.Connection, table: TimedTable, month: dt.datetime) -> bool:
+    """Creates one month's partition unless it exists; True when it was created.
+
+    Rows the DEFAULT partition holds for that month move into the new partition in the
+    same transaction (PostgreSQL refuses the partition while they are there); the
+    DEFAULT partition is detached meanwhile, so concurrent writers wait, then go on.
+    """
+    name = partition_name(table.name, month)
+    if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:
+        return False
+    bounds = (month, next_month(month))
+    ident, default = sql.Identifier(table.name), sql.Identifier(default_partition(table.name))
+    column = sql.Identifier(table.time_column)
+    in_month = sql.SQL("{} >= %s AND {} < %s").format(column, column)
+    # DDL takes no parameters: the bounds are literals.
+    create = sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({}){}").format(
+        sql.Identifier(name), ident, *(sql.Literal(bound.isoformat()) for bound in bounds), _with_storage(table))
+    with conn.transaction():
+        stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_month),
+                                bounds).fetchone()[0]
+        if not stranded:
+            conn.execute(create)
+            return True
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident))
+        conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(ident, default))
+        conn.execute(create)
+        conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE {}").format(ident, default, in_month), bounds)
+        conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(default, in_month), bounds)
+        conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} DEFAULT").format(ident, default))
+    return True
+
+
+def ensure_partitions(
+    conn: psycopg.Connection, now: dt.datetime, back_days: int = DEFAULT_RAW_DAYS, months_ahead: int = MONTHS_AHEAD,
+    tables: tuple[TimedTable, ...] = PARTITIONED,
+) -> list[str]:
+    """Creates the missing partitions from the month `back_days` ago to `months_ahead`
+    months after the current one: a backfill inside the retention window finds its month,
+    and only rows about to expire or from far ahead land in DEFAULT."""
+    last = month_start(now)
+    for _ in range(months_ahead):
+        last = next_month(last)
+    created = []
+    for table in tables:
+        create_default_partition(conn, table)
+        for month in months(now - dt.timedelta(days=back_days), last):
+            if create_partition(conn, table, month):
+                created.append(partition_name(table.name, month))
+    return created
+
+
+def monthly_partitions(conn: psycopg.Connection, table: str) -> list[tuple[str, dt.datetime]]:
+    """The table's month partitions (not the DEFAULT one) with the start of their month."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = %s::regclass AND c.relname ~ %s ORDER BY c.relname",
+        (table, f"^{table}_p[0-9]{{6}}$"),
+    ).fetchall()
+    return [(name, dt.datetime.strptime(name[-6:], "%Y%m").replace(tzinfo=dt.timezone.utc)) for (name,) in rows]
+
+
+# ---------------------------------------------------------------------------------------
+# Retention
+
+
+def policies(conn: psycopg.Connection) -> list[Policy]:
+    """Every account's effective policy."""
+    rows = conn.execute(
+        "SELECT a.id, coalesce(r.raw_days, %s), coalesce(r.aggregate_days, %s), r.account_id IS NOT NULL "
+        "FROM accounts a LEFT JOIN account_retention r ON r.account_id = a.id ORDER BY a.id",
+        (DEFAULT_RAW_DAYS, DEFAULT_AGGREGATE_DAYS),
+    ).fetchall()
+    return [Policy(*row) for row in rows]
+
+
+def drop_expired_partitions(conn: psycopg.Connection, now: dt.datetime, max_raw_days: int) -> list[str]:
+    """Drops the month partitions that end before every account's raw retention began."""
+    cutoff = now - dt.timedelta(days=max_raw_days)
+    dropped = []
+    for table in PARTITIONED:
+        for name, month in monthly_partitions(conn, table.name):
+            if next_month(month) <= cutoff:
+                with conn.transaction():
+                    conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+                        sql.Identifier(table.name), sql.Identifier(name)))
+                    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                dropped.append(name)
+    return dropped
+
+
+def delete_older(conn: psycopg.Connection, table: TimedTable, account_id: uuid.UUID, cutoff: dt.datetime,
+                 batch: int = DELETE_BATCH) -> int:
+    """Deletes the account's rows older than `cutoff` in batches of `batch`, each committed.
+
+    `(tableoid, ctid)` names a row of a partitioned table (a ctid alone repeats across
+    partitions).
+    """
+    column = sql.Identifier(table.time_column)
+    modes = sql.SQL(" AND livemode IN (false, true)" if table.modes else "")
+    statement = sql.SQL(
+        "DELETE FROM {t} WHERE (tableoid, ctid) IN "
+        "(SELECT tableoid, ctid FROM {t} WHERE account_id = %s{m} AND {c} < %s LIMIT %s)"
+    ).format(t=sql.Identifier(table.name), m=modes, c=column)
+    bound = cutoff.date() if table.time_column == "day" else cutoff
+    total = 0
+    while True:
+        with conn.transaction():
+            deleted = conn.execute(statement, (account_id, bound, batch)).rowcount
+        total += deleted
+        if deleted < batch:
+            return total
+
+
+@dataclass
+class RunReport:
+    created: list[str]
+    dropped: list[str]
+    deleted: dict[str, int]
+
+
+def run_once(conn: psycopg.Connection, now: dt.datetime, batch: int = DELETE_BATCH) -> RunReport:
+    """One maintenance pass: partitions ahead, expired partitions dropped, old rows deleted.
+
+    `conn` is in autocommit mode (each step commits on its own); `now` is the clock.
+    """
+    accounts = policies(conn)
+    max_raw = max([DEFAULT_RAW_DAYS, *(p.raw_days for p in accounts)])
+    created = ensure_partitions(conn, now, max_raw)
+    dropped = drop_expired_partitions(conn, now, max_raw)
+    deleted: dict[str, int] = {}
+    for policy in accounts:
+        raw_cutoff = now - dt.timedelta(days=policy.raw_days)
+        aggregate_cutoff = now - dt.timedelta(days=policy.aggregate_days)
+        for table in PARTITIONED + RAW_UNPARTITIONED:
+            n = delete_older(conn, table, policy.account_id, raw_cutoff, batch)
+            deleted[table.name] = deleted.get(table.name, 0) + n
+        for table in AGGREGATES:
+            n = delete_older(conn, table, policy.account_id, aggregate_cutoff, batch)
+            deleted[table.name] = deleted.get(table.name, 0) + n
+    return RunReport(created, dropped, deleted)

@@ -1,0 +1,79 @@
+"""The scheduled data-lifecycle job: `python -m platform_core.maintenance [--once]`.
+
+Each pass creates the month partitions ahead, drops the expired ones and deletes the rows
+older than each account's retention (platform_core/lifecycle.py, docs/lifecycle.md). It
+needs the owner role (DDL): MIGRATION_DATABASE_URL, else DATABASE_URL. Without `--once`
+it repeats every MAINTENANCE_INTERVAL_SECONDS (default 3600) until SIGTERM or SIGINT; a
+failed pass is logged and retried at the next interval. An advisory lock lets any number
+of these processes run: one pass at a time does the work, the others skip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import psycopg
+
+from platform_core import lifecycle, logs
+from platform_core.config import env_float, require
+
+log = logging.getLogger("platform_core.maintenance")
+
+# pg_try_advisory_lock key: "partnerlytics lifecycle".
+LOCK_KEY = 0x706C_6966
+
+
+def database_url() -> str:
+    """The owner role's URL (DDL), as libpq takes it."""
+    url = os.environ.get("MIGRATION_DATABASE_URL") or require("DATABASE_URL")
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def run_pass(url: str, now: dt.datetime | None = None) -> lifecycle.RunReport | None:
+    """One pass, or None when another process holds the lock."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            log.info("another maintenance pass is running; skipped")
+            return None
+        started = time.monotonic()
+        report = lifecycle.run_once(conn, now or dt.datetime.now(dt.timezone.utc))
+        log.info("maintenance pass", extra={"fields": {
+            "created": report.created, "dropped": report.dropped,
+            "deleted": {table: n for table, n in report.deleted.items() if n},
+            "seconds": round(time.monotonic() - started, 3),
+        }})
+        return report  # closing the session releases the lock
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m platform_core.maintenance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--once", action="store_true", help="run one pass and exit (non-zero if it failed)")
+    args = parser.parse_args(argv)
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    url = database_url()
+    interval = env_float("MAINTENANCE_INTERVAL_SECONDS", 3600.0)
+    if args.once:
+        run_pass(url)
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            run_pass(url)
+        except psycopg.Error:
+            log.exception("maintenance pass failed; retrying in %s s", interval)
+        stop.wait(interval)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
