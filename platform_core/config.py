@@ -111,6 +111,9 @@ class Settings:
     auth_cache_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Where the rate limiter keeps its windows (platform_core/ratelimit.py): "redis",
+    # "postgres" (shared by every replica on the database) or "memory" (one process only).
+    rate_limit_store: str = "memory"
 
 
 def load_settings() -> Settings:
@@ -128,7 +131,25 @@ def load_settings() -> Settings:
         auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=env_float("SHUTDOWN_GRACE_SECONDS", 10.0),
         rate_limits=_limits(),
+        rate_limit_store=_rate_limit_store(),
     )
+
+
+RATE_LIMIT_STORES = ("redis", "postgres", "memory")
+
+
+def _rate_limit_store() -> str:
+    """RATE_LIMIT_STORE, by default Redis when REDIS_URL is set and PostgreSQL otherwise, so
+    that any number of replicas share their limits without extra configuration."""
+    redis_url = os.environ.get("REDIS_URL")
+    store = os.environ.get("RATE_LIMIT_STORE") or ("redis" if redis_url else "postgres")
+    if store not in RATE_LIMIT_STORES:
+        raise ConfigError(
+            f"configuration error: RATE_LIMIT_STORE={store!r} is not one of {', '.join(RATE_LIMIT_STORES)}"
+        )
+    if store == "redis" and not redis_url:
+        raise ConfigError("configuration error: RATE_LIMIT_STORE=redis needs REDIS_URL")
+    return store
 
 
 @functools.cache
