@@ -181,13 +181,29 @@ REPLICA_LIMIT_STORES = ["postgres", *(["redis"] if os.environ.get("REDIS_URL") e
 REPLICA_LIST_LIMIT = 8
 
 
+@pytest.fixture(scope="session")
+def replicas_database_url(database_url):
+    """A migrated database of its own for the replicated stack: the `gateway` stack's
+    export workers would otherwise take its export jobs from the shared queue."""
+    url = make_url(database_url)
+    name = f"replicas_{uuid.uuid4().hex[:10]}"
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    own = url.set(database=name).render_as_string(hide_password=False)
+    migrate(own)
+    yield own
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session", params=REPLICA_LIMIT_STORES)
-def gateway_replicas(request, database_url, tmp_path_factory):
+def gateway_replicas(request, replicas_database_url, tmp_path_factory):
     """The real stack with two replicas of every service behind one Envoy (round robin),
     rate limits in `request.param`, and the voucher exports done by two standalone
     workers (the in-service ones are off), as in docker-compose.yml."""
     stack = _test_stack(
-        database_url, tmp_path_factory.mktemp(f"replicas-{request.param}"), 2,
+        replicas_database_url, tmp_path_factory.mktemp(f"replicas-{request.param}"), 2,
         RATE_LIMIT_STORE=request.param, RATE_LIMITS=f"instances.list={REPLICA_LIST_LIMIT}/3600",
         VOUCHER_EXPORT_WORKERS="0", LOG_LEVEL="INFO",
     )

@@ -10,12 +10,14 @@ import json
 import urllib.request
 import uuid
 
+import grpc
 import httpx
 import pytest_asyncio
 from sqlalchemy import text
 
+from platform_core import accounts, db
 from tests import voucher_data as vd
-from tests.conftest import REPLICA_LIST_LIMIT
+from tests.conftest import REPLICA_LIST_LIMIT, Tenant
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -43,12 +45,34 @@ async def http(gateway_replicas):
         yield client
 
 
+@pytest_asyncio.fixture(scope="session")
+async def sessions(replicas_database_url):
+    """Sessions on the replicated stack's own database."""
+    engine = db.create_engine(replicas_database_url, pool_size=2)
+    yield db.sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def tenant(sessions):
+    """A fresh account with a test key, in the replicated stack's database."""
+    async with sessions() as session:
+        account = await accounts.create_account(session, "replicas")
+        _, key = await accounts.create_key(session, account.id, "test")
+        await session.commit()
+    return Tenant(account.id, key, "", "", "")
+
+
+async def count(sessions, sql: str, account_id) -> list:
+    async with sessions() as session:
+        return (await session.execute(text(sql), {"a": account_id})).all()
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def test_a_rate_limit_is_shared_by_the_replicas(http, gateway_replicas, make_tenant):
-    tenant = await make_tenant()
+async def test_a_rate_limit_is_shared_by_the_replicas(http, gateway_replicas, tenant):
     before = served(gateway_replicas, "instance")
     remaining = []
     for _ in range(REPLICA_LIST_LIMIT):
@@ -64,8 +88,7 @@ async def test_a_rate_limit_is_shared_by_the_replicas(http, gateway_replicas, ma
     assert sorted(per_replica.values()) == [4, 5], per_replica
 
 
-async def test_a_batch_sent_to_both_replicas_is_stored_once(http, gateway_replicas, make_tenant, deps):
-    tenant = await make_tenant()
+async def test_a_batch_sent_to_both_replicas_is_stored_once(http, gateway_replicas, tenant, sessions):
     headers = auth(tenant.test_key)
     for path, body in [
         ("/v1/affiliate/affiliates:batch", {"affiliates": [{"id": "aff_rep", "name": "Replica Test"}]}),
@@ -88,20 +111,15 @@ async def test_a_batch_sent_to_both_replicas_is_stored_once(http, gateway_replic
     assert sum(r["created_count"] for r in replies) == 20
     assert sum(r["duplicate_count"] for r in replies) == 5 * 20
     assert replies[0] == {"created_count": 20, "duplicate_count": 0}
-    async with deps.sessions() as session:
-        stored = (await session.execute(
-            text("SELECT count(*) FROM affiliate_events WHERE account_id = :a"), {"a": tenant.account_id}
-        )).scalar_one()
-    assert stored == 20
+    assert await count(sessions, "SELECT count(*) FROM affiliate_events WHERE account_id = :a",
+                       tenant.account_id) == [(20,)]
     assert len(per_replica) == 2 and all(n >= 1 for n in per_replica.values()), per_replica
 
 
-async def test_exports_with_two_replicas_and_two_workers_complete_once(
-    http, gateway_replicas, voucher_channel, make_tenant, deps
-):
-    tenant = await make_tenant()
+async def test_exports_with_two_replicas_and_two_workers_complete_once(http, gateway_replicas, tenant, sessions):
     data = vd.build(NOW, seed=41, days=10)
-    await vd.VoucherIngest(voucher_channel, tenant.test_key).all(data)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway_replicas.service_ports['voucher'][0]}") as channel:
+        await vd.VoucherIngest(channel, tenant.test_key).all(data)
     request = {"voucher_ids": list(data.vouchers), "metrics": ["uses", "orders"], "format": "csv"}
     created = await asyncio.gather(
         *(http.post("/v1/analytics/export", json=request, headers=auth(tenant.test_key)) for _ in range(4))
@@ -115,11 +133,9 @@ async def test_exports_with_two_replicas_and_two_workers_complete_once(
             await asyncio.sleep(0.1)
         assert status["status"] == "completed", status
 
-    async with deps.sessions() as session:
-        attempts = (await session.execute(
-            text("SELECT id, attempts FROM voucher_exports WHERE account_id = :a"), {"a": tenant.account_id}
-        )).all()
-    assert sorted(attempts) == sorted((export_id, 1) for export_id in ids)
+    attempts = await count(sessions, "SELECT id, attempts FROM voucher_exports WHERE account_id = :a",
+                           tenant.account_id)
+    assert sorted(tuple(row) for row in attempts) == sorted((export_id, 1) for export_id in ids)
     # One file per export (no leftover temporary file) in the folder the replicas share.
     files = sorted(p.name for p in (gateway_replicas.data_dir / "exports" / str(tenant.account_id)).iterdir())
     assert files == sorted(f"{export_id}.csv" for export_id in ids)
@@ -133,9 +149,8 @@ async def test_exports_with_two_replicas_and_two_workers_complete_once(
     assert sorted(written) == sorted(ids)
 
 
-async def test_a_dead_replica_is_skipped(http, gateway_replicas, make_tenant):
+async def test_a_dead_replica_is_skipped(http, gateway_replicas, tenant):
     """Last in this module: it stops one replica of the campaign service for good."""
-    tenant = await make_tenant()
     name, process = next((n, p) for n, p in gateway_replicas.processes if n == "campaign-1")
     process.terminate()
     process.wait(timeout=15)
