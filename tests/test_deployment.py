@@ -263,3 +263,9 @@ def test_envoy_validates_the_make_run_config_with_two_replicas(tmp_path):
     assert all(len(c["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 2 for c in clusters.values())
     assert all(c["lb_policy"] == "ROUND_ROBIN" and c["outlier_detection"] for c in clusters.values())
     envoy_validate(envoy_config.dump(config), tmp_path)
+
+
+def test_make_gateway_config_writes_the_committed_file(tmp_path):
+    out = tmp_path / "envoy.compose.yaml"
+    assert envoy_config.main(["--compose", "--out", str(out)]) == 0
+    assert out.read_text() == envoy_config.COMPOSE_CONFIG.read_text()
