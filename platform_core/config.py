@@ -131,14 +131,14 @@ def load_settings() -> Settings:
         auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=env_float("SHUTDOWN_GRACE_SECONDS", 10.0),
         rate_limits=_limits(),
-        rate_limit_store=_rate_limit_store(),
+        rate_limit_store=rate_limit_store(),
     )
 
 
 RATE_LIMIT_STORES = ("redis", "postgres", "memory")
 
 
-def _rate_limit_store() -> str:
+def rate_limit_store() -> str:
     """RATE_LIMIT_STORE, by default Redis when REDIS_URL is set and PostgreSQL otherwise, so
     that any number of replicas share their limits without extra configuration."""
     redis_url = os.environ.get("REDIS_URL")

@@ -131,15 +131,15 @@ async def test_postgres_limiter_sweeps_expired_windows(pg_engines):
 
 
 def test_the_default_store_is_postgres_without_redis_and_redis_with_it(monkeypatch):
-    from platform_core.config import ConfigError, _rate_limit_store
+    from platform_core.config import ConfigError, rate_limit_store
 
     monkeypatch.delenv("RATE_LIMIT_STORE", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
-    assert _rate_limit_store() == "postgres"
+    assert rate_limit_store() == "postgres"
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
-    assert _rate_limit_store() == "redis"
+    assert rate_limit_store() == "redis"
     monkeypatch.setenv("RATE_LIMIT_STORE", "memory")
-    assert _rate_limit_store() == "memory"
+    assert rate_limit_store() == "memory"
     monkeypatch.setenv("RATE_LIMIT_STORE", "etcd")
     with pytest.raises(ConfigError, match="RATE_LIMIT_STORE"):
-        _rate_limit_store()
+        rate_limit_store()
