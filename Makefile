@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto bench lock admin clean
+.PHONY: help venv run test proto gateway-config bench lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,7 +25,10 @@ venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
 proto: $(STAMP) ## Generate Python modules, .pyi stubs and the Envoy descriptor set from protos/
 	$(PY) tools/genproto.py
 
-run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
+gateway-config: $(STAMP) ## Render gateway/envoy.compose.yaml, the gateway config of docker-compose.yml
+	$(PY) -m gateway.envoy_config --compose --out gateway/envoy.compose.yaml
+
+run: proto ## Start the whole stack with demo data (SERVICE_REPLICAS=2: two of each; Ctrl-C stops it all)
 	$(PY) -m stack.run
 
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)

@@ -1161,10 +1161,52 @@ def upstreams_from_env(env: Mapping[str, str]) -> dict[str, list[tuple[str, int]
     return upstreams
 
 
+# The docker compose deployment (docker-compose.yml, docs/deployment.md) runs Envoy from
+# the official image on this file, committed and kept fresh by `make gateway-config`
+# (a test compares it with compose_config()). The descriptor set is mounted at
+# COMPOSE_DESCRIPTOR; the Lua filter is inline, so it needs no file in the container.
+COMPOSE_CONFIG = pathlib.Path(__file__).resolve().parent / "envoy.compose.yaml"
+COMPOSE_DESCRIPTOR = "/etc/envoy/partnerlytics.pb"
+COMPOSE_LISTEN_PORT = 8080
+COMPOSE_ADMIN_PORT = 9901
+# Envoy's Prometheus stats for the compose network's scraper (only /stats/prometheus, /ready).
+COMPOSE_STATS_PORT = 9902
+
+
+def compose_config(descriptor_path: str = COMPOSE_DESCRIPTOR) -> dict[str, Any]:
+    """The bootstrap of the compose gateway: every interface of the Envoy container, each
+    family's cluster at its compose service name (STRICT_DNS: every replica's address of a
+    scaled service is an endpoint), the admin interface on the container's loopback only.
+    `descriptor_path` is a parameter so that tests can validate it against the local file."""
+    from stack.run import SERVICES  # the one list of services and their gRPC ports
+
+    ports = {service.name: service.base_port for service in SERVICES}
+    return render(
+        listen_host="0.0.0.0",
+        listen_port=COMPOSE_LISTEN_PORT,
+        admin_host="127.0.0.1",
+        admin_port=COMPOSE_ADMIN_PORT,
+        descriptor_path=descriptor_path,
+        upstreams={cluster: [(cluster, ports[cluster])] for cluster in dict.fromkeys(f.cluster for f in FAMILIES)},
+        lua_path=str(DEFAULT_LUA),
+        stats_host="0.0.0.0",
+        stats_port=COMPOSE_STATS_PORT,
+    )
+
+
+def dump(config: dict[str, Any]) -> str:
+    """The bootstrap as the YAML Envoy reads (the CLI's output and the compose file)."""
+    return yaml.safe_dump(config, sort_keys=False, width=120)
+
+
 def main(argv: list[str] | None = None) -> int:
     env = os.environ
     parser = argparse.ArgumentParser(description="Render the Envoy gateway bootstrap as YAML.")
     parser.add_argument("--out", required=True, help="file to write ('-' for stdout)")
+    parser.add_argument(
+        "--compose", action="store_true",
+        help="render the docker compose variant (compose_config(); every other option is ignored)",
+    )
     parser.add_argument("--listen-host", default=env.get("GATEWAY_HOST", "127.0.0.1"))
     parser.add_argument("--listen-port", type=int, default=int(env.get("GATEWAY_PORT", "8080")))
     parser.add_argument("--admin-host", default=env.get("GATEWAY_ADMIN_HOST", "127.0.0.1"))
@@ -1183,7 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        config = render(
+        config = compose_config() if args.compose else render(
             listen_host=args.listen_host,
             listen_port=args.listen_port,
             admin_host=args.admin_host,
@@ -1198,7 +1240,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
-    text = yaml.safe_dump(config, sort_keys=False, width=120)
+    text = dump(config)
     if args.out == "-":
         sys.stdout.write(text)
     else:

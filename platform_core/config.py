@@ -115,6 +115,9 @@ class Settings:
     # How long a scrape-time gauge's query answer is reused (METRICS_CACHE_SECONDS).
     metrics_cache_seconds: float = 5.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Where the rate limiter keeps its windows (platform_core/ratelimit.py): "redis",
+    # "postgres" (shared by every replica on the database) or "memory" (one process only).
+    rate_limit_store: str = "memory"
     # The owner role's URL (MIGRATION_DATABASE_URL): migrations, maintenance, admin
     # commands. Services never use it; unset, it is DATABASE_URL (one role for both).
     migration_database_url: str = ""
@@ -150,8 +153,26 @@ def load_settings() -> Settings:
         metrics_port=env_int("METRICS_PORT", 0) if os.environ.get("METRICS_PORT") else None,
         metrics_cache_seconds=env_float("METRICS_CACHE_SECONDS", 5.0),
         rate_limits=_limits(),
+        rate_limit_store=rate_limit_store(),
         migration_database_url=os.environ.get("MIGRATION_DATABASE_URL", ""),
     )
+
+
+RATE_LIMIT_STORES = ("redis", "postgres", "memory")
+
+
+def rate_limit_store() -> str:
+    """RATE_LIMIT_STORE, by default Redis when REDIS_URL is set and PostgreSQL otherwise, so
+    that any number of replicas share their limits without extra configuration."""
+    redis_url = os.environ.get("REDIS_URL")
+    store = os.environ.get("RATE_LIMIT_STORE") or ("redis" if redis_url else "postgres")
+    if store not in RATE_LIMIT_STORES:
+        raise ConfigError(
+            f"configuration error: RATE_LIMIT_STORE={store!r} is not one of {', '.join(RATE_LIMIT_STORES)}"
+        )
+    if store == "redis" and not redis_url:
+        raise ConfigError("configuration error: RATE_LIMIT_STORE=redis needs REDIS_URL")
+    return store
 
 
 @functools.cache

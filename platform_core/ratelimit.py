@@ -1,20 +1,32 @@
 """Sliding-window rate limiting per account per endpoint.
 
 The window is a true sliding log: a request is allowed when fewer than `limit` requests
-were allowed in the last `window` seconds. State lives in Redis when `REDIS_URL` is set
-(shared by every replica, one atomic script per request) and in process memory only for
-the single-process embedded default.
+were allowed in the last `window` seconds. The log lives in one of three stores
+(RATE_LIMIT_STORE, docs/architecture.md "Rate-limit state shared by replicas"):
+
+* Redis when `REDIS_URL` is set: one atomic script per request, shared by every replica;
+* PostgreSQL otherwise (the default without Redis): one statement per request on an
+  UNLOGGED table, shared by every replica that uses the same database;
+* process memory only when asked for (`RATE_LIMIT_STORE=memory`): one process only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import math
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from platform_core.db import Base
 
 
 @dataclass(frozen=True)
@@ -112,9 +124,81 @@ class RedisLimiter:
         return _decide(bool(allowed), int(count), float(oldest), float(now), limit, window_ms)
 
 
-def create_limiter(redis_url: str | None) -> Limiter:
-    if not redis_url:
-        return MemoryLimiter()
-    import redis.asyncio as redis_asyncio
+class RateLimitWindow(Base):
+    """The sliding log of one limiter key, for the PostgreSQL store. UNLOGGED: it is
+    cheap to write and a crash only forgets recent requests (the windows start empty)."""
 
-    return RedisLimiter(redis_asyncio.from_url(redis_url))
+    __tablename__ = "rate_limit_windows"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    # The database clock (ms since the epoch) of every allowed request still in the window.
+    hits: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    # Whether the latest request was allowed, and when it came (the database clock, ms).
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    seen_ms: Mapped[int] = mapped_column(BigInteger)
+    # When every hit has left the window: the sweeper deletes rows past it.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# The hits of the locked row that are still inside the window at EXCLUDED.seen_ms.
+_LIVE = "ARRAY(SELECT h FROM unnest(w.hits) AS h WHERE h > EXCLUDED.seen_ms - :window_ms)"
+_ROOM = f"cardinality({_LIVE}) < :limit"
+# One statement: ON CONFLICT DO UPDATE locks the key's row and reads its latest committed
+# version, so concurrent requests on any replica queue on that row and each sees the
+# others' hits. The database's clock is used so that replicas with skewed clocks agree.
+_HIT_SQL = text(f"""
+INSERT INTO rate_limit_windows AS w (key, hits, allowed, seen_ms, expires_at)
+SELECT :key,
+       CASE WHEN :limit > 0 THEN ARRAY[c.now_ms] ELSE '{{}}'::bigint[] END,
+       :limit > 0, c.now_ms, c.now + make_interval(secs => :window_s)
+FROM (SELECT (extract(epoch FROM t.now) * 1000)::bigint AS now_ms, t.now
+      FROM (SELECT clock_timestamp() AS now) AS t) AS c
+ON CONFLICT (key) DO UPDATE SET
+    hits = CASE WHEN {_ROOM} THEN {_LIVE} || EXCLUDED.seen_ms ELSE {_LIVE} END,
+    allowed = {_ROOM},
+    seen_ms = EXCLUDED.seen_ms,
+    expires_at = CASE WHEN {_ROOM} THEN EXCLUDED.expires_at ELSE w.expires_at END
+RETURNING allowed, cardinality(hits), coalesce(hits[1], seen_ms), seen_ms
+""")
+_SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < clock_timestamp()")
+
+
+class PostgresLimiter:
+    """Sliding log in an UNLOGGED PostgreSQL table, shared by all replicas on one database.
+
+    Every hit rewrites the key's array of timestamps, so a hit costs O(limit): fine for the
+    documented limits (at most a few thousand per window); Redis is the store for heavy
+    traffic. Rows whose hits have all left their window are deleted every `sweep_seconds`.
+    """
+
+    def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0) -> None:
+        # Autocommit: the one statement is its own transaction, one round trip per hit.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sweep_seconds = sweep_seconds
+        self._next_sweep = time.monotonic() + sweep_seconds
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
+        window_ms = window_seconds * 1000
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(
+                _HIT_SQL, {"key": key, "limit": limit, "window_ms": window_ms, "window_s": window_seconds}
+            )).one()
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self._sweep_seconds
+                await conn.execute(_SWEEP_SQL)
+        allowed, count, oldest, now = row
+        return _decide(bool(allowed), int(count), float(oldest), float(now), limit, window_ms)
+
+
+def create_limiter(store: str, *, redis_url: str | None, engine: AsyncEngine) -> Limiter:
+    """The limiter of `store` (config.RATE_LIMIT_STORES; see Settings.rate_limit_store)."""
+    if store == "memory":
+        return MemoryLimiter()
+    if store == "postgres":
+        return PostgresLimiter(engine)
+    if store == "redis" and redis_url:
+        import redis.asyncio as redis_asyncio
+
+        return RedisLimiter(redis_asyncio.from_url(redis_url))
+    raise ValueError(f"rate-limit store {store!r} is unknown or not configured")

@@ -54,7 +54,9 @@ class Deps:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            limiter=limiter or create_limiter(settings.redis_url),
+            limiter=limiter or create_limiter(
+                settings.rate_limit_store, redis_url=settings.redis_url, engine=engine
+            ),
             authenticator=Authenticator(reader, settings.auth_cache_seconds),
             reader=reader,
             audit=AuditWriter(engine),

@@ -24,6 +24,8 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from platform_core.config import env_int, rate_limit_store
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
 DATABASE_NAME = "partnerlytics"
@@ -53,6 +55,9 @@ class Service:
     port_env: str
     base_port: int
 
+
+# Replica i of a service listens on its base port + i * REPLICA_PORT_STEP (50051, 50151, ...).
+REPLICA_PORT_STEP = 100
 
 SERVICES = [
     Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
@@ -128,7 +133,7 @@ class Stack:
         for service in SERVICES:
             given = service.name in self.service_ports
             ports = self.service_ports.setdefault(
-                service.name, [service.base_port + i for i in range(replicas)]
+                service.name, [service.base_port + REPLICA_PORT_STEP * i for i in range(replicas)]
             )
             metrics = self.metrics_ports.setdefault(
                 service.name, [0 if metrics_off else free_port() if given else port + 1000 for port in ports]
@@ -146,6 +151,12 @@ class Stack:
         env = {**self._env(), "MIGRATION_DATABASE_URL": self.migration_database_url or self.database_url or ""}
         self._spawn("maintenance", [sys.executable, "-m", "platform_core.maintenance"], env)
 
+    def start_export_workers(self, count: int) -> None:
+        """Standalone voucher export workers (`python -m services.voucher.worker`), as the
+        compose deployment runs them; they share the queue table with in-service workers."""
+        for i in range(count):
+            self._spawn(f"voucher-worker-{i}", [sys.executable, "-m", "services.voucher.worker"], self._env())
+
     def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -161,9 +172,14 @@ class Stack:
         raise RuntimeError(f"{name} on port {port} did not become healthy in {timeout}s")
 
     def start_gateway(self) -> None:
+        self.start_envoy("envoy", self.gateway_config(), self.admin_port)
+
+    def gateway_config(self) -> dict:
+        """The Envoy bootstrap of this stack: every replica of a service is an endpoint of
+        its family's cluster (round robin, see gateway/envoy_config.py `_cluster`)."""
         from gateway.envoy_config import render
 
-        config = render(
+        return render(
             listen_host=self.gateway_host,
             listen_port=self.gateway_port,
             admin_host="127.0.0.1",
@@ -176,7 +192,6 @@ class Stack:
             stats_host=os.environ.get("GATEWAY_STATS_HOST", "127.0.0.1"),
             stats_port=self.stats_port,
         )
-        self.start_envoy("envoy", config, self.admin_port)
 
     def start_envoy(self, name: str, config: dict, admin_port: int) -> None:
         """Writes `config` as DATA_DIR/<name>.yaml, starts Envoy on it and waits for its
@@ -304,10 +319,13 @@ def main() -> None:
     args = parser.parse_args()
     from stack.demo import DEMO_KEY
 
-    replicas = int(os.environ.get("SERVICE_REPLICAS", "1"))
-    if replicas > 1 and not os.environ.get("REDIS_URL"):
+    replicas = env_int("SERVICE_REPLICAS", 1)
+    if replicas < 1:
+        raise SystemExit("configuration error: SERVICE_REPLICAS must be at least 1")
+    store = rate_limit_store()
+    if replicas > 1 and store == "memory":
         # In-process limiters would each count their own window: limits would multiply.
-        raise SystemExit("configuration error: SERVICE_REPLICAS > 1 needs REDIS_URL for shared rate limits")
+        raise SystemExit("configuration error: SERVICE_REPLICAS > 1 needs a shared RATE_LIMIT_STORE (postgres or redis)")
     stack = Stack(
         data_dir=pathlib.Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve(),
         gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
@@ -358,6 +376,7 @@ def main() -> None:
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
         stack.start_maintenance()
+        print(f"services: {replicas} replica(s) each behind Envoy (round robin), rate limits in {store}")
         stack.start_gateway()
         landing_page = _serve_landing_page(stack)
         print(f"logs: {stack.data_dir / 'logs'}")

@@ -165,28 +165,73 @@ async def landing_channel(landing_server):
         yield channel
 
 
-@pytest.fixture(scope="session")
-def gateway(database_urls, tmp_path_factory):
-    """The real stack: the instance service in its own process behind a real Envoy."""
-    data = tmp_path_factory.mktemp("stack")
-    stack = Stack(
+def _test_stack(urls: DatabaseUrls, data, replicas: int, **env: str) -> Stack:
+    """Services as the app role; the maintenance job (when started) as the owner."""
+    return Stack(
         data_dir=data,
         gateway_port=free_port(),
         admin_port=free_port(),
         stats_port=free_port(),
-        service_ports={service.name: [free_port()] for service in SERVICES},
-        database_url=database_urls.app,
-        migration_database_url=database_urls.owner,
+        service_ports={service.name: [free_port() for _ in range(replicas)] for service in SERVICES},
+        database_url=urls.app,
+        migration_database_url=urls.owner,
         # INFO: the services' access lines (one JSON line per request) are checked.
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO", "VOUCHER_EXPORT_POLL_SECONDS": "0.2",
-                   "METRICS_CACHE_SECONDS": "0"},
+                   "METRICS_CACHE_SECONDS": "0", **env},
         log_dir=data / "logs",
         # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For
         # names the client (the landing tests simulate visitors from many addresses).
         xff_trusted_hops=1,
     )
+
+
+@pytest.fixture(scope="session")
+def gateway(database_urls, tmp_path_factory):
+    """The real stack: the instance service in its own process behind a real Envoy."""
+    stack = _test_stack(database_urls, tmp_path_factory.mktemp("stack"), 1)
     try:
         stack.start_services()
+        stack.start_gateway()
+        yield stack
+    finally:
+        stack.stop()
+
+
+# The rate-limit stores the replicated stack is tested with: PostgreSQL (the default
+# without Redis) always, Redis too when REDIS_URL names a server.
+REPLICA_LIMIT_STORES = ["postgres", *(["redis"] if os.environ.get("REDIS_URL") else [])]
+# A small limit that the replicated stack's tests reach (tests/test_replicas.py).
+REPLICA_LIST_LIMIT = 8
+
+
+@pytest.fixture(scope="session")
+def replicas_database_urls(database_server):
+    """A migrated database of its own for the replicated stack: the `gateway` stack's
+    export workers would otherwise take its export jobs from the shared queue."""
+    with scratch_database(database_server, "replicas") as urls:
+        migrate(urls.owner)
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def replicas_database_url(replicas_database_urls):
+    """Its app role's URL."""
+    return replicas_database_urls.app
+
+
+@pytest.fixture(scope="session", params=REPLICA_LIMIT_STORES)
+def gateway_replicas(request, replicas_database_urls, tmp_path_factory):
+    """The real stack with two replicas of every service behind one Envoy (round robin),
+    rate limits in `request.param`, and the voucher exports done by two standalone
+    workers (the in-service ones are off), as in docker-compose.yml."""
+    stack = _test_stack(
+        replicas_database_urls, tmp_path_factory.mktemp(f"replicas-{request.param}"), 2,
+        RATE_LIMIT_STORE=request.param, RATE_LIMITS=f"instances.list={REPLICA_LIST_LIMIT}/3600",
+        VOUCHER_EXPORT_WORKERS="0", LOG_LEVEL="INFO",
+    )
+    try:
+        stack.start_services()
+        stack.start_export_workers(2)
         stack.start_gateway()
         yield stack
     finally:

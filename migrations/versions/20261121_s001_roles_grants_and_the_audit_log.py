@@ -7,7 +7,7 @@ on every sequence, now and, through default privileges, for every table it creat
 the app role does not exist (one role for everything), the grants are skipped.
 
 Revision ID: s001
-Revises: p001
+Revises: d001
 Create Date: 2026-11-21 11:50:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "s001"
-down_revision = "p001"
+down_revision = "d001"
 branch_labels = None
 depends_on = None
 
