@@ -13,9 +13,12 @@ config = context.config
 
 
 def _url() -> str:
-    url = config.attributes.get("url") or os.environ.get("DATABASE_URL")
+    # Migrations run as the owner role (MIGRATION_DATABASE_URL), DATABASE_URL when unset.
+    url = config.attributes.get("url") or os.environ.get("MIGRATION_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if not url:
-        raise SystemExit("configuration error: DATABASE_URL is not set (needed to run migrations)")
+        raise SystemExit(
+            "configuration error: MIGRATION_DATABASE_URL (or DATABASE_URL) is not set (needed to run migrations)"
+        )
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]

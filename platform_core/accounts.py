@@ -8,6 +8,7 @@ import re
 import secrets
 import string
 import uuid
+import zlib
 from dataclasses import dataclass
 
 from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, func, select, update
@@ -19,6 +20,11 @@ from platform_core.db import Base, TimestampTZ, UUIDCol, UUIDPk
 
 KEY_PATTERN = re.compile(r"^sk_(live|test)_[A-Za-z0-9]{32}$")
 KEY_ALPHABET = string.ascii_letters + string.digits
+# The 32 characters are 26 random ones (154 bits) and a 6-character checksum: the CRC-32
+# of everything before it, in base 62. A typo or a guessed key fails the checksum
+# (1 in 62^6 passes by chance) and is refused without a database lookup.
+KEY_RANDOM_LENGTH = 26
+KEY_CHECKSUM_LENGTH = 6
 MODES = ("live", "test")
 # Scopes a key may carry. A key is created with all of them unless told otherwise.
 SCOPES = ("analytics:read", "ingest:write", "reports:read")
@@ -37,8 +43,8 @@ class Account(Base):
 class ApiKey(Base):
     """A secret key, stored only as its SHA-256 digest.
 
-    A key has 32 random characters of a 62-letter alphabet (190 bits), so a fast hash is
-    enough: there is nothing to brute-force that a slow hash would protect.
+    A key has 26 random characters of a 62-letter alphabet (154 bits) and a checksum, so
+    a fast hash is enough: there is nothing to brute-force that a slow hash would protect.
     """
 
     __tablename__ = "api_keys"
@@ -72,14 +78,29 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("ascii")).digest()
 
 
+def key_checksum(prefix_and_random: str) -> str:
+    """The CRC-32 of `sk_<mode>_<26 random characters>` as 6 base-62 characters."""
+    value = zlib.crc32(prefix_and_random.encode("ascii"))
+    digits = []
+    for _ in range(KEY_CHECKSUM_LENGTH):
+        value, digit = divmod(value, len(KEY_ALPHABET))
+        digits.append(KEY_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
 def is_well_formed(key: str) -> bool:
-    return bool(KEY_PATTERN.match(key))
+    """The documented format and a valid checksum: a check in memory, before any lookup."""
+    if not KEY_PATTERN.match(key):
+        return False
+    body, checksum = key[:-KEY_CHECKSUM_LENGTH], key[-KEY_CHECKSUM_LENGTH:]
+    return secrets.compare_digest(key_checksum(body), checksum)
 
 
 def generate_key(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    return f"sk_{mode}_" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(32))
+    body = f"sk_{mode}_" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_RANDOM_LENGTH))
+    return body + key_checksum(body)
 
 
 async def create_account(session: AsyncSession, name: str, account_id: uuid.UUID | None = None) -> Account:

@@ -7,19 +7,25 @@
     python -m platform_core.admin set-retention ACCOUNT_ID [--raw-days N] [--aggregate-days M]
     python -m platform_core.admin show-retention ACCOUNT_ID
     python -m platform_core.admin reset-retention ACCOUNT_ID
+    python -m platform_core.admin erase --kind instance|customer|visitor --account ACCOUNT_ID --id ID
+    python -m platform_core.admin erase --kind visitor --account ACCOUNT_ID --ip 203.0.113.7
 
 The secret of a new key is printed once and never stored; only its SHA-256 digest is.
+Admin commands connect as the owner role: MIGRATION_DATABASE_URL, else DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import ipaddress
+import json
 import sys
 import uuid
 
-from platform_core import accounts, db, lifecycle
-from platform_core.config import require
+from platform_core import accounts, db, erasure, lifecycle
+from platform_core.config import migration_database_url
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -29,9 +35,26 @@ def _uuid(value: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"{value!r} is not a UUID") from None
 
 
+async def _erase(engine, args: argparse.Namespace) -> int:
+    """One subject erased in one transaction (platform_core/erasure.py); files after commit."""
+    from services.voucher.config import load as voucher_settings
+
+    async with engine.begin() as conn:
+        subjects = [args.id] if args.id else await erasure.visitor_hashes_of_ip(conn, args.account, args.ip)
+        done = await erasure.erase(conn, args.kind, args.account, subjects, actor=args.actor,
+                                   export_dir=voucher_settings().export_dir)
+    for path in done.files:
+        path.unlink(missing_ok=True)
+    print(json.dumps({"erased": args.kind, "account": str(args.account), "subjects": len(subjects),
+                      "rows": done.counts, "export_files_deleted": len(done.files)}))
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
-    engine = db.create_engine(require("DATABASE_URL"), pool_size=1)
+    engine = db.create_engine(migration_database_url(), pool_size=1)
     try:
+        if args.command == "erase":
+            return await _erase(engine, args)
         async with db.sessionmaker(engine)() as session:
             if args.command == "create-account":
                 account = await accounts.create_account(session, args.name)
@@ -120,7 +143,25 @@ def main(argv: list[str] | None = None) -> int:
     revoke = commands.add_parser("revoke-key", help="revoke a key")
     revoke.add_argument("key_id", type=_uuid)
     _add_retention_commands(commands)
-    return asyncio.run(_run(parser.parse_args(argv)))
+    erase = commands.add_parser("erase", help="erase one person's data from every table of one account")
+    erase.add_argument("--kind", choices=erasure.KINDS, required=True)
+    erase.add_argument("--account", type=_uuid, required=True, help="the account whose data it is")
+    subject = erase.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--id", help="the instance id (UUID), the voucher customer id, or a landing visitor hash")
+    subject.add_argument("--ip", help="visitor only: every hash of this IP address under the salts still kept")
+    erase.add_argument("--actor", default=getpass.getuser(), help="who asked for it (audit log; default: you)")
+    args = parser.parse_args(argv)
+    if args.command == "erase":
+        if args.ip and args.kind != "visitor":
+            parser.error("--ip identifies a landing visitor only (--kind visitor)")
+        try:
+            if args.kind == "instance" and args.id:
+                _uuid(args.id)
+            if args.ip:
+                ipaddress.ip_address(args.ip)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            parser.error(str(exc))
+    return asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ class Authenticator:
     """Resolves `authorization: Bearer sk_...` to a principal.
 
     Results (including misses) are cached in process for `cache_seconds`, which bounds
-    how long a revoked key keeps working; 0 disables the cache. Malformed keys never
-    reach the database.
+    how long a revoked key keeps working; 0 disables the cache. Malformed keys (format or
+    checksum) never reach the database, nor the cache.
     """
 
     def __init__(
@@ -34,18 +34,29 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def authenticate(self, authorization: str | None, scope: str) -> Principal:
+        principal = await self.identify(authorization)
+        self.authorize(principal, scope)
+        return principal
+
+    async def identify(self, authorization: str | None) -> Principal:
+        """The key's principal, or 401. A key without the format and checksum is refused
+        here, in memory; only a well-formed key is looked up, by its SHA-256 digest."""
         key = _bearer(authorization)
         if key is None or not accounts.is_well_formed(key):
             raise Unauthenticated(message="Invalid or missing secret key")
         principal = await self._lookup(key)
         if principal is None:
             raise Unauthenticated(message="Invalid or missing secret key")
+        return principal
+
+    @staticmethod
+    def authorize(principal: Principal, scope: str) -> None:
+        """403 for a valid key without the scope (the principal is known: the call is audited with it)."""
         if scope not in principal.scopes:
             raise PermissionDenied(
                 message="Insufficient permissions for this endpoint",
                 details=f"The secret key lacks the {scope} scope.",
             )
-        return principal
 
     async def _lookup(self, key: str) -> Principal | None:
         digest = accounts.hash_key(key).hex()

@@ -118,10 +118,22 @@ class Settings:
     # Where the rate limiter keeps its windows (platform_core/ratelimit.py): "redis",
     # "postgres" (shared by every replica on the database) or "memory" (one process only).
     rate_limit_store: str = "memory"
+    # The owner role's URL (MIGRATION_DATABASE_URL): migrations, maintenance, admin
+    # commands. Services never use it; unset, it is DATABASE_URL (one role for both).
+    migration_database_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.migration_database_url:
+            object.__setattr__(self, "migration_database_url", self.database_url)
 
     def metrics_port_for(self, grpc_port: int) -> int:
         """The `/metrics` port of a process serving gRPC on `grpc_port` (0: none)."""
         return grpc_port + 1000 if self.metrics_port is None else self.metrics_port
+
+
+def migration_database_url() -> str:
+    """The owner role's URL: MIGRATION_DATABASE_URL, else DATABASE_URL; stops when neither is set."""
+    return os.environ.get("MIGRATION_DATABASE_URL") or require("DATABASE_URL")
 
 
 def load_settings() -> Settings:
@@ -142,6 +154,7 @@ def load_settings() -> Settings:
         metrics_cache_seconds=env_float("METRICS_CACHE_SECONDS", 5.0),
         rate_limits=_limits(),
         rate_limit_store=rate_limit_store(),
+        migration_database_url=os.environ.get("MIGRATION_DATABASE_URL", ""),
     )
 
 

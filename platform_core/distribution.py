@@ -21,6 +21,8 @@ REFERENCE_TABLES: dict[str, str] = {
     "account_retention": "one row per account, read whole by the maintenance job",
     "landing_tenants": "the public track endpoint names a tenant by its global id alone",
     "landing_salts": "per time zone and day, shared by every account's tenants",
+    "audit_log": "a 401 has no account to distribute by; append-only, written in batches",
+    "rate_limit_windows": "keyed by limiter key (account, key or tenant source); small, UNLOGGED, short-lived",
 }
 
 

@@ -18,6 +18,7 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from platform_core import context, metrics
+from platform_core.audit import AuditWriter, audited
 from platform_core.auth import Authenticator
 from platform_core.errors import (
     DeadlineExceeded,
@@ -68,6 +69,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         rate_limits: dict[str, tuple[int, int]],
         envelope: EnvelopeBuilder,
         policed_prefixes: tuple[str, ...],
+        audit: AuditWriter | None = None,
     ) -> None:
         self._policies = policies
         self._auth = authenticator
@@ -75,6 +77,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._limits = rate_limits
         self._envelope = envelope
         self._prefixes = policed_prefixes
+        self._audit = audit
 
     async def _admit(
         self, ctx: context.RequestContext, metadata: dict[str, str], method: str, policy: MethodPolicy | None
@@ -84,7 +87,8 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         if policy is None:
             raise Internal(message=f"no access policy for {method}")
         if policy.scope is not None:
-            ctx.principal = await self._auth.authenticate(metadata.get("authorization"), policy.scope)
+            ctx.principal = await self._auth.identify(metadata.get("authorization"))
+            self._auth.authorize(ctx.principal, policy.scope)
         if policy.bucket is None:
             return {}
         limit, window = self._limits[policy.bucket]
@@ -184,7 +188,20 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             # The access line: request id, method, account and mode come from the context.
             log.info("rpc", extra={"fields": {"status": status, "http_status": http_status,
                                               "ms": round(seconds * 1000, 2)}})
+            self._record(ctx, status, http_status)
             context.current.reset(token)
+
+    def _record(self, ctx: context.RequestContext, grpc_code: str, http_status: int) -> None:
+        """The call's audit row (platform_core/audit.py): queued in memory, written in batches."""
+        policy = self._policies.get(ctx.method)
+        if self._audit is None or not audited(policy is not None and policy.scope is not None, http_status):
+            return
+        principal = ctx.principal
+        self._audit.record(
+            at=ctx.received_at, account_id=principal.account_id if principal else None,
+            key_id=principal.key_id if principal else None, endpoint=ctx.method, status=http_status,
+            grpc_code=grpc_code, request_id=ctx.request_id,
+        )
 
 
 @dataclass

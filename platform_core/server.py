@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from platform_core import db, metrics
+from platform_core.audit import AuditWriter
 from platform_core.auth import Authenticator
 from platform_core.config import Settings
 from platform_core.errors import EnvelopeBuilder
@@ -38,6 +39,8 @@ class Deps:
     authenticator: Authenticator
 
     reader: Callable[[], AsyncConnection]
+    # The audit log's batched writer (platform_core/audit.py); None: calls are not audited.
+    audit: AuditWriter | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, limiter: Limiter | None = None) -> "Deps":
@@ -56,6 +59,7 @@ class Deps:
             ),
             authenticator=Authenticator(reader, settings.auth_cache_seconds),
             reader=reader,
+            audit=AuditWriter(engine),
         )
 
 
@@ -75,11 +79,15 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     service_names: list[str]
+    audit: AuditWriter | None = None
 
     async def stop(self, grace: float) -> None:
-        """Reports NOT_SERVING first so that balancers drain, then lets in-flight calls end."""
+        """Reports NOT_SERVING first so that balancers drain, then lets in-flight calls end,
+        then writes the audit rows still queued."""
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING, and it stays so
         await self.server.stop(grace)
+        if self.audit is not None:
+            await self.audit.close()
 
 
 async def create_server(
@@ -94,6 +102,7 @@ async def create_server(
         rate_limits=deps.settings.rate_limits,
         envelope=envelope,
         policed_prefixes=tuple(f"/{spec.full_name}/" for spec in specs),
+        audit=deps.audit,
     )
     server = grpc.aio.server(
         interceptors=[interceptor],
@@ -120,7 +129,7 @@ async def create_server(
     await server.start()
     for name in [*names, ""]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server=server, port=port, health=health_servicer, service_names=names)
+    return RunningServer(server=server, port=port, health=health_servicer, service_names=names, audit=deps.audit)
 
 
 async def serve_forever(running: RunningServer, deps: Deps, gauges: Sequence[metrics.GaugeQuery] = ()) -> None:

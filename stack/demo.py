@@ -31,7 +31,7 @@ AFFILIATE_TABLES = ("affiliate_daily_counts", "affiliate_session_days", "affilia
 DEMO_ACCOUNT_ID = uuid.UUID("00000000-0000-4000-8000-00000000d3e0")
 DEMO_ACCOUNT_NAME = "Demo Partner"
 # Documented in README.md: a test-mode key with every scope.
-DEMO_KEY = "sk_test_DemoPartnerKey000000000000000001"
+DEMO_KEY = "sk_test_DemoPartnerKey000000000001aMMijk"
 NAMESPACE = uuid.UUID("6f1c4a52-0d7e-4b8e-9a61-3d9c2f0b7a10")
 SEED = 20261121
 INSTANCES = 3000

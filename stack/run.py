@@ -82,6 +82,8 @@ class Stack:
     # every process when the environment says METRICS_PORT=0.
     metrics_ports: dict[str, list[int]] = field(default_factory=dict)
     database_url: str | None = None
+    # The owner role's URL (migrations, demo data); DATABASE_URL's when not given.
+    migration_database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: pathlib.Path | None = None
     route_timeout_s: float = 15.0
@@ -95,15 +97,21 @@ class Stack:
         return f"http://{self.gateway_host}:{self.gateway_port}"
 
     def start_database(self) -> str:
+        """The services' URL (the app role). The embedded server is ours: as its superuser
+        we create both roles and the database owned by the owner role."""
         if self.database_url is None:
             from platform_core.embedded_pg import EmbeddedPostgres
+            from platform_core.roles import prepare_database
 
             self._pg = EmbeddedPostgres(self.data_dir / "postgres")
-            self.database_url = self._pg.ensure_database(DATABASE_NAME)
+            urls = prepare_database(self._pg.admin_url, DATABASE_NAME)
+            self.database_url, self.migration_database_url = urls.app, urls.owner
+        self.migration_database_url = self.migration_database_url or self.database_url
         return self.database_url
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.extra_env, "DATABASE_URL": self.database_url or ""}
+        env.pop("MIGRATION_DATABASE_URL", None)  # services never get the owner role's URL
         # Where services keep files (voucher exports) and how partners reach the gateway.
         env.setdefault("DATA_DIR", str(self.data_dir))
         env.setdefault("PUBLIC_BASE_URL", self.gateway_url)
@@ -139,7 +147,9 @@ class Stack:
 
     def start_maintenance(self) -> None:
         """The data-lifecycle loop (partitions ahead, retention): docs/lifecycle.md."""
-        self._spawn("maintenance", [sys.executable, "-m", "platform_core.maintenance"], self._env())
+        # The one process with the owner role's URL: it creates partitions (DDL).
+        env = {**self._env(), "MIGRATION_DATABASE_URL": self.migration_database_url or self.database_url or ""}
+        self._spawn("maintenance", [sys.executable, "-m", "platform_core.maintenance"], env)
 
     def start_export_workers(self, count: int) -> None:
         """Standalone voucher export workers (`python -m services.voucher.worker`), as the
@@ -323,6 +333,7 @@ def main() -> None:
         admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
         stats_port=int(os.environ.get("GATEWAY_STATS_PORT", "9902")) or None,
         database_url=os.environ.get("DATABASE_URL") or None,
+        migration_database_url=os.environ.get("MIGRATION_DATABASE_URL") or None,
         xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
     )
     stopping = False
@@ -337,9 +348,11 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):  # explicit: a background job inherits SIGINT ignored
         signal.signal(sig, on_signal)
     try:
-        url = stack.start_database()
+        stack.start_database()
+        url = stack.migration_database_url
         where = f"embedded PostgreSQL in {stack.data_dir / 'postgres'}" if stack._pg else "DATABASE_URL"
-        print(f"database: {where}\n  DATABASE_URL={url}")
+        print(f"database: {where}\n  DATABASE_URL={stack.database_url}  (services: the app role)"
+              f"\n  MIGRATION_DATABASE_URL={url}  (migrations, admin: the owner role)")
         migrate(url)
         print("migrations: at head")
         if not args.no_demo:

@@ -13,15 +13,14 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-import psycopg
 import pytest
 import pytest_asyncio
-from sqlalchemy.engine import make_url
 
-from platform_core import accounts
+from platform_core import accounts, db
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
 from platform_core.errors import campaign_envelope, partner_envelope
 from platform_core.ratelimit import MemoryLimiter
+from platform_core.roles import DatabaseUrls
 from platform_core.server import Deps, create_server
 from services.campaign.servicer import service_specs as campaign_specs
 from services.instance.servicer import service_specs
@@ -29,31 +28,41 @@ from services.landing.envelope import landing_envelope
 from services.landing.servicer import LandingDeps
 from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
+from tests.databases import scratch_database
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """A fresh, migrated database for this test run."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+def database_server(tmp_path_factory) -> str:
+    """A superuser URL of the server the tests use (its `postgres` database)."""
     server_url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    pg = None
     if server_url:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(server_url.replace("postgresql+psycopg://", "postgresql://")).set(database=name)
-        url = url.render_as_string(hide_password=False)
-    else:
-        from platform_core.embedded_pg import EmbeddedPostgres
+        yield server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        return
+    from platform_core.embedded_pg import EmbeddedPostgres
 
-        pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
-        url = pg.ensure_database(name)
-    migrate(url)
-    yield url
-    if pg is not None:
-        pg.stop()
-    else:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    yield pg.admin_url
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def database_urls(database_server) -> DatabaseUrls:
+    """The run's database with both roles, migrated by the owner role."""
+    with scratch_database(database_server, "test") as urls:
+        migrate(urls.owner)
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def database_url(database_urls) -> str:
+    """The app role's URL: every service and in-process server of the suite uses it."""
+    return database_urls.app
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(database_urls) -> str:
+    """The owner role's URL (migrations, admin commands, erasure)."""
+    return database_urls.owner
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
@@ -68,7 +77,16 @@ def make_settings(database_url: str, **overrides) -> Settings:
 async def deps(database_url):
     deps = Deps.from_settings(make_settings(database_url), limiter=MemoryLimiter())
     yield deps
+    await deps.audit.close()
     await deps.engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def owner_sessions(owner_database_url):
+    """Sessions as the owner role, which `make run` seeds the demo data with (it resets sequences)."""
+    engine = db.create_engine(owner_database_url, pool_size=2)
+    yield db.sessionmaker(engine)
+    await engine.dispose()
 
 
 @dataclass
@@ -147,14 +165,16 @@ async def landing_channel(landing_server):
         yield channel
 
 
-def _test_stack(database_url: str, data, replicas: int, **env: str) -> Stack:
+def _test_stack(urls: DatabaseUrls, data, replicas: int, **env: str) -> Stack:
+    """Services as the app role; the maintenance job (when started) as the owner."""
     return Stack(
         data_dir=data,
         gateway_port=free_port(),
         admin_port=free_port(),
         stats_port=free_port(),
         service_ports={service.name: [free_port() for _ in range(replicas)] for service in SERVICES},
-        database_url=database_url,
+        database_url=urls.app,
+        migration_database_url=urls.owner,
         # INFO: the services' access lines (one JSON line per request) are checked.
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO", "VOUCHER_EXPORT_POLL_SECONDS": "0.2",
                    "METRICS_CACHE_SECONDS": "0", **env},
@@ -166,9 +186,9 @@ def _test_stack(database_url: str, data, replicas: int, **env: str) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def gateway(database_url, tmp_path_factory):
+def gateway(database_urls, tmp_path_factory):
     """The real stack: the instance service in its own process behind a real Envoy."""
-    stack = _test_stack(database_url, tmp_path_factory.mktemp("stack"), 1)
+    stack = _test_stack(database_urls, tmp_path_factory.mktemp("stack"), 1)
     try:
         stack.start_services()
         stack.start_gateway()
@@ -185,28 +205,27 @@ REPLICA_LIST_LIMIT = 8
 
 
 @pytest.fixture(scope="session")
-def replicas_database_url(database_url):
+def replicas_database_urls(database_server):
     """A migrated database of its own for the replicated stack: the `gateway` stack's
     export workers would otherwise take its export jobs from the shared queue."""
-    url = make_url(database_url)
-    name = f"replicas_{uuid.uuid4().hex[:10]}"
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    own = url.set(database=name).render_as_string(hide_password=False)
-    migrate(own)
-    yield own
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(database_server, "replicas") as urls:
+        migrate(urls.owner)
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def replicas_database_url(replicas_database_urls):
+    """Its app role's URL."""
+    return replicas_database_urls.app
 
 
 @pytest.fixture(scope="session", params=REPLICA_LIMIT_STORES)
-def gateway_replicas(request, replicas_database_url, tmp_path_factory):
+def gateway_replicas(request, replicas_database_urls, tmp_path_factory):
     """The real stack with two replicas of every service behind one Envoy (round robin),
     rate limits in `request.param`, and the voucher exports done by two standalone
     workers (the in-service ones are off), as in docker-compose.yml."""
     stack = _test_stack(
-        replicas_database_url, tmp_path_factory.mktemp(f"replicas-{request.param}"), 2,
+        replicas_database_urls, tmp_path_factory.mktemp(f"replicas-{request.param}"), 2,
         RATE_LIMIT_STORE=request.param, RATE_LIMITS=f"instances.list={REPLICA_LIST_LIMIT}/3600",
         VOUCHER_EXPORT_WORKERS="0", LOG_LEVEL="INFO",
     )

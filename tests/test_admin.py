@@ -16,11 +16,14 @@ from platform_core.config import ConfigError, load_settings
 
 
 def admin(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": database_url}
+    """The CLI as operators run it: as the owner role (MIGRATION_DATABASE_URL)."""
+    env = {**os.environ, "MIGRATION_DATABASE_URL": database_url}
+    env.pop("DATABASE_URL", None)
     return subprocess.run([sys.executable, "-m", "platform_core.admin", *args], env=env, capture_output=True, text=True)
 
 
-def test_create_list_and_revoke_keys(database_url):
+def test_create_list_and_revoke_keys(owner_database_url):
+    database_url = owner_database_url
     created = admin(database_url, "create-account", "Acme Partners")
     account_id = re.search(r"account (\S+)", created.stdout).group(1)
     made = admin(database_url, "create-key", account_id, "--mode", "live", "--scopes", "analytics:read")
@@ -39,7 +42,8 @@ def test_create_list_and_revoke_keys(database_url):
     assert admin(database_url, "revoke-key", key_id).returncode == 2
 
 
-def test_unknown_scopes_are_refused(database_url):
+def test_unknown_scopes_are_refused(owner_database_url):
+    database_url = owner_database_url
     created = admin(database_url, "create-account", "Scoped")
     account_id = re.search(r"account (\S+)", created.stdout).group(1)
     result = admin(database_url, "create-key", account_id, "--mode", "test", "--scopes", "admin:all")
@@ -53,12 +57,26 @@ def test_generated_keys_have_the_documented_format(mode):
     assert all(re.fullmatch(rf"sk_{mode}_[A-Za-z0-9]{{32}}", k) for k in keys)
 
 
+def _with_checksum(body: str) -> str:
+    return body + accounts.key_checksum(body)
+
+
 @pytest.mark.parametrize("key,ok", [
-    ("sk_live_" + "a" * 32, True), ("sk_test_" + "A1" * 16, True), ("sk_live_" + "a" * 31, False),
-    ("sk_live_" + "a" * 33, False), ("sk_prod_" + "a" * 32, False), ("sk_test_" + "a" * 31 + "-", False),
+    (_with_checksum("sk_live_" + "a" * 26), True), (_with_checksum("sk_test_" + "A1" * 13), True),
+    ("sk_live_" + "a" * 32, False), ("sk_test_" + "A1" * 16, False),  # the format, not the checksum
+    (_with_checksum("sk_live_" + "a" * 25), False), (_with_checksum("sk_live_" + "a" * 27), False),
+    (_with_checksum("sk_prod_" + "a" * 26), False), ("sk_test_" + "a" * 31 + "-", False),
+    # a valid key's checksum moved to the other mode's prefix
+    ("sk_test_" + _with_checksum("sk_live_" + "a" * 26)[8:], False),
 ])
 def test_key_format_check(key, ok):
     assert accounts.is_well_formed(key) is ok
+
+
+def test_the_demo_key_carries_a_valid_checksum():
+    from stack.demo import DEMO_KEY
+
+    assert accounts.is_well_formed(DEMO_KEY) and DEMO_KEY.startswith("sk_test_")
 
 
 def test_missing_database_url_stops_with_a_clear_message(monkeypatch):

@@ -20,9 +20,9 @@ def _expand(url: str, today: dt.date) -> str:
     return url.replace("$(date -u +%F)", str(today))
 
 
-async def test_readme_affiliate_curls_answer_with_the_demo_data(gateway, deps):
-    await demo.seed(deps.sessions)
-    counts = await demo_affiliate.seed(deps.sessions)
+async def test_readme_affiliate_curls_answer_with_the_demo_data(gateway, owner_sessions):
+    await demo.seed(owner_sessions)
+    counts = await demo_affiliate.seed(owner_sessions)
     assert counts == {"affiliate affiliates": 5, "affiliate tracking_codes": 8, "affiliate products": 12,
                       "affiliate events": 6000, "affiliate conversions": 240}
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -50,7 +50,7 @@ async def _get(gateway, query: str) -> dict:
     return response.json()
 
 
-async def test_the_affiliate_demo_is_deterministic(deps):
+async def test_the_affiliate_demo_is_deterministic(owner_sessions):
     now = dt.datetime(2026, 1, 15, 12, 30, tzinfo=dt.timezone.utc)
     first, second = demo_affiliate.build(now), demo_affiliate.build(now)
     assert [r.SerializeToString() for r in first["events"]] == [r.SerializeToString() for r in second["events"]]

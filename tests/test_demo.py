@@ -16,8 +16,8 @@ from stack import demo
 README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-async def test_readme_examples_answer_with_demo_data(gateway, deps):
-    counts = await demo.seed(deps.sessions)
+async def test_readme_examples_answer_with_demo_data(gateway, owner_sessions):
+    counts = await demo.seed(owner_sessions)
     assert counts == {"campaigns": 5, "instances": 3000, "events": 10598, "orders": 808, "rewards": 808}
     assert demo.DEMO_KEY in README
     ids = re.findall(r'"instance_ids": \[([^\]]*)\]', README)[0]
@@ -40,11 +40,11 @@ async def test_readme_examples_answer_with_demo_data(gateway, deps):
     assert all(len(d["events"]) == 1 for d in details.json()["data"])
 
 
-async def test_reseeding_is_deterministic_and_replaces_the_demo_data(deps):
+async def test_reseeding_is_deterministic_and_replaces_the_demo_data(owner_sessions):
     now = dt.datetime(2026, 1, 15, 12, 30, tzinfo=dt.timezone.utc)
     first, second = demo.build(now), demo.build(now)
     assert [r.SerializeToString() for r in first["orders"]] == [r.SerializeToString() for r in second["orders"]]
-    assert await demo.seed(deps.sessions) == await demo.seed(deps.sessions)
+    assert await demo.seed(owner_sessions) == await demo.seed(owner_sessions)
 
 
 def _readme_curls(fragment: str) -> list[str]:
@@ -53,8 +53,8 @@ def _readme_curls(fragment: str) -> list[str]:
     return [line for line in block.splitlines() if line.startswith("curl") and fragment in line]
 
 
-async def test_every_demo_campaign_has_realistic_figures_and_the_readme_curls_work(gateway, deps):
-    await demo.seed(deps.sessions)
+async def test_every_demo_campaign_has_realistic_figures_and_the_readme_curls_work(gateway, owner_sessions):
+    await demo.seed(owner_sessions)
     campaign_ids = [demo._id("campaign", i) for i in range(len(demo.CAMPAIGNS))]
     commands = _readme_curls(f"/api/partner/v1/campaigns/{campaign_ids[0]}/")
     assert len(commands) >= 2

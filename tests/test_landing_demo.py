@@ -19,18 +19,18 @@ from tests.test_demo import README, _readme_curls
 IDS = (2**40 + 1, 2**40 + 2)
 
 
-async def test_landing_demo_is_deterministic_and_replaced(deps):
+async def test_landing_demo_is_deterministic_and_replaced(owner_sessions):
     now = dt.datetime(2026, 1, 15, 12, 30, tzinfo=dt.timezone.utc)
     assert demo.build_landing(now) == demo.build_landing(now)
-    await demo.seed(deps.sessions)
-    first = await demo.seed_landing(deps.sessions, now, IDS)
-    assert first == await demo.seed_landing(deps.sessions, now, IDS)
+    await demo.seed(owner_sessions)
+    first = await demo.seed_landing(owner_sessions, now, IDS)
+    assert first == await demo.seed_landing(owner_sessions, now, IDS)
     assert first["landing tenants"] == 2 and first["landing events"] > 1500
 
 
-async def test_readme_landing_curls_work(gateway, deps):
-    await demo.seed(deps.sessions)
-    await demo.seed_landing(deps.sessions, ids=IDS)
+async def test_readme_landing_curls_work(gateway, owner_sessions):
+    await demo.seed(owner_sessions)
+    await demo.seed_landing(owner_sessions, ids=IDS)
     commands = _readme_curls("/api/analytics/")
     assert len(commands) == 4
     answers = []

@@ -36,11 +36,11 @@ def days_ago(n: int) -> dt.datetime:
 
 
 @pytest.fixture(scope="module")
-def own_database(database_url):
-    """A migrated database for this module alone."""
-    with scratch_database(database_url, "lifecycle") as url:
-        migrate(url)
-        yield url
+def own_database(database_server):
+    """A migrated database for this module alone (the owner role's URL: the job runs DDL)."""
+    with scratch_database(database_server, "lifecycle") as urls:
+        migrate(urls.owner)
+        yield urls.owner
 
 
 @pytest.fixture
@@ -212,11 +212,13 @@ def test_a_pass_is_skipped_while_another_holds_the_lock(own_database, conn):
 
 
 def admin(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": database_url}
+    """As operators run it: as the owner role."""
+    env = {**os.environ, "MIGRATION_DATABASE_URL": database_url}
     return subprocess.run([sys.executable, "-m", "platform_core.admin", *args], env=env, capture_output=True, text=True)
 
 
-def test_the_admin_commands_set_show_and_reset_an_accounts_retention(database_url):
+def test_the_admin_commands_set_show_and_reset_an_accounts_retention(owner_database_url):
+    database_url = owner_database_url
     account_id = re.search(r"account (\S+)", admin(database_url, "create-account", "Retained").stdout).group(1)
     assert f"raw_days={lifecycle.DEFAULT_RAW_DAYS} " in admin(database_url, "show-retention", account_id).stdout
     assert "raw_days=30 aggregate_days=1100 (set)" in admin(

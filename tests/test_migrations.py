@@ -16,9 +16,10 @@ from tests.databases import scratch_database
 
 
 @pytest.fixture
-def empty_database(database_url):
-    with scratch_database(database_url, "empty") as url:
-        yield url
+def empty_database(database_server):
+    """A new database's owner-role URL: migrations run as the owner."""
+    with scratch_database(database_server, "empty") as urls:
+        yield urls.owner
 
 
 def _script():

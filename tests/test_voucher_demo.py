@@ -17,9 +17,9 @@ def _voucher_block() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
-async def test_readme_voucher_commands_work_on_the_demo_data(gateway, deps, tmp_path):
-    await demo.seed(deps.sessions)
-    counts = await demo.seed_vouchers(deps.sessions)
+async def test_readme_voucher_commands_work_on_the_demo_data(gateway, owner_sessions, tmp_path):
+    await demo.seed(owner_sessions)
+    counts = await demo.seed_vouchers(owner_sessions)
     assert counts == {"vouchers": 3, "customers": 200, "validations": 1818, "redemptions": 1309}
     assert [demo.voucher_id(n) for n in range(3)] == re.findall(r"= `(v_[0-9a-f]{16})`", README)
     script = "set -eu\n" + _voucher_block().replace("http://127.0.0.1:8080", gateway.gateway_url)

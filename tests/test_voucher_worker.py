@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, replace
 
 import grpc
@@ -22,7 +21,6 @@ import pytest
 import pytest_asyncio
 from partnerlytics.voucher.v1 import voucher_analytics_pb2 as api
 from partnerlytics.voucher.v1 import voucher_analytics_pb2_grpc as api_grpc
-from sqlalchemy.engine import make_url
 
 from platform_core import accounts
 from platform_core.ratelimit import MemoryLimiter
@@ -35,6 +33,7 @@ from services.voucher.servicer import service_specs
 from stack.run import ROOT, migrate
 from tests import voucher_data as vd
 from tests.conftest import make_settings
+from tests.databases import scratch_database
 
 LEASE = 1.5
 
@@ -50,32 +49,26 @@ class Private:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def private(database_url, tmp_path_factory):
-    name = f"worker_{uuid.uuid4().hex[:10]}"
-    url = make_url(database_url)
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    own_url = url.set(database=name).render_as_string(hide_password=False)
-    migrate(own_url)
-    deps = Deps.from_settings(make_settings(own_url), limiter=MemoryLimiter())
-    settings = VoucherSettings(export_dir=tmp_path_factory.mktemp("worker-exports"), export_lease_seconds=LEASE,
-                               public_base_url="http://gateway.test")
-    async with deps.sessions() as session:
-        account = await accounts.create_account(session, "worker tests")
-        _, key = await accounts.create_key(session, account.id, "test")
-        await session.commit()
-    running = await create_server("127.0.0.1:0", deps, service_specs(deps, settings), voucher_envelope)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    data = vd.build(dt.datetime.now(dt.timezone.utc), seed=41, days=30, vouchers=12, customers=20)
-    await vd.VoucherIngest(channel, key).all(data)
-    yield Private(own_url, deps, settings, api_grpc.VoucherAnalyticsServiceStub(channel),
-                  (("authorization", f"Bearer {key}"),), data)
-    await channel.close()
-    await running.stop(1)
-    await deps.engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+async def private(database_server, tmp_path_factory):
+    with scratch_database(database_server, "worker") as urls:
+        migrate(urls.owner)
+        own_url = urls.app
+        deps = Deps.from_settings(make_settings(own_url), limiter=MemoryLimiter())
+        settings = VoucherSettings(export_dir=tmp_path_factory.mktemp("worker-exports"), export_lease_seconds=LEASE,
+                                   public_base_url="http://gateway.test")
+        async with deps.sessions() as session:
+            account = await accounts.create_account(session, "worker tests")
+            _, key = await accounts.create_key(session, account.id, "test")
+            await session.commit()
+        running = await create_server("127.0.0.1:0", deps, service_specs(deps, settings), voucher_envelope)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        data = vd.build(dt.datetime.now(dt.timezone.utc), seed=41, days=30, vouchers=12, customers=20)
+        await vd.VoucherIngest(channel, key).all(data)
+        yield Private(own_url, deps, settings, api_grpc.VoucherAnalyticsServiceStub(channel),
+                      (("authorization", f"Bearer {key}"),), data)
+        await channel.close()
+        await running.stop(1)
+        await deps.engine.dispose()
 
 
 @pytest_asyncio.fixture
