@@ -111,6 +111,8 @@ class Settings:
     auth_cache_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Deadline of each Redis connect and reply (the rate-limit store); see create_limiter.
+    redis_timeout_ms: int = 1000
 
 
 def load_settings() -> Settings:
@@ -128,6 +130,7 @@ def load_settings() -> Settings:
         auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),
         shutdown_grace_seconds=env_float("SHUTDOWN_GRACE_SECONDS", 10.0),
         rate_limits=_limits(),
+        redis_timeout_ms=env_int("REDIS_TIMEOUT_MS", 1000),
     )
 
 

@@ -112,9 +112,18 @@ class RedisLimiter:
         return _decide(bool(allowed), int(count), float(oldest), float(now), limit, window_ms)
 
 
-def create_limiter(redis_url: str | None) -> Limiter:
+def create_limiter(redis_url: str | None, timeout_s: float = 1.0) -> Limiter:
+    """The Redis limiter when `redis_url` is set. Every Redis call has a deadline:
+    connecting and each reply within `timeout_s` (REDIS_TIMEOUT_MS), with one immediate
+    retry on a fresh connection (a pooled connection broken by a Redis restart); so a
+    Redis that is down or hangs costs a request at most about 2 x `timeout_s` and ends
+    as the documented fail-closed 503."""
     if not redis_url:
         return MemoryLimiter()
     import redis.asyncio as redis_asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
-    return RedisLimiter(redis_asyncio.from_url(redis_url))
+    return RedisLimiter(redis_asyncio.from_url(
+        redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 1),
+    ))

@@ -51,7 +51,7 @@ class Deps:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            limiter=limiter or create_limiter(settings.redis_url),
+            limiter=limiter or create_limiter(settings.redis_url, settings.redis_timeout_ms / 1000),
             authenticator=Authenticator(reader, settings.auth_cache_seconds),
             reader=reader,
         )
