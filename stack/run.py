@@ -198,6 +198,27 @@ class Stack:
             self._pg = None
 
 
+def seed_demo(database_url: str) -> dict[str, int]:
+    """(Re)loads the demo data of every family; returns how many records of each kind."""
+    from platform_core import db
+    from stack import demo_affiliate
+    from stack.demo import seed, seed_landing, seed_vouchers
+
+    async def _seed() -> dict[str, int]:
+        engine = db.create_engine(database_url, pool_size=2)
+        try:
+            sessions = db.sessionmaker(engine)
+            counts = await seed(sessions)
+            counts.update(await seed_vouchers(sessions))
+            counts.update(await demo_affiliate.seed(sessions))
+            counts.update(await seed_landing(sessions))
+            return counts
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_seed())
+
+
 def _examples(url: str, key: str) -> str:
     return f"""
 Gateway: {url}
@@ -298,23 +319,7 @@ def main() -> None:
         migrate(url)
         print("migrations: at head")
         if not args.no_demo:
-            from platform_core import db
-            from stack import demo_affiliate
-            from stack.demo import seed, seed_landing, seed_vouchers
-
-            async def _seed():
-                engine = db.create_engine(url, pool_size=2)
-                try:
-                    sessions = db.sessionmaker(engine)
-                    counts = await seed(sessions)
-                    counts.update(await seed_vouchers(sessions))
-                    counts.update(await demo_affiliate.seed(sessions))
-                    counts.update(await seed_landing(sessions))
-                    return counts
-                finally:
-                    await engine.dispose()
-
-            counts = asyncio.run(_seed())
+            counts = seed_demo(url)
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
         stack.start_gateway()
