@@ -30,5 +30,17 @@ class EmbeddedPostgres:
                 conn.execute(f'CREATE DATABASE "{database}"')
         return self.url(database)
 
+    def stop_immediately(self) -> None:
+        """`pg_ctl stop -m immediate`: every backend ends at once, nothing is flushed
+        cleanly (recovery replays the WAL at the next start); a crash to its clients.
+        For fault tests."""
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def start(self) -> None:
+        """Starts the server again after `stop_immediately` (same data folder and socket)."""
+        self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         self._server.cleanup()

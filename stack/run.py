@@ -114,12 +114,30 @@ class Stack:
             ports = self.service_ports.setdefault(
                 service.name, [service.base_port + i for i in range(replicas)]
             )
-            for i, port in enumerate(ports):
-                env = {**self._env(), service.port_env: str(port)}
-                self._spawn(f"{service.name}-{i}", [sys.executable, "-m", service.module], env)
+            for i in range(len(ports)):
+                self.start_service(service, i, wait=False)
         for service in SERVICES:
             for port in self.service_ports[service.name]:
                 self._wait_serving(service.name, port)
+
+    def start_service(self, service: Service, replica: int = 0, *, wait: bool = True) -> subprocess.Popen:
+        """Starts one replica of `service` on its port (again, after `kill`)."""
+        port = self.service_ports[service.name][replica]
+        env = {**self._env(), service.port_env: str(port)}
+        proc = self._spawn(f"{service.name}-{replica}", [sys.executable, "-m", service.module], env)
+        if wait:
+            self._wait_serving(service.name, port)
+        return proc
+
+    def kill(self, name: str) -> None:
+        """SIGKILLs the process started as `name` (e.g. `instance-0`): a crash, no shutdown."""
+        for entry in list(self.processes):
+            if entry[0] == name:
+                entry[1].kill()
+                entry[1].wait()
+                self.processes.remove(entry)
+                return
+        raise KeyError(name)
 
     def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

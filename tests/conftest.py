@@ -7,9 +7,12 @@ accounts of its own, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import pathlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -29,6 +32,29 @@ from services.landing.envelope import landing_envelope
 from services.landing.servicer import LandingDeps
 from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
+
+
+# Every gRPC call of a test has a deadline: a hung service fails the test with
+# DEADLINE_EXCEEDED instead of hanging the run. Calls that pass `timeout=` keep theirs.
+DEFAULT_CALL_TIMEOUT_S = 60.0
+
+
+class DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    async def _with_deadline(self, continuation, details, request):
+        if details.timeout is None:
+            details = details._replace(timeout=DEFAULT_CALL_TIMEOUT_S)
+        return await continuation(details, request)
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await self._with_deadline(continuation, client_call_details, request)
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await self._with_deadline(continuation, client_call_details, request)
+
+
+def deadline_channel(port: int) -> grpc.aio.Channel:
+    """A channel to a test server on loopback whose calls all have a deadline."""
+    return grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=[DefaultDeadline()])
 
 
 @pytest.fixture(scope="session")
@@ -116,13 +142,13 @@ async def campaign_server(deps):
 
 @pytest_asyncio.fixture(scope="session")
 async def campaign_channel(campaign_server):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{campaign_server.port}") as channel:
+    async with deadline_channel(campaign_server.port) as channel:
         yield channel
 
 
 @pytest_asyncio.fixture(scope="session")
 async def channel(grpc_server):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
+    async with deadline_channel(grpc_server.port) as channel:
         yield channel
 
 
@@ -143,21 +169,20 @@ async def landing_server(deps, landing):
 
 @pytest_asyncio.fixture(scope="session")
 async def landing_channel(landing_server):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{landing_server.port}") as channel:
+    async with deadline_channel(landing_server.port) as channel:
         yield channel
 
 
-@pytest.fixture(scope="session")
-def gateway(database_url, tmp_path_factory):
-    """The real stack: the instance service in its own process behind a real Envoy."""
-    data = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def whole_stack(database_url: str, data: pathlib.Path, **extra_env: str) -> Iterator[Stack]:
+    """Every service in its own process behind a real Envoy, on free ports."""
     stack = Stack(
         data_dir=data,
         gateway_port=free_port(),
         admin_port=free_port(),
         service_ports={service.name: [free_port()] for service in SERVICES},
         database_url=database_url,
-        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING", "VOUCHER_EXPORT_POLL_SECONDS": "0.2"},
+        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "WARNING", **extra_env},
         log_dir=data / "logs",
         # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For
         # names the client (the landing tests simulate visitors from many addresses).
@@ -169,6 +194,13 @@ def gateway(database_url, tmp_path_factory):
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(database_url, tmp_path_factory):
+    """The real stack: the instance service in its own process behind a real Envoy."""
+    with whole_stack(database_url, tmp_path_factory.mktemp("stack"), VOUCHER_EXPORT_POLL_SECONDS="0.2") as stack:
+        yield stack
 
 
 def utc(*args) -> dt.datetime:
@@ -189,6 +221,6 @@ async def voucher_channel(deps, voucher_settings):
     from services.voucher.servicer import service_specs as voucher_specs
 
     running = await create_server("127.0.0.1:0", deps, voucher_specs(deps, voucher_settings), voucher_envelope)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    async with deadline_channel(running.port) as channel:
         yield channel
     await running.stop(1)
