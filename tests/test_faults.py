@@ -346,6 +346,43 @@ async def test_postgres_stopped_hard_during_batch_ingestion_loses_and_doubles_no
            attempts=producers.attempts, failures=producers.failures, recovered_s=round(recovered_s, 2))
 
 
+# Each family's read with its answer when PostgreSQL is up (an unknown id is the family's
+# 404: the service answered), and the family's 503 envelope while it is down.
+DB_READS = {
+    "instance": ("/partner/v1/instances/analytics?time_frame=day", 200,
+                 lambda b: b["error"] == "Service Unavailable"),
+    "campaign": (f"/api/partner/v1/campaigns/{uuid.uuid4()}/analytics?time_frame=per_day", 404,
+                 lambda b: b["message"] == "Service temporarily unavailable. Please retry later."
+                 and b["retry_after"] == 5),
+    "affiliate": ("/v1/affiliate/analytics?section=stats", 200,
+                  lambda b: b["error"]["code"] == "SERVICE_UNAVAILABLE"),
+    "voucher": ("/v1/analytics/vouchers/v_0123456789abcdef/performance", 404,
+                lambda b: b["error"]["code"] == "SERVICE_UNAVAILABLE"),
+    "landing": ("/api/analytics/987654321", 404, lambda b: b["code"] == "SERVICE_UNAVAILABLE"),
+}
+
+
+async def test_postgres_stopped_every_family_answers_its_503_and_recovers(owned_pg, tmp_path):
+    pg, url = owned_pg
+    tenant = await _tenant_in(url)
+    with whole_stack(url, tmp_path / "stack") as stack:
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30,
+                                     headers={"authorization": f"Bearer {tenant.test_key}"}) as http:
+            for family, (path, up, _down) in DB_READS.items():
+                assert (await http.get(path)).status_code == up, family
+            await asyncio.to_thread(pg.stop_immediately)
+            for family, (path, _up, down) in DB_READS.items():
+                response = await http.get(path)
+                assert response.status_code == 503 and down(response.json()), (family, response.text)
+                assert response.headers.get("retry-after") == "5", family
+            await asyncio.to_thread(pg.start)
+            deadline = time.monotonic() + 30
+            for family, (path, up, _down) in DB_READS.items():
+                while (status := (await http.get(path)).status_code) != up:
+                    assert status == 503 and time.monotonic() < deadline, (family, status)
+                    await asyncio.sleep(0.1)
+
+
 # --------------------------------------------------------------- Redis down, Redis hung
 
 async def _instance_server(url: str, limiter_url: str | None, timeout_s: float = 1.0):
