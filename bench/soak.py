@@ -6,7 +6,7 @@ on loopback: reads of every family and the two HTTP ingestion paths through the 
 instance batches over gRPC (that family ingests over gRPC only). Every minute it records
 per endpoint p50/p99 and the answers by status (429 apart: a deliberate refusal), and the
 memory of every process (RSS of each service and of Envoy; PostgreSQL as the sums over
-the postmaster and its backends of private memory, USS, and of PSS).
+the postmaster and its backends of anonymous memory, RssAnon, and of PSS).
 
 Pass (docs/reliability.md, "Soak"): no answer outside 2xx/429; memory flat: every
 process's last-minute figure at most max(10 %, 16 MB) above its minute-2 figure; each
@@ -47,10 +47,11 @@ SOAK_LIMITS = ",".join(f"{bucket}=1000000/60" for bucket in (
     "vouchers.trends", "affiliate.analytics", "affiliate.ingest", "landing.track", "landing.track.source",
     "landing.dashboard"))
 MEMORY_GROWTH_PCT, MEMORY_GROWTH_MB, P99_FACTOR = 10.0, 16.0, 2.0
-# PostgreSQL's private memory (USS) is what a leak in a backend would grow; its PSS also
-# counts the shared buffers each backend has touched, which fill up to `shared_buffers`
-# (a bounded cache) as the tables grow: reported, not judged.
-PG_PRIVATE, PG_SHARED = "postgresql (USS)", "postgresql (PSS, incl. shared buffers)"
+# PostgreSQL's anonymous memory (RssAnon: the processes' heaps) is what a leak in a
+# backend would grow. PSS and USS also count the pages of the shared buffers a backend
+# has touched (USS those touched by one backend only), which fill up to `shared_buffers`
+# (a bounded cache) as the tables grow: PSS is reported, not judged.
+PG_PRIVATE, PG_SHARED = "postgresql (RssAnon)", "postgresql (PSS, incl. shared buffers)"
 
 
 @dataclass
@@ -85,8 +86,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def rss_anon(pid: int) -> int:
+    """A process's resident anonymous memory in bytes (its heap: not file pages, not the
+    shared memory segment that holds PostgreSQL's buffers)."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def memory_of(stack: Stack) -> dict[str, float]:
-    """MB per process: RSS of services and Envoy; USS and PSS sums of PostgreSQL's processes."""
+    """MB per process: RSS of services and Envoy; RssAnon and PSS sums of PostgreSQL's processes."""
     figures = {}
     for name, proc in stack.processes:
         try:
@@ -96,14 +106,14 @@ def memory_of(stack: Stack) -> dict[str, float]:
     pid_file = stack.data_dir / "postgres" / "postmaster.pid"
     if pid_file.exists():
         postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-        uss = pss = 0.0
+        anon = pss = 0.0
         for proc in [postmaster, *postmaster.children(recursive=True)]:
             try:
-                info = proc.memory_full_info()
-            except psutil.NoSuchProcess:
+                pss += proc.memory_full_info().pss
+                anon += rss_anon(proc.pid)
+            except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
                 continue
-            uss, pss = uss + info.uss, pss + info.pss
-        figures[PG_PRIVATE] = uss / 2**20
+        figures[PG_PRIVATE] = anon / 2**20
         figures[PG_SHARED] = pss / 2**20
     return figures
 
@@ -309,7 +319,7 @@ def report(recorder: Recorder, seconds: float, passed: bool, failures: list[str]
                      f"{', '.join(f'{s}: {n}' for s, n in sorted(other.items())) or 0} |")
     names = list(recorder.minutes[-1].memory_mb) if recorder.minutes else []
     lines += ["", "Memory per minute in MB (RSS of each process; PostgreSQL: the postmaster and its backends "
-              "together, private memory judged, PSS shown):", "",
+              "together, anonymous memory judged, PSS shown):", "",
               "| minute | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for i, minute in enumerate(recorder.minutes, 1):
         lines.append(f"| {i} | " + " | ".join(f"{minute.memory_mb[n]:.1f}" if n in minute.memory_mb else "-"
