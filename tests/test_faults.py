@@ -342,7 +342,7 @@ async def test_postgres_stopped_hard_during_batch_ingestion_loses_and_doubles_no
                                (producers.acked, tenant.account_id)).fetchone()[0]
     assert (rows, distinct, missing) == (len(set(producers.acked)), len(set(producers.acked)), 0)
     assert counted == rows  # the hourly projection counted every retried batch once
-    record("PostgreSQL stopped hard (pg_ctl stop -m immediate)", acked=len(producers.acked), stored=rows,
+    record("PostgreSQL stopped hard (immediate)", acked=len(producers.acked), stored=rows,
            attempts=producers.attempts, failures=producers.failures, recovered_s=round(recovered_s, 2))
 
 
