@@ -31,7 +31,8 @@ def table(rows: list[dict], scale: int, outcome: str) -> str:
                      f"{row.get('stored', '-')} | {row.get('attempts', '-')} | {failures} | {recovered} |")
     lines += ["", "\"Served again\" counts from the kill or stop to the first normal answer: it includes "
               "the deliberate outage (0.5 s x scale for a service, 1 s x scale for PostgreSQL) and the "
-              "service's start.", "", END]
+              "service's start. \"refused\" is an HTTP producer's non-200 answer (the family's 503 envelope "
+              "from the gateway); gRPC producers see UNAVAILABLE.", "", END]
     return "\n".join(lines)
 
 
