@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto gateway-config bench lock admin clean
+.PHONY: help venv run test proto gateway-config bench soak chaos lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,12 @@ bench: proto ## Run every benchmark (about an hour): docs/performance.md and doc
 	$(PY) -m bench.run
 	$(PY) -m bench.campaign
 	$(PY) -m bench.landing
+
+soak: proto ## Mixed load through the gateway for SOAK_SECONDS (600): docs/reliability.md, "Soak"
+	$(PY) -m bench.soak
+
+chaos: $(STAMP) ## The fault scenarios at larger scale (a few minutes): docs/reliability.md, "Faults"
+	$(PY) -m bench.chaos
 
 admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
 	$(PY) -m platform_core.admin $(ARGS)

@@ -115,6 +115,8 @@ class Settings:
     # How long a scrape-time gauge's query answer is reused (METRICS_CACHE_SECONDS).
     metrics_cache_seconds: float = 5.0
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Deadline of each Redis connect and reply (the rate-limit store); see create_limiter.
+    redis_timeout_ms: int = 1000
     # Where the rate limiter keeps its windows (platform_core/ratelimit.py): "redis",
     # "postgres" (shared by every replica on the database) or "memory" (one process only).
     rate_limit_store: str = "memory"
@@ -155,6 +157,7 @@ def load_settings() -> Settings:
         rate_limits=_limits(),
         rate_limit_store=rate_limit_store(),
         migration_database_url=os.environ.get("MIGRATION_DATABASE_URL", ""),
+        redis_timeout_ms=env_int("REDIS_TIMEOUT_MS", 1000),
     )
 
 

@@ -55,6 +55,14 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url!r}")
 
 
+# Deadlines of the steps before a statement runs (docs/reliability.md, "Deadlines"): a
+# server that accepts connections but never answers, or a pool exhausted by stuck calls,
+# becomes a 503 after this long instead of a call that hangs until the gateway's timeout.
+# libpq counts `connect_timeout` in whole seconds (at least 2).
+DB_CONNECT_TIMEOUT_S = 3
+DB_POOL_TIMEOUT_S = 5.0
+
+
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> AsyncEngine:
     # JIT misjudges the analytics aggregates and doubles their time (DATABASE-NOTES.md).
     # A statement timeout (0: none) turns a stuck query into a 504 instead of a hung call.
@@ -63,7 +71,11 @@ def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)}"},
+        pool_timeout=DB_POOL_TIMEOUT_S,
+        connect_args={
+            "options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)}",
+            "connect_timeout": DB_CONNECT_TIMEOUT_S,
+        },
     )
 
 

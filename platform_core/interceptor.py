@@ -232,6 +232,7 @@ def _as_domain_error(exc: Exception) -> DomainError:
     # A dependency that cannot be reached is a 503 (safe to retry), never a 500. When the
     # rate-limit store is down the request is refused too (fail closed, docs/architecture.md).
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, psycopg.OperationalError,
+                        sqlalchemy.exc.TimeoutError,  # no pooled connection within DB_POOL_TIMEOUT_S
                         redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)):
         log.warning("dependency unavailable: %s", exc)
         return Unavailable(

@@ -191,14 +191,26 @@ class PostgresLimiter:
         return _decide(bool(allowed), int(count), float(oldest), float(now), limit, window_ms)
 
 
-def create_limiter(store: str, *, redis_url: str | None, engine: AsyncEngine) -> Limiter:
-    """The limiter of `store` (config.RATE_LIMIT_STORES; see Settings.rate_limit_store)."""
+def create_limiter(
+    store: str, *, redis_url: str | None, engine: AsyncEngine | None, redis_timeout_s: float = 1.0
+) -> Limiter:
+    """The limiter of `store` (config.RATE_LIMIT_STORES; see Settings.rate_limit_store).
+
+    Every Redis call has a deadline: connecting and each reply within `redis_timeout_s`
+    (REDIS_TIMEOUT_MS), with one immediate retry on a fresh connection (a pooled connection
+    broken by a Redis restart); so a Redis that is down or hangs costs a request at most
+    about 2 x the timeout and ends as the documented fail-closed 503."""
     if store == "memory":
         return MemoryLimiter()
-    if store == "postgres":
+    if store == "postgres" and engine is not None:
         return PostgresLimiter(engine)
     if store == "redis" and redis_url:
         import redis.asyncio as redis_asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        return RedisLimiter(redis_asyncio.from_url(redis_url))
+        return RedisLimiter(redis_asyncio.from_url(
+            redis_url, socket_timeout=redis_timeout_s, socket_connect_timeout=redis_timeout_s,
+            retry=Retry(NoBackoff(), 1),
+        ))
     raise ValueError(f"rate-limit store {store!r} is unknown or not configured")

@@ -55,7 +55,8 @@ class Deps:
             engine=engine,
             sessions=sessions,
             limiter=limiter or create_limiter(
-                settings.rate_limit_store, redis_url=settings.redis_url, engine=engine
+                settings.rate_limit_store, redis_url=settings.redis_url, engine=engine,
+                redis_timeout_s=settings.redis_timeout_ms / 1000,
             ),
             authenticator=Authenticator(reader, settings.auth_cache_seconds),
             reader=reader,

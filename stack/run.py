@@ -135,12 +135,11 @@ class Stack:
             ports = self.service_ports.setdefault(
                 service.name, [service.base_port + REPLICA_PORT_STEP * i for i in range(replicas)]
             )
-            metrics = self.metrics_ports.setdefault(
+            self.metrics_ports.setdefault(
                 service.name, [0 if metrics_off else free_port() if given else port + 1000 for port in ports]
             )
-            for i, (port, metrics_port) in enumerate(zip(ports, metrics, strict=True)):
-                env = {**self._env(), service.port_env: str(port), "METRICS_PORT": str(metrics_port)}
-                self._spawn(f"{service.name}-{i}", [sys.executable, "-m", service.module], env)
+            for i in range(len(ports)):
+                self.start_service(service, i, wait=False)
         for service in SERVICES:
             for port in self.service_ports[service.name]:
                 self._wait_serving(service.name, port)
@@ -156,6 +155,26 @@ class Stack:
         compose deployment runs them; they share the queue table with in-service workers."""
         for i in range(count):
             self._spawn(f"voucher-worker-{i}", [sys.executable, "-m", "services.voucher.worker"], self._env())
+
+    def start_service(self, service: Service, replica: int = 0, *, wait: bool = True) -> subprocess.Popen:
+        """Starts one replica of `service` on its port (again, after `kill`)."""
+        port = self.service_ports[service.name][replica]
+        metrics_port = self.metrics_ports[service.name][replica]
+        env = {**self._env(), service.port_env: str(port), "METRICS_PORT": str(metrics_port)}
+        proc = self._spawn(f"{service.name}-{replica}", [sys.executable, "-m", service.module], env)
+        if wait:
+            self._wait_serving(service.name, port)
+        return proc
+
+    def kill(self, name: str) -> None:
+        """SIGKILLs the process started as `name` (e.g. `instance-0`): a crash, no shutdown."""
+        for entry in list(self.processes):
+            if entry[0] == name:
+                entry[1].kill()
+                entry[1].wait()
+                self.processes.remove(entry)
+                return
+        raise KeyError(name)
 
     def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -238,6 +257,27 @@ class Stack:
         if self._pg is not None:
             self._pg.stop()
             self._pg = None
+
+
+def seed_demo(database_url: str) -> dict[str, int]:
+    """(Re)loads the demo data of every family; returns how many records of each kind."""
+    from platform_core import db
+    from stack import demo_affiliate
+    from stack.demo import seed, seed_landing, seed_vouchers
+
+    async def _seed() -> dict[str, int]:
+        engine = db.create_engine(database_url, pool_size=2)
+        try:
+            sessions = db.sessionmaker(engine)
+            counts = await seed(sessions)
+            counts.update(await seed_vouchers(sessions))
+            counts.update(await demo_affiliate.seed(sessions))
+            counts.update(await seed_landing(sessions))
+            return counts
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_seed())
 
 
 def _examples(url: str, key: str) -> str:
@@ -356,23 +396,7 @@ def main() -> None:
         migrate(url)
         print("migrations: at head")
         if not args.no_demo:
-            from platform_core import db
-            from stack import demo_affiliate
-            from stack.demo import seed, seed_landing, seed_vouchers
-
-            async def _seed():
-                engine = db.create_engine(url, pool_size=2)
-                try:
-                    sessions = db.sessionmaker(engine)
-                    counts = await seed(sessions)
-                    counts.update(await seed_vouchers(sessions))
-                    counts.update(await demo_affiliate.seed(sessions))
-                    counts.update(await seed_landing(sessions))
-                    return counts
-                finally:
-                    await engine.dispose()
-
-            counts = asyncio.run(_seed())
+            counts = seed_demo(url)
             print("demo data:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         stack.start_services(replicas)
         stack.start_maintenance()

@@ -7,9 +7,12 @@ accounts of its own, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import pathlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -29,6 +32,29 @@ from services.landing.servicer import LandingDeps
 from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
 from tests.databases import scratch_database
+
+
+# Every gRPC call of a test has a deadline: a hung service fails the test with
+# DEADLINE_EXCEEDED instead of hanging the run. Calls that pass `timeout=` keep theirs.
+DEFAULT_CALL_TIMEOUT_S = 60.0
+
+
+class DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    async def _with_deadline(self, continuation, details, request):
+        if details.timeout is None:
+            details = details._replace(timeout=DEFAULT_CALL_TIMEOUT_S)
+        return await continuation(details, request)
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await self._with_deadline(continuation, client_call_details, request)
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await self._with_deadline(continuation, client_call_details, request)
+
+
+def deadline_channel(port: int) -> grpc.aio.Channel:
+    """A channel to a test server on loopback whose calls all have a deadline."""
+    return grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=[DefaultDeadline()])
 
 
 @pytest.fixture(scope="session")
@@ -134,13 +160,13 @@ async def campaign_server(deps):
 
 @pytest_asyncio.fixture(scope="session")
 async def campaign_channel(campaign_server):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{campaign_server.port}") as channel:
+    async with deadline_channel(campaign_server.port) as channel:
         yield channel
 
 
 @pytest_asyncio.fixture(scope="session")
 async def channel(grpc_server):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
+    async with deadline_channel(grpc_server.port) as channel:
         yield channel
 
 
@@ -161,7 +187,7 @@ async def landing_server(deps, landing):
 
 @pytest_asyncio.fixture(scope="session")
 async def landing_channel(landing_server):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{landing_server.port}") as channel:
+    async with deadline_channel(landing_server.port) as channel:
         yield channel
 
 
@@ -238,6 +264,20 @@ def gateway_replicas(request, replicas_database_urls, tmp_path_factory):
         stack.stop()
 
 
+@contextlib.contextmanager
+def whole_stack(database: DatabaseUrls | str, data: pathlib.Path, **extra_env: str) -> Iterator[Stack]:
+    """Every service in its own process behind a real Envoy, on free ports. A plain URL
+    (a database the test owns, one role for both) serves as the owner's URL too."""
+    urls = database if isinstance(database, DatabaseUrls) else DatabaseUrls(superuser=database, owner=database, app=database)
+    stack = _test_stack(urls, data, 1, **extra_env)
+    try:
+        stack.start_services()
+        stack.start_gateway()
+        yield stack
+    finally:
+        stack.stop()
+
+
 def utc(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.timezone.utc)
 
@@ -256,6 +296,6 @@ async def voucher_channel(deps, voucher_settings):
     from services.voucher.servicer import service_specs as voucher_specs
 
     running = await create_server("127.0.0.1:0", deps, voucher_specs(deps, voucher_settings), voucher_envelope)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    async with deadline_channel(running.port) as channel:
         yield channel
     await running.stop(1)

@@ -26,6 +26,9 @@ class VoucherSettings:
     export_batch_rows: int = 2000
     export_pause_seconds: float = 0.0
     export_max_attempts: int = 3
+    # Deadline of each statement of a file's row stream (the query, each fetch): a stuck
+    # export fails its attempt instead of holding a worker and a connection for ever.
+    export_statement_timeout_ms: int = 60_000
     # The public base of `download_url` (the gateway as partners reach it).
     public_base_url: str = "http://127.0.0.1:8080"
 
@@ -42,6 +45,7 @@ def load() -> VoucherSettings:
         export_batch_rows=env_int("VOUCHER_EXPORT_BATCH_ROWS", 2000),
         export_pause_seconds=env_float("VOUCHER_EXPORT_PAUSE_SECONDS", 0.0),
         export_max_attempts=env_int("VOUCHER_EXPORT_MAX_ATTEMPTS", 3),
+        export_statement_timeout_ms=env_int("VOUCHER_EXPORT_STATEMENT_TIMEOUT_MS", 60_000),
         public_base_url=(
             os.environ.get("PUBLIC_BASE_URL") or f"http://{host}:{os.environ.get('GATEWAY_PORT') or 8080}"
         ).rstrip("/"),

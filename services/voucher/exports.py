@@ -29,6 +29,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from platform_core import db
 from platform_core.accounts import Principal
 from services.voucher import queries
 from services.voucher.config import VoucherSettings
@@ -212,11 +213,13 @@ class LeaseLost(Exception):
 
 
 def export_rows(
-    conninfo: str, job: ExportJob, batch_rows: int, pause_s: float, stop: threading.Event
+    conninfo: str, job: ExportJob, batch_rows: int, pause_s: float, stop: threading.Event,
+    statement_timeout_ms: int = 60_000,
 ) -> Iterator[list]:
     """The file's rows (voucher_id, code, date, metrics...), streamed from a server-side cursor."""
     period = job.period
-    with psycopg.connect(conninfo, options="-c jit=off") as conn:
+    with psycopg.connect(conninfo, options=f"-c jit=off -c statement_timeout={int(statement_timeout_ms)}",
+                         connect_timeout=db.DB_CONNECT_TIMEOUT_S) as conn:
         with conn.cursor(name=f"export_{job.id}") as cur:
             cur.itersize = batch_rows
             cur.execute(_EXPORT_ROWS, {
@@ -284,7 +287,8 @@ def build_file(
     conninfo: str, job: ExportJob, tmp: pathlib.Path, settings: VoucherSettings, stop: threading.Event
 ) -> int:
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    rows = export_rows(conninfo, job, settings.export_batch_rows, settings.export_pause_seconds, stop)
+    rows = export_rows(conninfo, job, settings.export_batch_rows, settings.export_pause_seconds, stop,
+                       settings.export_statement_timeout_ms)
     return write_file(job.format, tmp, job, rows)
 
 

@@ -12,7 +12,7 @@ import logging
 import signal
 
 from platform_core import db, logs
-from platform_core.config import require
+from platform_core.config import env_int, require
 from services.voucher.config import voucher_settings
 from services.voucher.exports import ExportWorker
 
@@ -25,7 +25,8 @@ async def main() -> None:
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
     url = require("DATABASE_URL")
     own = voucher_settings()
-    engine = db.create_engine(url, pool_size=2)
+    # The same statement deadline as the service's (claims, lease renewals, sweeps).
+    engine = db.create_engine(url, pool_size=2, statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", 10_000))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
