@@ -22,8 +22,9 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
 
-proto: $(STAMP) ## Generate Python modules, .pyi stubs and the Envoy descriptor set from protos/
+proto: $(STAMP) ## Generate Python modules, .pyi stubs, the Envoy descriptor set and docs/openapi.json from protos/
 	$(PY) tools/genproto.py
+	$(PY) tools/genopenapi.py
 
 run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
 	$(PY) -m stack.run
