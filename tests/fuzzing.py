@@ -59,7 +59,8 @@ async def seed_account_a(sessions, gateway_url: str) -> Account:
             "export_id": [export],
             "tenant_id": [str(t) for t in A_TENANTS],
         },
-        body_values={"instance_ids": [demo._id("instance", n) for n in range(3)], "voucher_ids": vouchers},
+        body_values={"instance_ids": [demo._id("instance", n) for n in range(3)], "voucher_ids": vouchers,
+                     "tracking_code": list(demo_affiliate.CODES)[:2], "affiliate_id": list(demo_affiliate.AFFILIATES)[:1]},
     )
 
 
@@ -145,5 +146,6 @@ async def seed_account_b(sessions, gateway_url: str) -> Account:
     out.secrets |= {export, f"B tenant {tag}"}
     out.path_values = {"campaign_id": [str(campaign_id)], "voucher_id": [voucher], "export_id": [export],
                        "tenant_id": [str(tenant.id)]}
-    out.body_values = {"instance_ids": [r.id for r in instances], "voucher_ids": [voucher]}
+    out.body_values = {"instance_ids": [r.id for r in instances], "voucher_ids": [voucher], "tracking_code": [code],
+                       "affiliate_id": [f"aff_b_{tag}"]}
     return out
