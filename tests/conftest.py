@@ -192,3 +192,13 @@ async def voucher_channel(deps, voucher_settings):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         yield channel
     await running.stop(1)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def fuzz_accounts(gateway, deps):
+    """Account A (the demo data) and a small account B with every id collected (tests/fuzzing.py)."""
+    from tests import fuzzing
+
+    a = await fuzzing.seed_account_a(deps.sessions, gateway.gateway_url)
+    b = await fuzzing.seed_account_b(deps.sessions, gateway.gateway_url)
+    return a, b

@@ -21,7 +21,6 @@ import uuid
 import httpx
 import hypothesis
 import pytest
-import pytest_asyncio
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -42,35 +41,31 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
 STATS = os.environ.get("FUZZ_STATS")
 
 
-@pytest_asyncio.fixture(scope="session")
-async def fuzz_accounts(gateway, deps):
-    a = await fuzzing.seed_account_a(deps.sessions, gateway.gateway_url)
-    b = await fuzzing.seed_account_b(deps.sessions, gateway.gateway_url)
-    return a, b
-
-
 ABSENT = object()
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 DAYS = [str(TODAY), str(TODAY - dt.timedelta(days=6)), str(TODAY - dt.timedelta(days=29))]
+# The edges of what dates can be (each answered 500 once, tests/test_hostile_input.py).
+EDGE_DAYS = ["0001-01-01", "9999-12-31", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"]
 PAGING = {"page": ["1", "2"], "limit": ["5", "100"]}
 # Valid values of the documented query parameters (typed as strings in the protos, so that
 # the services report bad ones): mixed into the generated ones so that operations also
 # answer with data.
 GOOD_QUERY: dict[str, dict[str, list[str]]] = {
     "/partner/v1/instances/analytics": {"time_frame": ["hour", "day", "custom"], "is_purchased": ["true", "false"],
-                                        "start_date": DAYS[1:], "end_date": DAYS[:1], **PAGING},
+                                        "start_date": DAYS[1:] + EDGE_DAYS, "end_date": DAYS[:1] + EDGE_DAYS, **PAGING},
     "/api/partner/v1/campaigns/{campaign_id}/analytics": {
         "time_frame": ["per_hour", "per_day", "per_month", "custom_range"], "is_purchase": ["true", "false", "all"],
-        "start_date": DAYS[1:], "end_date": DAYS[:1], **PAGING},
+        "start_date": DAYS[1:] + EDGE_DAYS, "end_date": DAYS[:1] + EDGE_DAYS, **PAGING},
     "/v1/affiliate/analytics": {
         "section": ["stats", "trends", "charts", "tables", "recent_clicks", "recent_conversions", "recent_events"],
-        "from": DAYS[1:], "to": DAYS[:1], "metrics": ["total_clicks,total_revenue", "clicks_over_time"],
+        "from": DAYS[1:] + EDGE_DAYS, "to": DAYS[:1] + EDGE_DAYS, "metrics": ["total_clicks,total_revenue", "clicks_over_time"],
         "page": ["1", "3"], "per_page": ["5"], "top_limit": ["3"]},
-    "/v1/analytics/vouchers/{voucher_id}/performance": {"start_date": DAYS[1:], "end_date": DAYS[:1],
+    "/v1/analytics/vouchers/{voucher_id}/performance": {"start_date": DAYS[1:] + EDGE_DAYS, "end_date": DAYS[:1] + EDGE_DAYS,
                                                          "include_details": ["true", "false"]},
-    "/v1/analytics/vouchers/{voucher_id}/trends": {"interval": ["day", "week", "month"], "start_date": DAYS[1:],
+    "/v1/analytics/vouchers/{voucher_id}/trends": {"interval": ["day", "week", "month"], "start_date": DAYS[1:] + EDGE_DAYS,
                                                     "metrics": [["uses", "orders"], "conversion_rate"]},
-    "/v1/analytics/vouchers/{voucher_id}/customers": {"start_date": DAYS[1:], "end_date": DAYS[:1]},
+    "/v1/analytics/vouchers/{voucher_id}/customers": {"start_date": DAYS[1:] + EDGE_DAYS,
+                                                       "end_date": DAYS[:1] + EDGE_DAYS},
 }
 # Operations whose body names resources by id: the field, filled with A's and B's ids.
 ID_LISTS = {"/partner/v1/instances/analytics": "instance_ids", "/v1/analytics/export": "voucher_ids"}
