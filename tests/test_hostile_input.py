@@ -70,3 +70,12 @@ def test_params_accept_the_supported_range_and_refuse_its_outside():
     assert params.moment("m", "1969-12-31", "bad") is None
     assert params.moment("m", "0001-01-01T00:00:00+01:00", "bad") is None
     assert [v.code for v in params.violations] == ["out_of_range"] * 3
+
+
+def test_an_affiliate_range_ending_in_year_one_is_422(gateway, fuzz_accounts):
+    """Found by Schemathesis: `to=0001-01-01` without a valid `from` defaulted `from` to 30
+    days earlier, before year 1."""
+    answer = httpx.get(f"{gateway.gateway_url}/v1/affiliate/analytics?section=stats&to=0001-01-01",
+                       headers={"Authorization": f"Bearer {fuzz_accounts[0].key}"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"] == {"to": ["The to field must be a date after or equal to 2000-01-01."]}
