@@ -91,12 +91,9 @@ async def seed_account_b(sessions, gateway_url: str) -> Account:
     events = [factories.page_view(r.id, at) for r, at in zip(instances, moments)]
     orders = [factories.order(instances[0].id, instances[0].insider_id, moments[0])]
     rewards = [factories.reward(instances[0].id, instances[0].insider_id, moments[0])]
-    for kind, command, rows in (("instances", instance_ingest.create_instances, instances),
-                                ("events", instance_ingest.create_events, events),
-                                ("orders", instance_ingest.create_orders, orders),
-                                ("rewards", instance_ingest.create_insider_rewards, rewards)):
-        async with sessions() as session:
-            await command(session, who, rows, kind)
+    await demo._ingest(sessions, who, {"instances": instances, "events": events, "orders": orders, "rewards": rewards}, [
+        ("instances", instance_ingest.create_instances), ("events", instance_ingest.create_events),
+        ("orders", instance_ingest.create_orders), ("rewards", instance_ingest.create_insider_rewards)])
     out.secrets |= {str(campaign_id), *(r.id for r in instances), *(r.insider_id for r in instances),
                     *(e.id for e in events), *(o.id for o in orders), *(r.id for r in rewards)}
 
@@ -111,11 +108,9 @@ async def seed_account_b(sessions, gateway_url: str) -> Account:
         "redemptions": [vpb.RedemptionRecord(id=f"red_b_{tag}", voucher_id=voucher, customer_id=customer,
                                              order_total=5000, discount=500, redeemed_at=timestamp_of(moments[0]))],
     }
-    for kind, command in (("vouchers", voucher_ingest.create_vouchers), ("customers", voucher_ingest.create_customers),
-                          ("validations", voucher_ingest.create_validations),
-                          ("redemptions", voucher_ingest.create_redemptions)):
-        async with sessions() as session:
-            await command(session, who, voucher_rows[kind], kind)
+    await demo._ingest(sessions, who, voucher_rows, [
+        ("vouchers", voucher_ingest.create_vouchers), ("customers", voucher_ingest.create_customers),
+        ("validations", voucher_ingest.create_validations), ("redemptions", voucher_ingest.create_redemptions)])
     out.secrets |= {voucher, f"BCODE{tag.upper()}", customer, f"val_b_{tag}", f"red_b_{tag}"}
 
     code = f"BAFF-{tag}"
@@ -130,13 +125,10 @@ async def seed_account_b(sessions, gateway_url: str) -> Account:
                                              commission="1.00", currency="EUR", occurred_at=timestamp_of(moments[0]),
                                              product_ids=[f"prod_b_{tag}"])],
     }
-    for kind, command in (("affiliates", affiliate_ingest.upsert_affiliates),
-                          ("tracking_codes", affiliate_ingest.create_tracking_codes),
-                          ("products", affiliate_ingest.upsert_products),
-                          ("events", affiliate_ingest.record_events),
-                          ("conversions", affiliate_ingest.record_conversions)):
-        async with sessions() as session:
-            await command(session, who, affiliate_rows[kind], kind)
+    await demo._ingest(sessions, who, affiliate_rows, [
+        ("affiliates", affiliate_ingest.upsert_affiliates), ("tracking_codes", affiliate_ingest.create_tracking_codes),
+        ("products", affiliate_ingest.upsert_products), ("events", affiliate_ingest.record_events),
+        ("conversions", affiliate_ingest.record_conversions)])
     out.secrets |= {f"aff_b_{tag}", f"B affiliate {tag}", code, f"prod_b_{tag}", f"B product {tag}", event_id,
                     f"ord_b_{tag}", f"b-{tag}.example.com"}
 

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gateway import envoy_config  # noqa: E402
-from gateway.envoy_config import ENVOY_SLOTS, FAMILIES, Family, LocalReply  # noqa: E402
+from gateway.envoy_config import FAMILIES, Family  # noqa: E402
 
 DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
 OUT = ROOT / "docs" / "openapi.json"
@@ -173,7 +173,7 @@ class Builder:
         if field.type in (F.TYPE_MESSAGE, F.TYPE_GROUP):
             entry = self.protos.messages.get(field.type_name)
             if entry is not None and entry.options.map_entry:
-                key, value = entry.field
+                _key, value = entry.field
                 return {"type": "object", "additionalProperties": self.field_schema(value)}
             schema = self.message_ref(field.type_name)
         elif field.type == F.TYPE_ENUM:
@@ -262,8 +262,7 @@ class Builder:
 
 
 def _family_of(path: str) -> Family:
-    # The longest matching prefix: /api/partner/v1/ before /api/analytics/ is not an issue,
-    # but a family prefix may be a prefix of another's.
+    # The longest matching prefix, should one family's prefix ever start another's.
     matches = [f for f in FAMILIES if path.startswith(f.prefix)]
     if not matches:
         raise SystemExit(f"no gateway family serves {path}")
@@ -307,7 +306,6 @@ def build(descriptor: bytes) -> dict[str, Any]:
     transcoded = {f".{s}" for family in FAMILIES for s in family.grpc_services}
     public_paths = {p for family in FAMILIES for p in family.browser_paths}
     paths: dict[str, dict[str, Any]] = {}
-    error_components: dict[str, str] = {}
 
     def error_ref(family: Family) -> dict[str, Any]:
         style = family.envelope
@@ -317,7 +315,6 @@ def build(descriptor: bytes) -> dict[str, Any]:
             return ref(target)
         name = f"{style}.ErrorEnvelope"
         builder.schemas.setdefault(name, target)
-        error_components[style] = name
         return {"$ref": f"#/components/schemas/{name}"}
 
     for service_name, service in protos.services():
