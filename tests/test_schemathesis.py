@@ -103,7 +103,7 @@ def _mix(original, a_values, b_values):
     return st.sampled_from([original, *a_values, *b_values])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fuzz_schema(gateway, fuzz_accounts):
     a, b = fuzz_accounts
     config = schemathesis.Config.from_dict({
