@@ -85,6 +85,20 @@ VOUCHER_ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+# A JSON export file: the export's id, format, period and metrics, then one record per
+# voucher per day.
+JSON_EXPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["export_id", "format", "time_period", "metrics", "records"],
+    "properties": {
+        "export_id": {"type": "string"},
+        "format": {"const": "json"},
+        "time_period": {"type": "object", "properties": {"start": {"type": "string", "format": "date-time"},
+                                                         "end": {"type": "string", "format": "date-time"}}},
+        "metrics": {"type": "array", "items": {"type": "string"}},
+        "records": {"type": "array", "items": {"type": "object"}},
+    },
+}
 # Error bodies are printed by the services (platform_core/errors.py, services/*/errors.py,
 # services/landing/envelope.py) and by the gateway's local replies, not by the
 # transcoder: what every one of them carries.
@@ -384,7 +398,10 @@ def build(descriptor: bytes) -> dict[str, Any]:
                     "description": "The file's bytes as they are stored (google.api.HttpBody, streamed): "
                                    "the content type is the export's format; `Content-Disposition` names the file.",
                     "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
-                    "content": {ctype.split(";")[0]: {"schema": {}} for ctype in CONTENT_TYPES.values()},
+                    # CSV and XLSX are files; a JSON export is one object (services/voucher/exports.py).
+                    "content": {ctype.split(";")[0]: {"schema": JSON_EXPORT_SCHEMA if ctype == "application/json"
+                                                      else {"type": "string", "format": "binary"}}
+                                for ctype in CONTENT_TYPES.values()},
                 }
             else:
                 responses["200"] = {
