@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto gateway-config bench soak chaos lock admin clean
+.PHONY: help venv run test proto gateway-config bench soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,8 +22,9 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
 
-proto: $(STAMP) ## Generate Python modules, .pyi stubs and the Envoy descriptor set from protos/
+proto: $(STAMP) ## Generate Python modules, .pyi stubs, the Envoy descriptor set and docs/openapi.json from protos/
 	$(PY) tools/genproto.py
+	$(PY) tools/genopenapi.py
 
 gateway-config: $(STAMP) ## Render gateway/envoy.compose.yaml, the gateway config of docker-compose.yml
 	$(PY) -m gateway.envoy_config --compose --out gateway/envoy.compose.yaml
@@ -33,6 +34,13 @@ run: proto ## Start the whole stack with demo data (SERVICE_REPLICAS=2: two of e
 
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
+
+# Every rate limit raised for the fuzz stack (documented 429s would hide the answers).
+FUZZ_RATE_LIMITS := instances.list=1000000/60,instances.details=1000000/60,campaigns.analytics=1000000/60,vouchers.performance=1000000/60,vouchers.trends=1000000/60,vouchers.customers=1000000/60,vouchers.export=1000000/60,vouchers.export_status=1000000/60,affiliate.analytics=1000000/60,affiliate.ingest=1000000/60,landing.track=1000000/60,landing.track.source=1000000/60,landing.dashboard=1000000/60
+FUZZ_EXAMPLES ?= 300
+
+fuzz: $(STAMP) ## Schemathesis on every operation through the live gateway, FUZZ_EXAMPLES (300) each (docs/reliability.md)
+	RATE_LIMITS=$(FUZZ_RATE_LIMITS) FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider tests/test_schemathesis.py
 
 bench: proto ## Run every benchmark (about an hour): docs/performance.md and docs/performance-*.md
 	$(PY) -m bench.run

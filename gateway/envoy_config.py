@@ -330,6 +330,12 @@ BROWSER_HEADERS: tuple[tuple[str, str], ...] = (
 # Envoy refuses direct-response bodies above 4 KiB unless told otherwise.
 MAX_DIRECT_RESPONSE_BYTES = 64 * 1024
 
+# The OpenAPI document of every route (tools/genopenapi.py, `make proto`), answered by
+# Envoy itself at this path; the route configuration's direct-response limit is raised
+# to its size.
+OPENAPI_PATH = "/openapi.json"
+OPENAPI_FILE = ROOT / "docs" / "openapi.json"
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         name="instance",
@@ -564,8 +570,8 @@ def _family_mappers(family: Family) -> list[dict[str, Any]]:
     return mappers
 
 
-def _local_reply_config() -> dict[str, Any]:
-    mappers: list[dict[str, Any]] = []
+def _local_reply_config(serves_openapi: bool = False) -> dict[str, Any]:
+    mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json")] if serves_openapi else []
     for family in FAMILIES:
         mappers.extend(_asset_mappers(family))
         mappers.extend(_family_mappers(family))
@@ -740,8 +746,12 @@ def _asset_mappers(family: Family) -> list[dict[str, Any]]:
     """An asset's direct response keeps its body and content type (the top-level
     body_format would otherwise wrap it in JSON, and the family's catch-all turn it into
     a 500)."""
-    return [
-        {
+    return [_file_mapper(asset.path, asset.content_type) for asset in family.assets]
+
+
+def _file_mapper(path: str, content_type: str) -> dict[str, Any]:
+    """The local reply mapper that keeps a file's direct response (body, content type)."""
+    return {
             "filter": {
                 "and_filter": {
                     "filters": [
@@ -750,7 +760,7 @@ def _asset_mappers(family: Family) -> list[dict[str, Any]]:
                         {
                             "or_filter": {
                                 "filters": [
-                                    {"header_filter": {"header": {"name": name, "string_match": {"exact": asset.path}}}}
+                                    {"header_filter": {"header": {"name": name, "string_match": {"exact": path}}}}
                                     for name in (":path", "x-envoy-original-path")
                                 ]
                             }
@@ -761,11 +771,31 @@ def _asset_mappers(family: Family) -> list[dict[str, Any]]:
             },
             "body_format_override": {
                 "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
-                "content_type": asset.content_type,
+                "content_type": content_type,
             },
         }
-        for asset in family.assets
-    ]
+
+
+def _openapi_route(spec: str) -> dict[str, Any]:
+    """GET/HEAD /openapi.json answered by Envoy with the document (no key needed)."""
+    return {
+        "name": "openapi",
+        "match": _path_match(
+            OPENAPI_PATH,
+            headers=[{"name": ":method", "string_match": {"safe_regex": {"regex": _method_regex(("GET", "HEAD"))}}}],
+        ),
+        "direct_response": {"status": 200, "body": {"inline_string": spec}},
+        "response_headers_to_add": [
+            {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for key, value in (
+                ("content-type", "application/json"),
+                ("cache-control", "no-cache"),
+                # Readable by API tools of any origin (it holds nothing secret).
+                ("access-control-allow-origin", "*"),
+            )
+        ],
+        "metadata": _lua_metadata(404, _plain_not_found(LUA_SLOTS)),
+    }
 
 
 def _with_browser_policy(family: Family, routes: list[dict[str, Any]], route_timeout_s: float) -> list[dict[str, Any]]:
@@ -946,6 +976,7 @@ def render(
     xff_trusted_hops: int = 0,
     stats_host: str = "127.0.0.1",
     stats_port: int | None = None,
+    openapi_path: str | None = str(OPENAPI_FILE),
 ) -> dict[str, Any]:
     """Returns the Envoy bootstrap for `FAMILIES` as a dict (dump it as YAML or JSON).
 
@@ -955,7 +986,8 @@ def render(
     of trusted proxies in front of Envoy whose X-Forwarded-For entries name the client
     (0: Envoy is the edge and the client IP is the connection's peer). With `stats_port`,
     a second listener on `stats_host` serves only `/stats/prometheus` and `/ready` of the
-    admin interface (docs/observability.md).
+    admin interface (docs/observability.md). `openapi_path` is the OpenAPI document served
+    at OPENAPI_PATH (None: not served).
     """
     missing = sorted({f.cluster for f in FAMILIES} - set(upstreams))
     if missing:
@@ -965,8 +997,9 @@ def render(
     if xff_trusted_hops < 0:
         raise ValueError("xff_trusted_hops must not be negative")
     lua_source = pathlib.Path(lua_path).read_text(encoding="utf-8")
+    spec = pathlib.Path(openapi_path).read_text(encoding="utf-8") if openapi_path else None
 
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = [_openapi_route(spec)] if spec is not None else []
     for family in FAMILIES:
         routes.extend(_asset_routes(family))
         routes.extend(_with_browser_policy(family, _family_routes(family, route_timeout_s), route_timeout_s))
@@ -1076,12 +1109,13 @@ def render(
         },
         "route_config": {
             "name": "gateway",
-            **({"max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES}
-               if any(f.assets for f in FAMILIES) else {}),
+            **({"max_direct_response_body_size_bytes": max(
+                MAX_DIRECT_RESPONSE_BYTES, len(spec.encode("utf-8")) if spec is not None else 0)}
+               if any(f.assets for f in FAMILIES) or spec is not None else {}),
             "virtual_hosts": [{"name": "gateway", "domains": ["*"], "routes": routes}],
         },
         "http_filters": http_filters,
-        "local_reply_config": _local_reply_config(),
+        "local_reply_config": _local_reply_config(serves_openapi=spec is not None),
         "access_log": _access_log(),
     }
 

@@ -76,6 +76,40 @@ local function strip_internal(headers)
   return keep
 end
 
+-- Whether a byte string is well-formed UTF-8 (no overlong forms, surrogates or code
+-- points above U+10FFFF): what protobuf requires of a string field.
+local function valid_utf8(text)
+  local i, n = 1, #text
+  while i <= n do
+    local c = string.byte(text, i)
+    if c >= 0x80 then
+      local len, min
+      if c >= 0xC2 and c <= 0xDF then len, min = 2, 0x80
+      elseif c >= 0xE0 and c <= 0xEF then len, min = 3, 0x800
+      elseif c >= 0xF0 and c <= 0xF4 then len, min = 4, 0x10000
+      else return false end
+      if i + len - 1 > n then return false end
+      local point = c % (2 ^ (7 - len))
+      for j = i + 1, i + len - 1 do
+        local b = string.byte(text, j)
+        if b < 0x80 or b > 0xBF then return false end
+        point = point * 64 + (b - 0x80)
+      end
+      if point < min or point > 0x10FFFF or (point >= 0xD800 and point <= 0xDFFF) then return false end
+      i = i + len
+    else
+      i = i + 1
+    end
+  end
+  return true
+end
+
+-- A path or query whose bytes, percent-escapes decoded, are not UTF-8 (`%FF`, `%C0%80`).
+local function malformed_escapes(path)
+  local decoded = string.gsub(path, "%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end)
+  return not valid_utf8(decoded)
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local client_id = headers:get(CLIENT_ID_HEADER)
@@ -88,6 +122,13 @@ function envoy_on_request(handle)
   meta:set(FILTER, "request_id", headers:get("x-request-id") or "")
   meta:set(FILTER, "received_at", iso8601_utc(handle:timestamp()))
   meta:set(FILTER, "method", headers:get(":method") or "")
+  -- The transcoder would put such bytes into a proto string field, which the service
+  -- cannot even parse (a 500). A local 400: the family's mapper words it as its
+  -- malformed-request reply.
+  if malformed_escapes(headers:get(":path") or "") then
+    handle:respond({[":status"] = "400"}, "malformed percent-encoding")
+    return
+  end
 end
 
 local function fallback_envelope(handle)

@@ -10,6 +10,10 @@ from typing import Iterable
 from platform_core.errors import FieldViolation, invalid
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Dates outside these are refused (`out_of_range`): windows add and subtract days and
+# time zones, which overflows Python's datetime at its limits (year 1, 9999).
+EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(9998, 12, 31)
 
 
 class Params:
@@ -63,10 +67,16 @@ class Params:
         text = raw.strip()
         try:
             if _DATE.match(text):
-                return dt.date.fromisoformat(text)
+                return self._in_range(field, dt.date.fromisoformat(text), message)
         except ValueError:
             pass
         self.fail(field, message, "invalid_date")
+        return None
+
+    def _in_range(self, field: str, day: dt.date, message: str) -> dt.date | None:
+        if EARLIEST_DAY <= day <= LATEST_DAY:
+            return day
+        self.fail(field, message, "out_of_range")
         return None
 
     def moment(self, field: str, raw: str | None, message: str) -> tuple[dt.datetime, bool] | None:
@@ -76,11 +86,14 @@ class Params:
         text = raw.strip()
         try:
             if _DATE.match(text):
-                day = dt.date.fromisoformat(text)
-                return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc), True
+                day = self._in_range(field, dt.date.fromisoformat(text), message)
+                return None if day is None else (dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc), True)
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             self.fail(field, message, "invalid_date")
+            return None
+        # Checked before the conversion to UTC, which overflows at year 1 and 9999.
+        if self._in_range(field, value.date(), message) is None:
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)

@@ -299,3 +299,16 @@ async def voucher_channel(deps, voucher_settings):
     async with deadline_channel(running.port) as channel:
         yield channel
     await running.stop(1)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def fuzz_accounts(gateway, deps):
+    """Account A (the demo data) and a small account B with every id collected (tests/fuzzing.py).
+
+    Per module: other modules re-seed the demo account (its landing tenants, vouchers and
+    exports would be gone)."""
+    from tests import fuzzing
+
+    a = await fuzzing.seed_account_a(deps.sessions, gateway.gateway_url)
+    b = await fuzzing.seed_account_b(deps.sessions, gateway.gateway_url)
+    return a, b

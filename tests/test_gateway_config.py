@@ -213,8 +213,8 @@ def _mapper_bodies(config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
     out = []
     for mapper in _hcm(config)["local_reply_config"]["mappers"]:
         fmt = mapper["body_format_override"]
-        if fmt["content_type"].startswith("application/javascript"):
-            continue  # a static asset's own body (the landing tracker), not an envelope
+        if fmt["text_format_source"]["inline_string"] == "%LOCAL_REPLY_BODY%":
+            continue  # a file's own body (the landing tracker, /openapi.json), not an envelope
         assert fmt["content_type"] == "application/json"
         out.append((mapper, json.loads(fmt["text_format_source"]["inline_string"])))
     return out

@@ -133,6 +133,11 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
     if to_day is not None and to_day > today:
         violations.append(FieldViolation("to", "The to field must be a date before or equal to today.", "out_of_range"))
         to_day = None
+    elif to_day is not None and to_day < EARLIEST:
+        # The default `from` is 30 days before it: year 1 would overflow.
+        violations.append(FieldViolation(
+            "to", f"The to field must be a date after or equal to {EARLIEST.isoformat()}.", "out_of_range"))
+        to_day = None
     last = to_day or today
     first = from_day or last - dt.timedelta(days=DEFAULT_DAYS)
     if from_day is not None and from_day < EARLIEST:

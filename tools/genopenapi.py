@@ -1,0 +1,492 @@
+"""Generates docs/openapi.json, the OpenAPI 3.1 document of the gateway, from the protos.
+
+Input: the descriptor set `make proto` writes (gen/partnerlytics.pb, with source info),
+whose `google.api.http` annotations are the routes, whose messages are the bodies and
+whose comments are the descriptions; and the gateway's own definitions
+(`gateway.envoy_config`: which services are transcoded, each family's error envelope
+and the replies Envoy makes itself, the public browser paths and static assets).
+
+JSON follows the transcoder's print options (`preserve_proto_field_names`,
+`always_print_primitive_fields`, enums as names): proto field names; scalars, enums and
+repeated fields always printed (so required in responses); `optional` scalars and
+message fields only when set; int64 as a string; Timestamp as an RFC 3339 string;
+Value as any JSON value, Struct as an object, HttpBody as the raw bytes it carries.
+
+The HTTP statuses of an operation are the ones its RPC comment names (`(404, ...)`,
+"Errors as for `X`" includes X's), the ones the gateway itself answers on a documented
+path (malformed request, body refused or too large for operations with a body, gRPC
+content type, upstream unavailable / timed out, internal error), and 429 (every
+endpoint is rate limited). Each error status has its family's envelope.
+
+`make proto` runs it after tools/genproto.py; tests/test_openapi.py regenerates it in
+memory and fails if docs/openapi.json differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import sys
+from typing import Any
+
+from google.api import annotations_pb2, httpbody_pb2  # noqa: F401  (registers the http option)
+from google.protobuf import descriptor_pb2
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gateway import envoy_config  # noqa: E402
+from gateway.envoy_config import FAMILIES, Family  # noqa: E402
+
+DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
+OUT = ROOT / "docs" / "openapi.json"
+# Where the gateway serves the document (gateway/envoy_config.py).
+SPEC_PATH = envoy_config.OPENAPI_PATH
+
+F = descriptor_pb2.FieldDescriptorProto
+INTEGER_FORMATS = {F.TYPE_INT32: "int32", F.TYPE_SINT32: "int32", F.TYPE_SFIXED32: "int32",
+                   F.TYPE_UINT32: "int64", F.TYPE_FIXED32: "int64"}
+INT64_TYPES = {F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64}
+
+# Well-known types in proto3 JSON.
+WELL_KNOWN: dict[str, dict[str, Any]] = {
+    ".google.protobuf.Timestamp": {"type": "string", "format": "date-time",
+                                   "description": "RFC 3339 in UTC with a `Z` suffix."},
+    ".google.protobuf.Duration": {"type": "string", "pattern": r"^-?\d+(\.\d+)?s$"},
+    ".google.protobuf.Value": {"description": "Any JSON value (google.protobuf.Value)."},
+    ".google.protobuf.Struct": {"type": "object", "description": "A JSON object (google.protobuf.Struct)."},
+    ".google.protobuf.ListValue": {"type": "array", "description": "A JSON array (google.protobuf.ListValue)."},
+    ".google.protobuf.Empty": {"type": "object"},
+}
+for _name, _schema in {"StringValue": {"type": "string"}, "BoolValue": {"type": "boolean"},
+                       "Int32Value": {"type": "integer"}, "DoubleValue": {"type": "number"},
+                       "FloatValue": {"type": "number"}, "Int64Value": {"type": "string"}}.items():
+    WELL_KNOWN[f".google.protobuf.{_name}"] = {"type": [_schema["type"], "null"]}
+
+# The voucher document's error body has no proto message: `details` differs per code.
+VOUCHER_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The voucher family's error body: `code` is the thing to match on; `details` depends on it "
+                   "(`fields` for INVALID_PARAMETER, `max_days`/`requested_days` for INVALID_TIME_PERIOD, "
+                   "`not_found`/`found` for VOUCHER_NOT_FOUND, ...).",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+# A JSON export file: the export's id, format, period and metrics, then one record per
+# voucher per day.
+JSON_EXPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["export_id", "format", "time_period", "metrics", "records"],
+    "properties": {
+        "export_id": {"type": "string"},
+        "format": {"const": "json"},
+        "time_period": {"type": "object", "properties": {"start": {"type": "string", "format": "date-time"},
+                                                         "end": {"type": "string", "format": "date-time"}}},
+        "metrics": {"type": "array", "items": {"type": "string"}},
+        "records": {"type": "array", "items": {"type": "object"}},
+    },
+}
+# Error bodies are printed by the services (platform_core/errors.py, services/*/errors.py,
+# services/landing/envelope.py) and by the gateway's local replies, not by the
+# transcoder: what every one of them carries.
+SERVICE_PRINTED: dict[str, list[str]] = {
+    "partnerlytics.partner.v1.ErrorEnvelope": ["success", "error", "message", "meta"],
+    "partnerlytics.affiliate.v1.ErrorEnvelope": ["success", "error"],
+    "partnerlytics.affiliate.v1.ErrorBody": ["code", "message"],
+    "partnerlytics.landing.v1.LandingError": ["success", "error", "code", "request_id"],
+}
+# Family envelope style -> the error body's schema (a proto message's full name, or a schema).
+ENVELOPE_SCHEMAS: dict[str, str | dict[str, Any]] = {
+    "partner": ".partnerlytics.partner.v1.ErrorEnvelope",
+    "affiliate": ".partnerlytics.affiliate.v1.ErrorEnvelope",
+    "landing": ".partnerlytics.landing.v1.LandingError",
+    "voucher": VOUCHER_ERROR_SCHEMA,
+}
+
+REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           410: "Gone", 413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Unavailable", 504: "Gateway Timeout"}
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def _clean_comment(text: str) -> str:
+    lines = [line[1:] if line.startswith(" ") else line for line in text.strip("\n").split("\n")]
+    return "\n".join(lines).strip()
+
+
+class Protos:
+    """The descriptor set, indexed: messages and enums by full name, comments by element."""
+
+    def __init__(self, data: bytes) -> None:
+        self.fds = descriptor_pb2.FileDescriptorSet.FromString(data)
+        self.messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+        self.enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
+        self.comments: dict[str, str] = {}  # full name (or "Message.field") -> leading comment
+        for file in self.fds.file:
+            package = f".{file.package}" if file.package else ""
+            docs = {tuple(loc.path): loc.leading_comments for loc in file.source_code_info.location}
+            for i, message in enumerate(file.message_type):
+                self._index_message(message, package, (4, i), docs)
+            for i, enum in enumerate(file.enum_type):
+                self.enums[f"{package}.{enum.name}"] = enum
+                self.comments[f"{package}.{enum.name}"] = docs.get((5, i), "")
+            for si, service in enumerate(file.service):
+                name = f"{package}.{service.name}"
+                self.comments[name] = docs.get((6, si), "")
+                for mi, method in enumerate(service.method):
+                    self.comments[f"{name}.{method.name}"] = docs.get((6, si, 2, mi), "")
+
+    def _index_message(self, message, scope: str, path: tuple[int, ...], docs) -> None:
+        name = f"{scope}.{message.name}"
+        self.messages[name] = message
+        self.comments[name] = docs.get(path, "")
+        for fi, field in enumerate(message.field):
+            self.comments[f"{name}.{field.name}"] = docs.get((*path, 2, fi), "")
+        for ni, nested in enumerate(message.nested_type):
+            self._index_message(nested, name, (*path, 3, ni), docs)
+        for ei, enum in enumerate(message.enum_type):
+            self.enums[f"{name}.{enum.name}"] = enum
+
+    def services(self):
+        """(full name, ServiceDescriptorProto) of every service, in descriptor order."""
+        for file in self.fds.file:
+            for service in file.service:
+                yield f".{file.package}.{service.name}", service
+
+
+def component_name(full_name: str) -> str:
+    return full_name.lstrip(".")
+
+
+def ref(full_name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{component_name(full_name)}"}
+
+
+class Builder:
+    def __init__(self, protos: Protos) -> None:
+        self.protos = protos
+        self.schemas: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ schemas
+
+    def field_schema(self, field: descriptor_pb2.FieldDescriptorProto) -> dict[str, Any]:
+        if field.type in (F.TYPE_MESSAGE, F.TYPE_GROUP):
+            entry = self.protos.messages.get(field.type_name)
+            if entry is not None and entry.options.map_entry:
+                _key, value = entry.field
+                return {"type": "object", "additionalProperties": self.field_schema(value)}
+            schema = self.message_ref(field.type_name)
+        elif field.type == F.TYPE_ENUM:
+            self.enum_schema(field.type_name)
+            schema = ref(field.type_name)
+        elif field.type == F.TYPE_BOOL:
+            schema = {"type": "boolean"}
+        elif field.type == F.TYPE_STRING:
+            schema = {"type": "string"}
+        elif field.type == F.TYPE_BYTES:
+            schema = {"type": "string", "contentEncoding": "base64"}
+        elif field.type in (F.TYPE_DOUBLE, F.TYPE_FLOAT):
+            schema = {"type": "number"}
+        elif field.type in INT64_TYPES:
+            # proto3 JSON prints 64-bit integers as strings.
+            schema = {"type": "string", "pattern": r"^-?\d+$", "format": "int64"}
+        else:
+            schema = {"type": "integer", "format": INTEGER_FORMATS[field.type]}
+        if field.label == F.LABEL_REPEATED:
+            return {"type": "array", "items": schema}
+        return schema
+
+    def message_ref(self, full_name: str) -> dict[str, Any]:
+        if full_name in WELL_KNOWN:
+            return dict(WELL_KNOWN[full_name])
+        self.message_schema(full_name)
+        return ref(full_name)
+
+    def enum_schema(self, full_name: str) -> None:
+        name = component_name(full_name)
+        if name in self.schemas:
+            return
+        enum = self.protos.enums[full_name]
+        self.schemas[name] = {
+            "type": "string",
+            "enum": [value.name for value in enum.value],
+            "description": _clean_comment(self.protos.comments.get(full_name, "")),
+        }
+
+    def message_schema(self, full_name: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The message's schema (registered as a component unless fields are skipped)."""
+        name = component_name(full_name)
+        if not skip and name in self.schemas:
+            return self.schemas[name]
+        message = self.protos.messages[full_name]
+        schema: dict[str, Any] = {"type": "object"}
+        if not skip:
+            self.schemas[name] = schema  # before the fields: messages may refer to themselves
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for field in message.field:
+            if field.name in skip:
+                continue
+            prop = self.field_schema(field)
+            doc = _clean_comment(self.protos.comments.get(f"{full_name}.{field.name}", ""))
+            if doc:
+                prop = {**prop, "description": doc} if "$ref" not in prop else {"allOf": [prop], "description": doc}
+            properties[field.name] = prop
+            # always_print_primitive_fields: every field without presence is printed.
+            has_presence = field.HasField("oneof_index") or (
+                field.type == F.TYPE_MESSAGE and field.label != F.LABEL_REPEATED)
+            if not has_presence:
+                required.append(field.name)
+        doc = _clean_comment(self.protos.comments.get(full_name, ""))
+        if doc:
+            schema["description"] = doc
+        schema["properties"] = properties
+        required = SERVICE_PRINTED.get(name, required)
+        if required:
+            schema["x-always-printed"] = required
+        return schema
+
+    # ------------------------------------------------------------------ operations
+
+    def statuses_of(self, method_name: str, seen: frozenset[str] = frozenset()) -> set[int]:
+        """The HTTP statuses the RPC comment names, with those of the RPCs it refers to."""
+        service = method_name.rsplit(".", 1)[0]
+        # A service comment's statuses hold for each of its RPCs (the ingestion service).
+        comment = self.protos.comments.get(service, "") + self.protos.comments.get(method_name, "")
+        statuses = {int(code) for code in re.findall(r"\((\d{3})\b", comment)}
+        for other in re.findall(r"Errors:? as (?:for )?`?(\w+)`?", comment):
+            target = f"{service}.{other}"
+            if target not in seen and target in self.protos.comments:
+                statuses |= self.statuses_of(target, seen | {method_name})
+        return statuses
+
+
+def _family_of(path: str) -> Family:
+    # The longest matching prefix, should one family's prefix ever start another's.
+    matches = [f for f in FAMILIES if path.startswith(f.prefix)]
+    if not matches:
+        raise SystemExit(f"no gateway family serves {path}")
+    return max(matches, key=lambda f: len(f.prefix))
+
+
+def _gateway_replies(family: Family, has_body: bool) -> dict[int, str]:
+    """Status -> description of the replies the gateway makes itself on a documented path."""
+    replies: dict[int, str] = {}
+    for reply in family.replies():
+        status = reply.status
+        if status in (404, 405):  # other paths and methods, not this operation
+            continue
+        if reply.details_prefix is not None or status == 413:
+            if not has_body:
+                continue
+        what = {
+            400: "a malformed request (e.g. a query parameter given twice)",
+            413: "a request body over the gateway's limit",
+            415: "a gRPC content type (the public port speaks JSON only)",
+            502: "the upstream service sent an invalid response or cannot be reached",
+            503: "the upstream service cannot be reached",
+            504: "the upstream service did not answer in time",
+            None: "any other failure",
+        }.get(status, "")
+        if reply.details_prefix is not None:
+            what = "a body the gateway cannot parse as the request's JSON"
+        text = f"Answered by the gateway: {what}." if what else "Answered by the gateway."
+        replies.setdefault(reply.reply_status, text)
+    return replies
+
+
+def _path_params(template: str) -> list[str]:
+    return re.findall(r"\{([^}=]+)(?:=[^}]*)?\}", template)
+
+
+def build(descriptor: bytes) -> dict[str, Any]:
+    """The OpenAPI document as a dict (deterministic: same descriptor, same document)."""
+    protos = Protos(descriptor)
+    builder = Builder(protos)
+    transcoded = {f".{s}" for family in FAMILIES for s in family.grpc_services}
+    public_paths = {p for family in FAMILIES for p in family.browser_paths}
+    paths: dict[str, dict[str, Any]] = {}
+
+    def error_ref(family: Family) -> dict[str, Any]:
+        style = family.envelope
+        target = ENVELOPE_SCHEMAS[style]
+        if isinstance(target, str):
+            builder.message_ref(target)
+            return ref(target)
+        name = f"{style}.ErrorEnvelope"
+        builder.schemas.setdefault(name, target)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    for service_name, service in protos.services():
+        if service_name not in transcoded:
+            continue
+        for method in service.method:
+            rule = method.options.Extensions[annotations_pb2.http]
+            verb = rule.WhichOneof("pattern")
+            if verb is None or verb == "custom":
+                continue
+            template = getattr(rule, verb)
+            full_method = f"{service_name}.{method.name}"
+            family = _family_of(template)
+            path_fields = _path_params(template)
+            request = protos.messages[method.input_type]
+            comment = _clean_comment(protos.comments.get(full_method, ""))
+            summary, _, rest = comment.partition("\n\n")
+            operation: dict[str, Any] = {
+                "operationId": method.name,
+                "tags": [family.name],
+                "summary": " ".join(summary.split()),
+                "description": comment,
+                "x-grpc-method": f"{service_name.lstrip('.')}/{method.name}",
+            }
+            parameters: list[dict[str, Any]] = []
+            for name in path_fields:
+                field = next(f for f in request.field if f.name == name)
+                doc = _clean_comment(protos.comments.get(f"{method.input_type}.{name}", ""))
+                parameters.append({"name": name, "in": "path", "required": True,
+                                   "schema": builder.field_schema(field),
+                                   **({"description": doc} if doc else {})})
+            body_field = rule.body
+            if body_field and body_field != "*":
+                field = next(f for f in request.field if f.name == body_field)
+                body_schema: dict[str, Any] | None = builder.field_schema(field)
+                query_fields = [f for f in request.field if f.name not in path_fields and f.name != body_field]
+            elif body_field == "*":
+                if path_fields:
+                    body_schema = builder.message_schema(method.input_type, skip=frozenset(path_fields))
+                else:
+                    body_schema = builder.message_ref(method.input_type)
+                query_fields = []
+            else:
+                body_schema = None
+                query_fields = [f for f in request.field if f.name not in path_fields]
+            for field in query_fields:
+                if field.type == F.TYPE_MESSAGE:
+                    continue  # nested query parameters are not used by any documented endpoint
+                doc = _clean_comment(protos.comments.get(f"{method.input_type}.{field.name}", ""))
+                param: dict[str, Any] = {"name": field.name, "in": "query", "required": False,
+                                         "schema": builder.field_schema(field)}
+                if field.label == F.LABEL_REPEATED:
+                    param.update(style="form", explode=True)
+                if doc:
+                    param["description"] = doc
+                parameters.append(param)
+            if parameters:
+                operation["parameters"] = parameters
+            if body_schema is not None:
+                operation["requestBody"] = {"required": True,
+                                            "content": {"application/json": {"schema": body_schema}}}
+            responses: dict[str, Any] = {}
+            if method.output_type == ".google.api.HttpBody":
+                from services.voucher.exports import CONTENT_TYPES
+
+                responses["200"] = {
+                    "description": "The file's bytes as they are stored (google.api.HttpBody, streamed): "
+                                   "the content type is the export's format; `Content-Disposition` names the file.",
+                    "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+                    # CSV and XLSX are files; a JSON export is one object (services/voucher/exports.py).
+                    "content": {ctype.split(";")[0]: {"schema": JSON_EXPORT_SCHEMA if ctype == "application/json"
+                                                      else {"type": "string", "format": "binary"}}
+                                for ctype in CONTENT_TYPES.values()},
+                }
+            else:
+                responses["200"] = {
+                    "description": "Success.",
+                    "content": {"application/json": {"schema": builder.message_ref(method.output_type)}},
+                }
+            statuses: dict[int, str] = {s: "As the operation's description says." for s in
+                                        builder.statuses_of(full_method)}
+            statuses.setdefault(429, "Rate limit exceeded (`Retry-After` says when to retry).")
+            for status, text in _gateway_replies(family, body_schema is not None).items():
+                statuses.setdefault(status, text)
+            envelope = error_ref(family)
+            for status in sorted(statuses):
+                responses[str(status)] = {
+                    "description": f"{REASONS.get(status, 'Error')}. {statuses[status]}",
+                    "content": {"application/json": {"schema": envelope}},
+                }
+            operation["responses"] = responses
+            if template in public_paths:
+                operation["security"] = []
+            paths.setdefault(template, {})[verb] = operation
+
+    for family in FAMILIES:
+        for asset in family.assets:
+            paths[asset.path] = {"get": {
+                "operationId": "Get" + "".join(p.capitalize() for p in re.split(r"[^a-zA-Z0-9]", asset.path.rsplit("/", 1)[-1])),
+                "tags": [family.name],
+                "summary": f"The {asset.path.rsplit('/', 1)[-1]} file, served by the gateway itself.",
+                "security": [],
+                "responses": {"200": {"description": "The file.",
+                                      "content": {asset.content_type.split(";")[0]: {"schema": {"type": "string"}}}}},
+            }}
+    paths[SPEC_PATH] = {"get": {
+        "operationId": "GetOpenApiDocument",
+        "tags": ["gateway"],
+        "summary": "This document, served by the gateway itself.",
+        "security": [],
+        "responses": {"200": {"description": "The OpenAPI document.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+    }}
+
+    _mark_required(builder.schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Partnerlytics partner API",
+            "version": "v1",
+            "description": "Generated by tools/genopenapi.py from the protos' google.api.http annotations "
+                           "(make proto). JSON field names are the proto field names; int64 values are "
+                           "strings; timestamps are RFC 3339 UTC. Every error has its family's envelope.",
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": f.name} for f in FAMILIES] + [{"name": "gateway"}],
+        "security": [{"bearerAuth": []}],
+        "paths": {path: paths[path] for path in sorted(paths)},
+        "components": {
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "A secret key: `sk_live_` or `sk_test_` followed by 32 letters and digits.",
+            }},
+            "schemas": {name: builder.schemas[name] for name in sorted(builder.schemas)},
+        },
+    }
+
+
+def _mark_required(schemas: dict[str, Any]) -> None:
+    """Turns the always-printed fields into `required` (JSON that every response has)."""
+    for schema in schemas.values():
+        printed = schema.pop("x-always-printed", None)
+        if printed:
+            schema["required"] = printed
+
+
+def render(descriptor: bytes) -> str:
+    return json.dumps(build(descriptor), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--descriptor", default=str(DESCRIPTOR))
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    text = render(pathlib.Path(args.descriptor).read_bytes())
+    pathlib.Path(args.out).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
