@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 
 from platform_core import accounts, db
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
@@ -213,8 +214,10 @@ def _test_stack(urls: DatabaseUrls, data, replicas: int, **env: str) -> Stack:
 
 @pytest.fixture(scope="session")
 def gateway(database_urls, tmp_path_factory):
-    """The real stack: the instance service in its own process behind a real Envoy."""
-    stack = _test_stack(database_urls, tmp_path_factory.mktemp("stack"), 1)
+    """The real stack: every service in its own process behind a real Envoy. Its rate-limit
+    windows are in PostgreSQL (the default without Redis; also when REDIS_URL is set, so that
+    `fuzz_accounts` can start a module with fresh windows; the replicated stack tests Redis)."""
+    stack = _test_stack(database_urls, tmp_path_factory.mktemp("stack"), 1, RATE_LIMIT_STORE="postgres")
     try:
         stack.start_services()
         stack.start_gateway()
@@ -302,13 +305,16 @@ async def voucher_channel(deps, voucher_settings):
 
 
 @pytest_asyncio.fixture(scope="module")
-async def fuzz_accounts(gateway, deps):
+async def fuzz_accounts(gateway, owner_sessions):
     """Account A (the demo data) and a small account B with every id collected (tests/fuzzing.py).
 
     Per module: other modules re-seed the demo account (its landing tenants, vouchers and
-    exports would be gone)."""
+    exports would be gone). Seeded as the owner role, as `make run` does (it resets sequences)."""
     from tests import fuzzing
 
-    a = await fuzzing.seed_account_a(deps.sessions, gateway.gateway_url)
-    b = await fuzzing.seed_account_b(deps.sessions, gateway.gateway_url)
+    # The demo account's windows of earlier modules (e.g. 10 exports per minute) start afresh.
+    async with owner_sessions() as session, session.begin():
+        await session.execute(text("DELETE FROM rate_limit_windows"))
+    a = await fuzzing.seed_account_a(owner_sessions, gateway.gateway_url)
+    b = await fuzzing.seed_account_b(owner_sessions, gateway.gateway_url)
     return a, b
