@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto bench lock admin clean
+.PHONY: help venv run test proto bench bench-quick lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,10 +31,11 @@ run: proto ## Start the whole stack with demo data (Ctrl-C stops it all)
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
 
-bench: proto ## Run every benchmark (about an hour): docs/performance.md and docs/performance-*.md
-	$(PY) -m bench.run
-	$(PY) -m bench.campaign
-	$(PY) -m bench.landing
+bench: proto ## Every benchmark in one run (BENCH_SCALE events, default 10M; about an hour): docs/performance.md
+	$(PY) -m bench.all
+
+bench-quick: proto ## The same at 200k events (a few minutes): bench/results/performance-quick.md
+	$(PY) -m bench.all --quick
 
 admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
 	$(PY) -m platform_core.admin $(ARGS)
