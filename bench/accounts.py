@@ -176,7 +176,8 @@ def clone(url: str, source: uuid.UUID, copies: int, progress: Callable[[str], No
                      "(SELECT max(id) FROM landing_tenants))")
         by_account = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND column_name = 'account_id' ORDER BY table_name") if r[0] not in NOT_CLONED]
+            "AND column_name = 'account_id' ORDER BY table_name")
+            if r[0] not in NOT_CLONED and not r[0].startswith("bench_")]
         by_tenant = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
             "AND column_name = 'tenant_id' ORDER BY table_name")]

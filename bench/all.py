@@ -321,7 +321,8 @@ def noise(results: dict[str, Any]) -> dict[str, Any]:
             p = _round_p50(case["layers"]["gateway"])
             per.setdefault("instance", []).append((max(p) - min(p)) / statistics.median(p) * 100)
     for case in r.get("affiliate", {}).get("reads", {}).values():
-        if isinstance(case, dict) and "gateway" in case and case["gateway"].get("p50_rounds"):
+        if isinstance(case, dict) and "gateway" in case and case["gateway"].get("p50_rounds") and \
+                r.get("config", {}).get("rounds", 0) > 1:
             per.setdefault("affiliate", []).append(case["gateway"]["p50_rounds"]["spread_pct"])
     for name in ("performance", "trends"):
         v = r.get("vouchers", {}).get("reads", {}).get(name)
@@ -331,7 +332,7 @@ def noise(results: dict[str, Any]) -> dict[str, Any]:
     land = results.get("landing")
     if land:
         for key, d in land["dashboards"].items():
-            if key.startswith("gateway"):
+            if key.startswith("gateway") and len(d["rounds"]) > 1:
                 per.setdefault("landing", []).append(d["p50"]["spread_pct"])
     acc = results.get("accounts")
     if acc:
