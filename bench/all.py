@@ -277,8 +277,8 @@ def size_series(results: dict[str, Any]) -> list[dict[str, Any]]:
         for name, e in acc["reads"].items():
             pts = [(acc["rows"][label]["events"], e["gateway"][label]["p50"], e["raw_sql"][label]["p50"])
                    for label in (one, many)]
-            series.append({"family": "accounts", "endpoint": f"{name} (probe account; x = all accounts' events)",
-                           "x": "instance events in the database", "points": pts})
+            series.append({"family": "accounts", "endpoint": name,
+                           "x": "instance events in the database (1 vs 1,000 accounts)", "points": pts})
     return series
 
 
@@ -352,7 +352,10 @@ def plot(results: dict[str, Any], img: pathlib.Path) -> dict[str, str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    some = FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:g}".lstrip("0.")[:1] in "25" else "")
 
     img.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
@@ -369,14 +372,18 @@ def plot(results: dict[str, Any], img: pathlib.Path) -> dict[str, str]:
                 bottom.plot(xs, [p[1] / p[2] for p in s["points"]], marker="o", label=s["endpoint"])
             top.set_title(f"{fam}: gateway p50")
             top.set_ylabel("ms")
-            bottom.set_title(f"{fam}: gateway p50 / SQL ceiling p50")
+            bottom.set_title(f"{fam}: gateway p50 / SQL ceiling p50", fontsize=10)
             bottom.set_ylabel("ratio (same run)")
             for ax in (top, bottom):
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(NullFormatter())
                 ax.set_xlabel(next(s["x"] for s in series if s["family"] == fam))
                 ax.grid(True, alpha=0.3)
-            top.set_yscale("log")
+            for ax in (top, bottom):
+                ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(plain)
+                ax.yaxis.set_minor_formatter(some)
+                ax.tick_params(axis="y", which="minor", labelsize=6)
             bottom.axhline(1.0, color="grey", lw=0.8)
             top.legend(fontsize=6)
         fig.tight_layout()
@@ -407,10 +414,11 @@ def plot(results: dict[str, Any], img: pathlib.Path) -> dict[str, str]:
 
     rows = overhead_rows(results)
     if rows:
-        fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.5))
+        fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.8))
         ax.barh([r["endpoint"] for r in rows], [r["overhead"] / r["envoy"] for r in rows], color="tab:orange")
         ax.axvline(1.0, color="grey", lw=0.8)
-        ax.set_xlabel("(gateway p50 - SQL ceiling p50) / Envoy direct-response p50, same run")
+        ax.set_title("Gateway cost beyond the SQL, in units of Envoy's own direct response (same run)", fontsize=9)
+        ax.set_xlabel("(gateway p50 - SQL ceiling p50) / Envoy direct-response p50")
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)
         fig.tight_layout()
