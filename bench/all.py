@@ -22,6 +22,7 @@ response) as a ratio, with the round-to-round spread as the noise, and draws the
     python -m bench.all                        # BENCH_SCALE or 10,000,000 events (about an hour on 2 cores)
     python -m bench.all --quick                # 200,000 events, a smoke check (a few minutes)
     python -m bench.all --render-only          # re-render from the results of the last run
+    BENCH_NOTE="..." python -m bench.all       # conditions of the run, stated in the report (or --note)
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / f"all{'-quick' if args.quick else ''}.json").write_text(json.dumps(run, indent=1))
     else:
         saved = RESULTS / f"all{'-quick' if args.quick else ''}.json"
-        run = json.loads(saved.read_text()) if saved.exists() else run
+        if saved.exists():
+            run = {**json.loads(saved.read_text()), **({"note": args.note} if args.note else {})}
     results = {name: json.loads(path.read_text()) for name, path in files.items() if path.exists()}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(run, results, out.parent / "img", out.parent))
