@@ -296,9 +296,18 @@ def families(conn: psycopg.Connection, probe: Probe, anchor: dt.datetime) -> lis
     ]
 
 
+_BUFFERS = re.compile(r"Buffers: shared(?: hit=(\d+))?(?: read=(\d+))?")
 _INDEX = re.compile(r"(?: using|Bitmap Index Scan on) (\w+)")
 _PLAN_KEY = re.compile(r"(Index Only Scan|Index Scan|Bitmap Index Scan|Bitmap Heap Scan|Seq Scan|Index Cond|"
                        r"Recheck Cond|Filter|Heap Fetches|Buffers|Execution Time)")
+
+
+def root_buffers(plan_lines: list[str]) -> int:
+    """Pages (hit + read) of a plan's root node: its first `Buffers:` line (children follow it)."""
+    for line in plan_lines:
+        if m := _BUFFERS.search(line):
+            return sum(int(x) for x in m.groups() if x)
+    return 0
 
 
 def explain(conn: psycopg.Connection, fam: Family) -> dict[str, Any]:
@@ -309,7 +318,7 @@ def explain(conn: psycopg.Connection, fam: Family) -> dict[str, Any]:
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params))
         plans.append(plan)
     text = "\n".join(plans)
-    return {"seq_scan": "Seq Scan" in text,
+    return {"seq_scan": "Seq Scan" in text, "buffers": sum(root_buffers(p.splitlines()) for p in plans),
             "indexes": sorted(set(_INDEX.findall(text))),
             "key_lines": [line.rstrip() for line in text.splitlines() if _PLAN_KEY.search(line)][:40]}
 
@@ -523,12 +532,20 @@ def render(results: dict[str, Any], level: str = "##") -> str:
     w(f"Index use in the {many} database (EXPLAIN (ANALYZE, BUFFERS) of the raw SQL; every index's leading "
       "columns are the account's, or for landing the tenant's (a landing page of one account), so the probe's "
       "rows are found without reading other accounts'):\n")
-    w("| family | indexes used | sequential scan |")
-    w("| --- | --- | --- |")
+    w(f"| family | indexes used | sequential scan | pages read, {one} | pages read, {many} |")
+    w("| --- | --- | --- | ---: | ---: |")
+    pages = {label: {name: e.get("buffers") or root_buffers(e["key_lines"]) for name, e in per.items()}
+             for label, per in results["explain"].items()}
     for name, e in results["explain"][many].items():
         indexes = sorted(set(e["indexes"]) | set(_INDEX.findall("\n".join(e["key_lines"]))))
-        w(f"| {name} | {', '.join(f'`{i}`' for i in indexes) or '-'} | {'yes' if e['seq_scan'] else 'no'} |")
+        w(f"| {name} | {', '.join(f'`{i}`' for i in indexes) or '-'} | {'yes' if e['seq_scan'] else 'no'} | "
+          f"{pages[one][name]} | {pages[many][name]} |")
     w("")
+    w("Pages read are the buffers of the plan's root node (shared hits and reads). What grows with the number "
+      "of accounts is not the number of rows read but the depth of each B-tree (logarithmic: about one more "
+      "level per index descent here, paid once per descent) and, for rows fetched from the heap, the number of "
+      "pages they lie on, since the probe's rows are interleaved with other accounts' (index-only scans avoid "
+      "that).\n")
     w("<details><summary>Plan lines (both databases)</summary>\n")
     for label, per in results["explain"].items():
         for name, e in per.items():
