@@ -41,7 +41,7 @@ import time
 from typing import Any
 
 from bench import accounts, affiliate, campaign, landing
-from bench.measure import cpu_model
+from bench.measure import cpu_model, spread
 from bench.report import flatness_rows, ingest_summary, latency_rows, render_report
 from stack.run import ROOT
 
@@ -170,11 +170,11 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every headline figure of the run next to its same-run ceiling, as a ratio."""
     rows: list[dict[str, Any]] = []
 
-    def add(family, what, measured, ceiling, ceiling_name, unit, spread=None, higher_is_better=False):
+    def add(family, what, measured, ceiling, ceiling_name, unit, rounds=None, higher_is_better=False):
         if not measured or not ceiling:
             return
         rows.append({"family": family, "what": what, "measured": measured, "ceiling": ceiling,
-                     "ceiling_name": ceiling_name, "unit": unit, "ratio": measured / ceiling, "spread": spread,
+                     "ceiling_name": ceiling_name, "unit": unit, "ratio": measured / ceiling, "spread": rounds,
                      "higher_is_better": higher_is_better})
 
     r = results.get("run", {})
@@ -200,9 +200,8 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     a = r.get("affiliate", {})
     for key, case in a.get("reads", {}).items():
         if key.startswith("large/"):
-            spread = None
             add("affiliate", f"`{key.split('/')[2]}`, {key.split('/')[1]}", case["gateway"]["p50"],
-                case["preagg_sql"]["p50"], "the service's SQL, raw", "ms", spread)
+                case["preagg_sql"]["p50"], "the service's SQL, raw", "ms")
     if a.get("ingest"):
         ing = a["ingest"]
         add("affiliate", "ingestion, gRPC `RecordEvents`", ing["grpc_events_per_s"]["median"],
@@ -320,8 +319,7 @@ def noise(results: dict[str, Any]) -> dict[str, Any]:
     r = results.get("run", {})
     for label in ("small", "large"):
         for case in r.get("reads", {}).get(label, {}).values():
-            p = _round_p50(case["layers"]["gateway"])
-            per.setdefault("instance", []).append((max(p) - min(p)) / statistics.median(p) * 100)
+            per.setdefault("instance", []).append(spread(_round_p50(case["layers"]["gateway"]))["spread_pct"])
     for case in r.get("affiliate", {}).get("reads", {}).values():
         if isinstance(case, dict) and "gateway" in case and case["gateway"].get("p50_rounds") and \
                 r.get("config", {}).get("rounds", 0) > 1:
@@ -329,8 +327,7 @@ def noise(results: dict[str, Any]) -> dict[str, Any]:
     for name in ("performance", "trends"):
         v = r.get("vouchers", {}).get("reads", {}).get(name)
         if v:
-            p = [x["p50"] for x in v["rounds"]["gateway"]]
-            per.setdefault("voucher", []).append((max(p) - min(p)) / statistics.median(p) * 100)
+            per.setdefault("voucher", []).append(spread(_round_p50({"rounds": v["rounds"]["gateway"]}))["spread_pct"])
     land = results.get("landing")
     if land:
         for key, d in land["dashboards"].items():
@@ -489,9 +486,9 @@ def render(run: dict[str, Any], results: dict[str, Any], img: pathlib.Path, base
     w("| family | figure | measured | ceiling (same run) | ratio | rounds |")
     w("| --- | --- | ---: | --- | ---: | ---: |")
     for r in summary_rows(results):
-        spread = f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}x" if r["spread"] else "-"
+        rounds = f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}x" if r["spread"] else "-"
         w(f"| {r['family']} | {r['what']} | {_value(r['measured'], r['unit'])} | {r['ceiling_name']}: "
-          f"{_value(r['ceiling'], r['unit'])} | **{r['ratio']:.2f}x** | {spread} |")
+          f"{_value(r['ceiling'], r['unit'])} | **{r['ratio']:.2f}x** | {rounds} |")
     w("")
     nz = noise(results)
     if nz:
