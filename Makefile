@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto gateway-config bench soak chaos fuzz lock admin clean
+.PHONY: help venv run test proto gateway-config bench bench-quick soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,10 +42,11 @@ FUZZ_EXAMPLES ?= 300
 fuzz: $(STAMP) ## Schemathesis on every operation through the live gateway, FUZZ_EXAMPLES (300) each (docs/reliability.md)
 	RATE_LIMITS=$(FUZZ_RATE_LIMITS) FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider tests/test_schemathesis.py
 
-bench: proto ## Run every benchmark (about an hour): docs/performance.md and docs/performance-*.md
-	$(PY) -m bench.run
-	$(PY) -m bench.campaign
-	$(PY) -m bench.landing
+bench: proto ## Every benchmark in one run (BENCH_SCALE events, default 10M; about an hour): docs/performance.md
+	$(PY) -m bench.all
+
+bench-quick: proto ## The same at 200k events (a few minutes): bench/results/performance-quick.md
+	$(PY) -m bench.all --quick
 
 soak: proto ## Mixed load through the gateway for SOAK_SECONDS (600): docs/reliability.md, "Soak"
 	$(PY) -m bench.soak

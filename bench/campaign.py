@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"loaded: {load_timings}")
         stack = Stack(data_dir=args.data_dir / "stack", gateway_port=free_port(), admin_port=free_port(),
                       service_ports={s.name: [free_port()] for s in SERVICES}, database_url=db.url,
-                      extra_env={"RATE_LIMITS": RATE_LIMITS, "LOG_LEVEL": "WARNING"})
+                      extra_env={"RATE_LIMITS": RATE_LIMITS, "RATE_LIMIT_STORE": "memory", "LOG_LEVEL": "WARNING"})
         stack.start_services()
         stack.start_gateway()
         results: dict[str, Any] = {

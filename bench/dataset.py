@@ -89,11 +89,11 @@ def connect(url: str, **session: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, options=options)
 
 
-def open_database(data_dir: pathlib.Path, fresh: bool) -> Database:
+def open_database(data_dir: pathlib.Path, fresh: bool, name: str = DATABASE_NAME) -> Database:
     """The embedded server in `data_dir` (tuned, see EMBEDDED_SETTINGS) unless DATABASE_URL is set.
 
-    The benchmark always works in a database of its own, `partnerlytics_bench`, which a
-    fresh run drops and re-creates.
+    The benchmark always works in a database of its own (`name`, by default
+    `partnerlytics_bench`), which a fresh run drops and re-creates.
     """
     from platform_core.embedded_pg import EmbeddedPostgres
 
@@ -117,13 +117,13 @@ def open_database(data_dir: pathlib.Path, fresh: bool) -> Database:
             embedded = EmbeddedPostgres(data_dir / "postgres")
         admin_url = embedded.admin_url
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists and fresh:
-            conn.execute(f'DROP DATABASE "{DATABASE_NAME}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             exists = None
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-    url = embedded.url(DATABASE_NAME) if embedded is not None else _with_database(admin_url, DATABASE_NAME)
+            conn.execute(f'CREATE DATABASE "{name}"')
+    url = embedded.url(name) if embedded is not None else _with_database(admin_url, name)
     return Database(url=url, embedded=embedded, settings_changed=changed)
 
 
@@ -272,33 +272,42 @@ ON CONFLICT (account_id, livemode, hour, is_purchase) DO UPDATE SET n = EXCLUDED
 """
 
 
-def _events_ddl(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
-    """(drop statements, re-create statements) for the events table's PK, indexes and FKs,
-    read from the catalog so that they are exactly what the migrations made."""
-    drops, creates = [], []
+def table_ddl(conn: psycopg.Connection, table: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(foreign-key drops, key and index drops, key and index creates, foreign-key creates) of
+    `table`, read from the catalog so that they are exactly what the migrations made.
+
+    Bulk loads drop them all first and build them once at the end (sorted, fast); with
+    several tables, every foreign key goes first and comes back last."""
+    fk_drops, drops, creates, fk_creates = [], [], [], []
     fks = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = 'events'::regclass AND contype = 'f' ORDER BY conname"
+        "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", (table,)
     ).fetchall()
-    pk = conn.execute(
+    keys = conn.execute(  # the primary key, unique and exclusion constraints
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = 'events'::regclass AND contype = 'p'"
-    ).fetchone()
+        "WHERE conrelid = %s::regclass AND contype IN ('p', 'u', 'x') ORDER BY contype <> 'p', conname", (table,)
+    ).fetchall()
     indexes = conn.execute(
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = 'events'::regclass AND NOT x.indisprimary ORDER BY i.relname"
+        "WHERE x.indrelid = %s::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) "
+        "ORDER BY i.relname", (table,)
     ).fetchall()
-    for name, _ in fks:
-        drops.append(f'ALTER TABLE events DROP CONSTRAINT "{name}"')
-    if pk:
-        drops.append(f'ALTER TABLE events DROP CONSTRAINT "{pk[0]}"')
-        creates.append(f'ALTER TABLE events ADD CONSTRAINT "{pk[0]}" {pk[1]}')
+    for name, definition in fks:
+        fk_drops.append(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        fk_creates.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in keys:
+        drops.append(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        creates.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     for name, definition in indexes:
         drops.append(f'DROP INDEX "{name}"')
         creates.append(definition)
-    for name, definition in fks:
-        creates.append(f'ALTER TABLE events ADD CONSTRAINT "{name}" {definition}')
-    return drops, creates
+    return fk_drops, drops, creates, fk_creates
+
+
+def _events_ddl(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
+    """(drop statements, re-create statements) for the events table's PK, indexes and FKs."""
+    fk_drops, drops, creates, fk_creates = table_ddl(conn, "events")
+    return fk_drops + drops, creates + fk_creates
 
 
 def load(

@@ -533,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = Stack(
             data_dir=args.data_dir / "stack", gateway_port=free_port(), admin_port=free_port(),
             service_ports={"instance": [free_port()], "campaign": [free_port()], "landing": [free_port()]},
-            database_url=db.url, extra_env={"RATE_LIMITS": RATE_LIMITS, "LOG_LEVEL": "WARNING"},
+            database_url=db.url, extra_env={"RATE_LIMITS": RATE_LIMITS, "RATE_LIMIT_STORE": "memory", "LOG_LEVEL": "WARNING"},
             log_dir=args.data_dir / "logs", xff_trusted_hops=1,
         )
         _say("starting the services and Envoy")

@@ -125,8 +125,9 @@ def render_report(results: dict[str, Any], json_path: pathlib.Path) -> str:
       f"({'**quick smoke run, not the reference figures**' if scale['quick'] else 'the reference run'}), "
       f"in {results['duration_s'] / 60:.0f} minutes. Raw figures: `{json_path}` (git-ignored).")
     w("")
-    w("Run it with `make bench` (`python -m bench.run`). The large data set has `BENCH_SCALE` instances "
-      "(default 1,000,000; `--scale N` overrides) and about ten times as many events; the small one, for the "
+    w("`make bench` runs it as part of the whole benchmark (`python -m bench.all`); alone it is "
+      "`python -m bench.run`. The large data set has `--scale` instances "
+      "(default 1,000,000) and about ten times as many events; the small one, for the "
       "flatness check, has a tenth of that. `--quick` (20,000 instances, fewer requests) smoke-checks the "
       "suite in about a minute and a half and writes `bench/results/performance-quick.md` instead of this file. "
       "`--reuse-data` skips the load when a previous run's data of the same scale is under two hours old. "

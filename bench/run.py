@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             service_ports={s.name: [free_port()] for s in SERVICES},
             database_url=db.url,
             # Export workers run in their own measured processes (bench/vouchers.py).
-            extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0"},
+            extra_env={"RATE_LIMITS": RATE_LIMITS, "RATE_LIMIT_STORE": "memory", "VOUCHER_EXPORT_WORKERS": "0"},
             log_dir=data_dir / "logs",
         )
         _say("starting the instance service and Envoy")
@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         loop.close()
 
     if "affiliate" in results:
-        affiliate_md = (ROOT / "bench" / "results" / "performance-affiliate-quick.md" if args.quick
-                        else ROOT / "docs" / "performance-affiliate.md")
+        # Beside the main report (bench.all folds both into docs/performance.md).
+        affiliate_md = out_md.with_name(out_md.stem.replace("performance", "performance-affiliate", 1) + ".md")
         affiliate_md.parent.mkdir(parents=True, exist_ok=True)
         affiliate_md.write_text(affiliate.render(results["affiliate"]))
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

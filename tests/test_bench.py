@@ -1,0 +1,102 @@
+"""The benchmark's own machinery, without timings: the accounts clone keeps every row and
+key of the probe, and the one-run report renders every family with its plots."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import pathlib
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bench import accounts, dataset
+from bench import all as bench_all
+from stack.run import migrate
+
+DATA = pathlib.Path(__file__).parent / "data" / "bench"
+
+
+@pytest.fixture
+def scratch_url(database_url):
+    """A migrated database of its own: the clone drops and rebuilds keys and indexes."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _per_account(conn: psycopg.Connection, table: str) -> list[int]:
+    return [r[0] for r in conn.execute(f"SELECT count(*) FROM {table} GROUP BY account_id ORDER BY 1")]
+
+
+def _keys(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2").fetchall() + conn.execute(
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2").fetchall()
+
+
+def test_clone_gives_every_account_the_probes_rows_and_restores_every_key(scratch_url):
+    loop = asyncio.new_event_loop()
+    try:
+        anchor = dt.datetime.now(dt.timezone.utc)
+        size = accounts.Size(instances=30, redemptions=20, affiliate_events=40, landing_events=40)
+        probe, _ = accounts.load_probe(loop, scratch_url, size, anchor)
+    finally:
+        loop.close()
+    with dataset.connect(scratch_url) as conn:
+        keys_before = _keys(conn)
+    cloned = accounts.clone(scratch_url, probe.account_id, 3, lambda _m: None)
+    with dataset.connect(scratch_url) as conn:
+        for table in ("instances", "events", "orders", "campaign_hourly_stats", "voucher_redemptions",
+                      "affiliate_events", "affiliate_daily_counts"):
+            counts = _per_account(conn, table)
+            assert len(counts) == 4 and len(set(counts)) == 1, (table, counts)
+        landing = conn.execute(
+            "SELECT t.account_id, count(*) FROM landing_events e JOIN landing_tenants t ON t.id = e.tenant_id "
+            "GROUP BY 1").fetchall()
+        assert len(landing) == 4 and len({n for _a, n in landing}) == 1
+        assert _keys(conn) == keys_before
+        assert conn.execute("SELECT account_id FROM landing_tenants WHERE id = %s",
+                            (cloned["probe_tenant"],)).fetchone()[0] == cloned["accounts"][0]
+
+
+def test_differences_ignore_only_what_differs_by_design():
+    one = {"data": {"total": 3, "items": [{"id": "a", "n": 1}]}, "meta": {"requestId": "x", "timestamp": "t1"},
+           "tenant_id": 1}
+    same = {"data": {"total": 3, "items": [{"id": "a", "n": 1}]}, "meta": {"requestId": "y", "timestamp": "t2"},
+            "tenant_id": 2}
+    other = {"data": {"total": 4, "items": [{"id": "a", "n": 2}]}, "meta": {}, "tenant_id": 1}
+    assert accounts.differences(one, same) == []
+    assert accounts.differences(one, other) == [".data.items[0].n", ".data.total"]
+
+
+def test_demote_moves_headings_down_but_not_inside_code():
+    assert bench_all.demote("# A\ntext\n```\n# not a heading\n```\n## B") == \
+        "## A\ntext\n```\n# not a heading\n```\n### B"
+
+
+def test_report_of_one_run_has_every_family_ratios_and_plots(tmp_path):
+    results = {name: json.loads((DATA / f"{name}.json").read_text()) for name in bench_all.FAMILIES}
+    run = {"command": "python -m bench.all --quick", "scale": 200_000, "quick": True, "note": "a test",
+           "started_at": "2026-11-21T00:00:00+00:00", "duration_s": 60, "loadavg_start": [1, 1, 1],
+           "loadavg_end": [1, 1, 1], "phases": {}}
+    text = bench_all.render(run, results, tmp_path / "img", tmp_path)
+    for heading in ("## Instance and voucher analytics", "## Affiliate Analytics", "## Campaign Analytics",
+                    "## Landing Analytics", "## Per-account cost against the number of accounts"):
+        assert heading in text
+    for png in ("latency-vs-size.png", "ingestion-vs-ceiling.png", "gateway-overhead.png"):
+        assert (tmp_path / "img" / png).read_bytes()[:4] == b"\x89PNG"
+        assert f"](img/{png})" in text
+    rows = bench_all.summary_rows(results)
+    assert {r["family"] for r in rows} == {"instance", "voucher", "affiliate", "campaign", "landing", "accounts"}
+    assert all(r["ratio"] == r["measured"] / r["ceiling"] for r in rows)
