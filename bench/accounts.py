@@ -155,6 +155,15 @@ def _columns(conn: psycopg.Connection, table: str) -> list[str]:
         "AND is_generated = 'NEVER' ORDER BY ordinal_position", (table,))]
 
 
+def _tables_with(conn: psycopg.Connection, column: str) -> list[str]:
+    """The tables of `public` with `column`: plain and partitioned ones, not their partitions
+    (a partition's rows, keys and indexes follow its parent's)."""
+    return [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+        "AND a.attname = %s AND NOT a.attisdropped ORDER BY 1", (column,))]
+
+
 def clone(url: str, source: uuid.UUID, copies: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """Clones every account-scoped row of `source` to `copies` new accounts (in time order,
     interleaved); returns the new accounts' ids (the first is the probe) and timings."""
@@ -174,13 +183,10 @@ def clone(url: str, source: uuid.UUID, copies: int, progress: Callable[[str], No
                      "SELECT new_id, account_id, livemode, name, time_zone FROM bench_tenant_map")
         conn.execute("SELECT setval(pg_get_serial_sequence('landing_tenants', 'id'), "
                      "(SELECT max(id) FROM landing_tenants))")
-        by_account = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND column_name = 'account_id' ORDER BY table_name")
-            if r[0] not in NOT_CLONED and not r[0].startswith("bench_")]
-        by_tenant = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND column_name = 'tenant_id' ORDER BY table_name")]
+        # A landing table carries its tenant (mapped to the clone's) and, since p001, its account.
+        by_tenant = _tables_with(conn, "tenant_id")
+        by_account = [t for t in _tables_with(conn, "account_id")
+                      if t not in NOT_CLONED and t not in by_tenant and not t.startswith("bench_")]
         ddl = [dataset.table_ddl(conn, t) for t in by_account + by_tenant]
         for statement in [s for d in ddl for s in d[0]] + [s for d in ddl for s in d[1]]:
             conn.execute(statement)
@@ -190,8 +196,9 @@ def clone(url: str, source: uuid.UUID, copies: int, progress: Callable[[str], No
             cols = _columns(conn, table)
             key = "account_id" if table in by_account else "tenant_id"
             order = next((c for c in TIME_COLUMNS if c in cols), None)
-            picked = ", ".join(
-                ("c.account_id" if key == "account_id" else "m.new_id") if c == key else f"t.{c}" for c in cols)
+            mapped = {"account_id": "c.account_id"} if key == "account_id" else {"tenant_id": "m.new_id",
+                                                                                  "account_id": "m.account_id"}
+            picked = ", ".join(mapped.get(c, f"t.{c}") for c in cols)
             source_rows = ("FROM {t} t CROSS JOIN bench_clones c WHERE t.account_id = %(a)s" if key == "account_id"
                            else "FROM {t} t JOIN bench_tenant_map m ON m.old_id = t.tenant_id").format(t=table)
             n = conn.execute(

@@ -300,7 +300,9 @@ def table_ddl(conn: psycopg.Connection, table: str) -> tuple[list[str], list[str
         creates.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     for name, definition in indexes:
         drops.append(f'DROP INDEX "{name}"')
-        creates.append(definition)
+        # A partitioned table's index reads back as `ON ONLY` (the parent alone); rebuilt
+        # without it, it is built on every partition too.
+        creates.append(definition.replace(" ON ONLY ", " ON ", 1))
     return fk_drops, drops, creates, fk_creates
 
 
