@@ -29,6 +29,18 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
 
 
+# google.protobuf.Timestamp's documented range (0001-01-01 .. 9999-12-31 UTC, nanos
+# 0..999,999,999); the wire format carries any int64/int32, which datetime cannot hold.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def timestamp_value(message) -> dt.datetime | None:
+    """A Timestamp as an aware datetime, or None when it lies outside the protobuf range."""
+    if not _MIN_SECONDS <= message.seconds <= _MAX_SECONDS or not 0 <= message.nanos <= 999_999_999:
+        return None
+    return message.ToDatetime(tzinfo=dt.timezone.utc)
+
+
 @dataclass(frozen=True)
 class IngestResult:
     created: int
@@ -73,8 +85,10 @@ class RecordChecker:
             if required:
                 self.fail(field, f"{field} is required", "required")
             return None
-        moment = message.ToDatetime(tzinfo=dt.timezone.utc)
-        if now is not None and moment > now + MAX_FUTURE:
+        moment = timestamp_value(message)
+        if moment is None:
+            self.fail(field, f"{field} must be a timestamp between 0001-01-01 and 9999-12-31", "out_of_range")
+        elif now is not None and moment > now + MAX_FUTURE:
             self.fail(field, f"{field} must not be in the future", "out_of_range")
         return moment
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
 from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation
+from platform_core.ingest import timestamp_value
 from platform_core.params import parse_uuid
 from services.affiliate.classify import parse_user_agent, traffic_source
 from services.affiliate.errors import validation_failed
@@ -32,7 +33,6 @@ MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MAX_PRODUCTS = 100
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _URL = re.compile(r"^https?://[\x21-\x7e]+$")
@@ -119,8 +119,10 @@ class _Checker:
         if not message.seconds and not message.nanos:
             self.fail(field, "The {field} field is required.", "required")
             return None
-        moment = _EPOCH + dt.timedelta(seconds=message.seconds, microseconds=message.nanos // 1000)
-        if moment > now + MAX_FUTURE:
+        moment = timestamp_value(message)
+        if moment is None:
+            self.fail(field, "The {field} field must be a timestamp between 0001-01-01 and 9999-12-31.", "out_of_range")
+        elif moment > now + MAX_FUTURE:
             self.fail(field, "The {field} field must not be in the future.", "out_of_range")
         elif moment < EARLIEST:
             self.fail(field, "The {field} field must not be before 2000-01-01.", "out_of_range")
