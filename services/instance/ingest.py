@@ -23,6 +23,7 @@ from platform_core.ingest import (
     IngestResult,
     RecordChecker,
     commit_and_acknowledge,
+    contains_nul,
     field_path,
     insert_batch,
 )
@@ -142,6 +143,8 @@ async def create_instances(
 
 
 def _check_metadata(checker: RecordChecker, field: str, tracker: str, metadata: dict[str, Any]) -> None:
+    if contains_nul(metadata):
+        checker.fail(field, f"{field} must not contain NUL characters", "invalid_value")
     for key, kind in METADATA_SCHEMA[tracker].items():
         value = metadata.get(key)
         if value is None:
