@@ -25,8 +25,8 @@ from platform_core.params import parse_uuid
 
 MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_DECIMAL = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,2})?\Z")
 
 
 # google.protobuf.Timestamp's documented range (0001-01-01 .. 9999-12-31 UTC, nanos

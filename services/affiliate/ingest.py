@@ -34,12 +34,12 @@ MAX_FUTURE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MAX_PRODUCTS = 100
 
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_URL = re.compile(r"^https?://[\x21-\x7e]+$")
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
+_URL = re.compile(r"^https?://[\x21-\x7e]+\Z")
+_COUNTRY = re.compile(r"^[A-Za-z]{2}\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?\Z")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+\Z")
 
 # Event type -> the daily counter it increments.
 EVENT_COUNTERS = {

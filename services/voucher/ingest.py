@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_core.accounts import Principal
 from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, field_path, insert_batch
 
-VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}$")
+VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}\Z")
 MAX_AMOUNT = 10**15  # minor units; far above any order, far below bigint
 
 __all__ = ["IngestResult", "create_vouchers", "create_customers", "create_validations", "create_redemptions"]
