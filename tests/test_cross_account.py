@@ -121,7 +121,7 @@ class Ids:
             if not getattr(self, name):
                 setattr(self, name, [pattern.format(t=t, T=t.upper(), n=n) for n in range(3)])
 
-    def secrets(self) -> set[str]:
+    def values(self) -> set[str]:
         """Every id and the tag that every string value of this account's data carries."""
         values = {self.tag, self.tag.upper(), self.export}
         for name in ("instances", "campaigns", "insiders", "events", "orders", "rewards", "affiliates", "codes",
@@ -643,7 +643,7 @@ async def probe_pair(world: World, probe: Probe, transport: str) -> tuple[Answer
 
 def assert_same_as_random(world: World, probe: Probe, transport: str, pair) -> None:
     foreign, foreign_names, control, control_names = pair
-    assert leaks(foreign, foreign_names, world.b.secrets()) == [], foreign.text
+    assert leaks(foreign, foreign_names, world.b.values()) == [], foreign.text
     assert foreign.status not in ("INTERNAL", "UNKNOWN", "500"), foreign.text
     assert (foreign.status, normalized(foreign.body, foreign_names, probe.extra_varying)) == (
         control.status, normalized(control.body, control_names, probe.extra_varying))
@@ -676,7 +676,7 @@ async def test_a_key_adds_nothing_to_the_public_tracker(world, transport):
     with_key = await send(L + "TrackEvent", request, world.a.key)
     anonymous = await send(L + "TrackEvent", request, None)
     names = {str(world.b.tenant): "<tenant>"}
-    assert leaks(with_key, names, world.b.secrets()) == []
+    assert leaks(with_key, names, world.b.values()) == []
     assert (with_key.status, normalized(with_key.body, names)) == (anonymous.status, normalized(anonymous.body, names))
 
 
