@@ -26,8 +26,32 @@ from platform_core.params import parse_uuid
 
 MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_DECIMAL = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,2})?\Z")
+
+
+# google.protobuf.Timestamp's documented range (0001-01-01 .. 9999-12-31 UTC, nanos
+# 0..999,999,999); the wire format carries any int64/int32, which datetime cannot hold.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a string, or any key or string inside a JSON-like value, holds U+0000:
+    PostgreSQL stores it in neither `text` nor `jsonb`, so it is refused as a field error."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
+def timestamp_value(message) -> dt.datetime | None:
+    """A Timestamp as an aware datetime, or None when it lies outside the protobuf range."""
+    if not _MIN_SECONDS <= message.seconds <= _MAX_SECONDS or not 0 <= message.nanos <= 999_999_999:
+        return None
+    return message.ToDatetime(tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -74,8 +98,10 @@ class RecordChecker:
             if required:
                 self.fail(field, f"{field} is required", "required")
             return None
-        moment = message.ToDatetime(tzinfo=dt.timezone.utc)
-        if now is not None and moment > now + MAX_FUTURE:
+        moment = timestamp_value(message)
+        if moment is None:
+            self.fail(field, f"{field} must be a timestamp between 0001-01-01 and 9999-12-31", "out_of_range")
+        elif now is not None and moment > now + MAX_FUTURE:
             self.fail(field, f"{field} must not be in the future", "out_of_range")
         return moment
 
@@ -84,6 +110,8 @@ class RecordChecker:
             self.fail(field, f"{field} is required", "required")
         elif len(value) > max_len:
             self.fail(field, f"{field} must be at most {max_len} characters", "too_long")
+        elif contains_nul(value):
+            self.fail(field, f"{field} must not contain NUL characters", "invalid_value")
         return value
 
     def money(self, field: str, value: str, required: bool = True, default: str | None = None) -> decimal.Decimal | None:

@@ -80,6 +80,20 @@ async def test_retried_events_orders_and_rewards_are_stored_once(channel, make_t
     assert sorted((r.is_purchase, r.n) for r in rows) == [(False, 0), (True, 1)]
 
 
+async def test_an_order_repeated_in_one_batch_is_a_duplicate_with_its_items_stored_once(channel, make_tenant, deps):
+    # Found by tests/test_ingestion_fuzz.py: the repeated order's items were inserted twice (INTERNAL).
+    tenant = await make_tenant()
+    ingest = f.Ingest(channel, tenant.test_key)
+    inst = f.instance(NOW - dt.timedelta(minutes=5))
+    await ingest.instances([inst])
+    order = f.order(inst.id, inst.insider_id, NOW - dt.timedelta(minutes=3), items=[
+        pb.OrderItemRecord(product_id="prod_1", quantity=1, price="9.99"),
+        pb.OrderItemRecord(product_id="prod_2", quantity=2, price="10.00")])
+    result = await ingest.orders([order, order])
+    assert (result.created_count, result.duplicate_count) == (1, 1)
+    assert [await count(deps, t, tenant.account_id) for t in ("orders", "order_items")] == [1, 2]
+
+
 async def test_invalid_batch_lists_every_violation_and_writes_nothing(channel, make_tenant, deps):
     tenant = await make_tenant()
     ingest = f.Ingest(channel, tenant.test_key)

@@ -24,6 +24,7 @@ from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
 from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation
 from platform_core.metrics import IngestCounter
+from platform_core.ingest import timestamp_value
 from platform_core.params import parse_uuid
 from services.affiliate.classify import parse_user_agent, traffic_source
 from services.affiliate.errors import validation_failed
@@ -33,14 +34,13 @@ MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MAX_PRODUCTS = 100
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_URL = re.compile(r"^https?://[\x21-\x7e]+$")
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DECIMAL = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
+_URL = re.compile(r"^https?://[\x21-\x7e]+\Z")
+_COUNTRY = re.compile(r"^[A-Za-z]{2}\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?\Z")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]+\Z")
 
 # Event type -> the daily counter it increments.
 EVENT_COUNTERS = {
@@ -120,8 +120,10 @@ class _Checker:
         if not message.seconds and not message.nanos:
             self.fail(field, "The {field} field is required.", "required")
             return None
-        moment = _EPOCH + dt.timedelta(seconds=message.seconds, microseconds=message.nanos // 1000)
-        if moment > now + MAX_FUTURE:
+        moment = timestamp_value(message)
+        if moment is None:
+            self.fail(field, "The {field} field must be a timestamp between 0001-01-01 and 9999-12-31.", "out_of_range")
+        elif moment > now + MAX_FUTURE:
             self.fail(field, "The {field} field must not be in the future.", "out_of_range")
         elif moment < EARLIEST:
             self.fail(field, "The {field} field must not be before 2000-01-01.", "out_of_range")

@@ -16,6 +16,7 @@ from partnerlytics.campaign.v1 import (
 )
 from platform_core import context
 from platform_core.errors import FieldViolation, NotFound, Unprocessable, partner_meta
+from platform_core.ingest import contains_nul
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import PageRequest, Window, pagination, timestamp_of
 from platform_core.params import Params, parse_uuid
@@ -181,6 +182,8 @@ class CampaignServicer(registry_grpc.CampaignServiceServicer):
             params.fail("campaign.name", "campaign.name is required", "required")
         elif len(name) > 200:
             params.fail("campaign.name", "campaign.name must be at most 200 characters", "too_long")
+        elif contains_nul(name):
+            params.fail("campaign.name", "campaign.name must not contain NUL characters", "invalid_value")
         params.check()
         assert campaign_id is not None
         async with self._sessions() as session:

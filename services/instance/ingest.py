@@ -23,6 +23,7 @@ from platform_core.ingest import (
     IngestResult,
     RecordChecker,
     commit_and_acknowledge,
+    contains_nul,
     field_path,
     insert_batch,
 )
@@ -148,6 +149,8 @@ async def create_instances(
 
 
 def _check_metadata(checker: RecordChecker, field: str, tracker: str, metadata: dict[str, Any]) -> None:
+    if contains_nul(metadata):
+        checker.fail(field, f"{field} must not contain NUL characters", "invalid_value")
     for key, kind in METADATA_SCHEMA[tracker].items():
         value = metadata.get(key)
         if value is None:
@@ -215,9 +218,14 @@ async def create_orders(
     orders: dict[str, list[Any]] = collections.defaultdict(list)
     items: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
+    batch_orders: set[uuid.UUID | None] = set()
     for i, record in enumerate(records):
         at = field_path(field, None if single else i)
         order_id = checker.uuid(f"{at}.id", record.id)
+        # An order id repeated in the batch is a duplicate like a retried one: the first
+        # record wins, so only its items are written (twice would break their key).
+        first = order_id not in batch_orders
+        batch_orders.add(order_id)
         instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         orders["ids"].append(order_id)
         orders["instances"].append(instance_id)
@@ -231,13 +239,16 @@ async def create_orders(
         orders["created"].append(checker.moment(f"{at}.created_at", record.created_at, now=now))
         for line, item in enumerate(record.items):
             item_at = f"{at}.items[{line}]"
-            items["orders"].append(order_id)
-            items["lines"].append(line)
-            items["products"].append(checker.text(f"{item_at}.product_id", item.product_id, 200))
+            product = checker.text(f"{item_at}.product_id", item.product_id, 200)
             if item.quantity < 1:
                 checker.fail(f"{item_at}.quantity", "quantity must be at least 1", "out_of_range")
-            items["quantities"].append(item.quantity)
-            items["prices"].append(checker.money(f"{item_at}.price", item.price))
+            price = checker.money(f"{item_at}.price", item.price)
+            if first:
+                items["orders"].append(order_id)
+                items["lines"].append(line)
+                items["products"].append(product)
+                items["quantities"].append(item.quantity)
+                items["prices"].append(price)
     checker.raise_if_any()
     await _check_instances(session, who, checker, refs)
     params = {"a": who.account_id, "l": who.livemode}

@@ -15,6 +15,7 @@ from partnerlytics.landing.v1 import (
 )
 from platform_core import context
 from platform_core.errors import FieldViolation, invalid
+from platform_core.ingest import contains_nul
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import timestamp_of
 from platform_core.params import Params
@@ -132,6 +133,8 @@ class LandingTenantServicer(tenants_grpc.LandingTenantServiceServicer):
             params.fail("name", "name is required", "required")
         elif len(name) > 200:
             params.fail("name", "name must be at most 200 characters", "too_long")
+        elif contains_nul(name):
+            params.fail("name", "name must not contain NUL characters", "invalid_value")
         time_zone = request.time_zone.strip() or "UTC"
         if not tenants.valid_time_zone(time_zone):
             params.fail("time_zone", "time_zone must be an IANA time zone name, e.g. Europe/Berlin", "invalid_time_zone")

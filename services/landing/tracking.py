@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
 from platform_core.errors import FieldViolation, RateLimited, invalid
 from platform_core.metrics import IngestCounter
+from platform_core.ingest import contains_nul
 from platform_core.ratelimit import Decision, Limiter
 from services.landing.envelope import TenantNotFound
 from services.landing.salts import SaltStore, visitor_hash
@@ -109,6 +110,8 @@ def parse_track(request: pb.TrackEventRequest) -> TrackRequest:
                 violations.append(
                     FieldViolation("metadata", f"metadata may be at most {MAX_METADATA_BYTES} bytes of JSON", "too_large")
                 )
+            elif contains_nul(metadata):
+                violations.append(FieldViolation("metadata", "metadata must not contain NUL characters", "invalid_value"))
     duration_ms = None
     if event_type == pb.EVENT_TYPE_TIME_ON_PAGE:
         seconds = (metadata or {}).get("seconds")

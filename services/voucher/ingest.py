@@ -24,7 +24,7 @@ from platform_core.accounts import Principal
 from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, field_path, insert_batch
 from platform_core.metrics import IngestCounter
 
-VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}$")
+VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}\Z")
 MAX_AMOUNT = 10**15  # minor units; far above any order, far below bigint
 # partnerlytics_ingested_records_total, per record kind.
 VOUCHERS, CUSTOMERS, VALIDATIONS, REDEMPTIONS = (
