@@ -284,7 +284,7 @@ def families(conn: psycopg.Connection, probe: Probe, anchor: dt.datetime) -> lis
                       "pfd": period.previous().first_day}
 
     aff = affiliate._params(probe.account_id, 30, today)
-    landing_sql, landing_params, _, _ = landing._service_sql_params(probe.tenant_id, 7)
+    landing_sql, landing_params, _, _ = landing._service_sql_params(probe.account_id, probe.tenant_id, 7)
     return [
         Family("instance", "GET /partner/v1/instances/analytics (90 days, page 1)", reads.PATH, r.params,
                [instance_sql]),

@@ -286,7 +286,7 @@ GROUP BY 1 ORDER BY 1
 """
 
 
-def _service_sql_params(tenant_id: int, days: int) -> tuple[str, dict[str, Any], dt.datetime, dt.datetime]:
+def _service_sql_params(account_id: Any, tenant_id: int, days: int) -> tuple[str, dict[str, Any], dt.datetime, dt.datetime]:
     """The service's own statement (services/landing/queries.py) as psycopg text, and the
     UTC instants of the window's local days."""
     now = dt.datetime.now(dt.timezone.utc)
@@ -294,7 +294,7 @@ def _service_sql_params(tenant_id: int, days: int) -> tuple[str, dict[str, Any],
     sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(queries._DAYS.text))
     zone = ZoneInfo(ZONE)
     start, end = local_midnight(dates[0], zone), local_midnight(dates[-1] + dt.timedelta(days=1), zone)
-    return sql, {"t": tenant_id, "first": dates[0], "last": dates[-1]}, start, end
+    return sql, {"a": account_id, "t": tenant_id, "first": dates[0], "last": dates[-1]}, start, end
 
 
 def measure_dashboards(db: Database, gateway_url: str, key: str, tenant_id: int, rounds: int,
@@ -304,10 +304,10 @@ def measure_dashboards(db: Database, gateway_url: str, key: str, tenant_id: int,
     with httpx.Client(base_url=gateway_url, headers=headers, timeout=60) as http, \
             psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute("SET jit = off")
-        week_sql, week_params, start, end = _service_sql_params(tenant_id, 7)
-        day_sql, day_params, _, _ = _service_sql_params(tenant_id, 1)
+        account = conn.execute("SELECT account_id FROM landing_tenants WHERE id = %s", (tenant_id,)).fetchone()[0]
+        week_sql, week_params, start, end = _service_sql_params(account, tenant_id, 7)
+        day_sql, day_params, day_start, _ = _service_sql_params(account, tenant_id, 1)
         naive_params = {"zone": ZONE, "t": tenant_id, "start": start, "end": end}
-        _, _, day_start, _ = _service_sql_params(tenant_id, 1)
         today_params = {**naive_params, "start": day_start}
         cases = {
             "gateway: GET /api/analytics/{id}": lambda: _ok(http.get(f"/api/analytics/{tenant_id}")),

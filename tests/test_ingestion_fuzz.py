@@ -556,7 +556,7 @@ SPECS = [
          ident=_at(lambda v: v["order_id"], "occurred_at"),
          created=lambda r: r.data.created_count),
     Spec(CAMP + "CreateCampaign", "campaigns", _campaign, lambda rs: camp.CreateCampaignRequest(campaign=rs[0]), True,
-         ident=lambda v: v["id"], created=lambda r: int(r.created)),
+         ident=_uuid_id, created=lambda r: int(r.created)),
     Spec(TEN + "CreateTenant", "landing_tenants", _tenant, lambda rs: rs[0], True, created=lambda r: 1),
     Spec(TRACK, "landing_events", _track, lambda rs: rs[0], True, created=lambda r: 1),
 ]
