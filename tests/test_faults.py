@@ -127,8 +127,13 @@ async def _create_campaigns(run: Run, ids: list[str]) -> bool:
     return True
 
 
+# When each batch was first sent, by its first id: a retry resends the same records, time
+# included (an event's identity is its id and its time: docs/lifecycle.md, "Idempotency").
+_FIRST_SENT: dict[str, str] = {}
+
+
 async def _affiliate_events(run: Run, ids: list[str]) -> bool:
-    now = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    now = _FIRST_SENT.setdefault(ids[0], dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"))
     events = [{"id": i, "type": "pageview", "occurred_at": now, "session_id": "s-1",
                "page_url": "https://shop.example.com/p/1", "user_agent": CHROME} for i in ids]
     response = await run.http.post("/v1/affiliate/events:batch", json={"events": events}, headers=run.auth)

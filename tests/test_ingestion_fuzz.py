@@ -550,7 +550,7 @@ SPECS = [
     Spec(AFF + "UpsertProducts", "affiliate_products", _product, _batch("products", aff.UpsertProductsRequest),
          ident=lambda v: v["product_id"], created=lambda r: r.data.created_count),
     Spec(AFF + "RecordEvents", "affiliate_events", _aff_event, _batch("events", aff.RecordEventsRequest),
-         ident=_at(lambda v: v["id"], "occurred_at"), created=lambda r: r.data.created_count),
+         ident=_at(_uuid_id, "occurred_at"), created=lambda r: r.data.created_count),
     Spec(AFF + "RecordConversions", "affiliate_conversions", _conversion,
          _batch("conversions", aff.RecordConversionsRequest),
          ident=_at(lambda v: v["order_id"], "occurred_at"),
