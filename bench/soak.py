@@ -350,7 +350,8 @@ def main() -> None:
             extra_env={"RATE_LIMITS": SOAK_LIMITS, "LOG_LEVEL": "WARNING"}, xff_trusted_hops=1,
         )
         try:
-            url = stack.start_database()
+            stack.start_database()
+            url = stack.migration_database_url  # the owner role migrates and seeds, as `make run`
             migrate(url)
             seed_demo(url)
             stack.start_services()
