@@ -212,18 +212,27 @@ def _test_stack(urls: DatabaseUrls, data, replicas: int, **env: str) -> Stack:
     )
 
 
-@pytest.fixture(scope="session")
-def gateway(database_urls, tmp_path_factory):
-    """The real stack: every service in its own process behind a real Envoy. Its rate-limit
-    windows are in PostgreSQL (the default without Redis; also when REDIS_URL is set, so that
-    `fuzz_accounts` can start a module with fresh windows; the replicated stack tests Redis)."""
-    stack = _test_stack(database_urls, tmp_path_factory.mktemp("stack"), 1, RATE_LIMIT_STORE="postgres")
+@contextlib.contextmanager
+def whole_stack(database: DatabaseUrls | str, data: pathlib.Path, **extra_env: str) -> Iterator[Stack]:
+    """Every service in its own process behind a real Envoy, on free ports. A plain URL
+    (a database the test owns, one role for both) serves as the owner's URL too."""
+    urls = database if isinstance(database, DatabaseUrls) else DatabaseUrls(superuser=database, owner=database, app=database)
+    stack = _test_stack(urls, data, 1, **extra_env)
     try:
         stack.start_services()
         stack.start_gateway()
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(database_urls, tmp_path_factory):
+    """The real stack: every service in its own process behind a real Envoy. Its rate-limit
+    windows are in PostgreSQL (the default without Redis; also when REDIS_URL is set, so that
+    `fuzz_accounts` can start a module with fresh windows; the replicated stack tests Redis)."""
+    with whole_stack(database_urls, tmp_path_factory.mktemp("stack"), RATE_LIMIT_STORE="postgres") as stack:
+        yield stack
 
 
 # The rate-limit stores the replicated stack is tested with: PostgreSQL (the default
@@ -261,20 +270,6 @@ def gateway_replicas(request, replicas_database_urls, tmp_path_factory):
     try:
         stack.start_services()
         stack.start_export_workers(2)
-        stack.start_gateway()
-        yield stack
-    finally:
-        stack.stop()
-
-
-@contextlib.contextmanager
-def whole_stack(database: DatabaseUrls | str, data: pathlib.Path, **extra_env: str) -> Iterator[Stack]:
-    """Every service in its own process behind a real Envoy, on free ports. A plain URL
-    (a database the test owns, one role for both) serves as the owner's URL too."""
-    urls = database if isinstance(database, DatabaseUrls) else DatabaseUrls(superuser=database, owner=database, app=database)
-    stack = _test_stack(urls, data, 1, **extra_env)
-    try:
-        stack.start_services()
         stack.start_gateway()
         yield stack
     finally:

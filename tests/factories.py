@@ -82,3 +82,18 @@ class Ingest:
         return await self.stub.BatchCreateInsiderRewards(
             pb.BatchCreateInsiderRewardsRequest(insider_rewards=records), metadata=self.md
         )
+
+
+async def account_with_key(database_url: str, name: str) -> tuple[uuid.UUID, str]:
+    """A new account in the database at `database_url` and a test-mode key of it."""
+    from platform_core import accounts, db
+
+    engine = db.create_engine(database_url, pool_size=1)
+    try:
+        async with db.sessionmaker(engine)() as session:
+            account = await accounts.create_account(session, name)
+            _, key = await accounts.create_key(session, account.id, "test")
+            await session.commit()
+            return account.id, key
+    finally:
+        await engine.dispose()

@@ -37,6 +37,7 @@ from platform_core.server import Deps, create_server
 from services.instance.servicer import service_specs
 from stack.run import ROOT, SERVICES, Stack, migrate
 from tests.conftest import Tenant, make_settings, whole_stack
+from tests.factories import account_with_key
 from tests.faults import CHANNEL_OPTIONS, SCALE, Producers, RedisServer, black_hole, free_port, record, trailers
 
 CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -277,17 +278,8 @@ async def _list_call(channel, tenant: Tenant):
 
 
 async def _tenant_in(url: str) -> Tenant:
-    from platform_core import accounts, db
-
-    engine = db.create_engine(url, pool_size=1)
-    try:
-        async with db.sessionmaker(engine)() as session:
-            account = await accounts.create_account(session, "pg-stop")
-            _, key = await accounts.create_key(session, account.id, "test")
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return Tenant(account.id, key, "", "", "")
+    account_id, key = await account_with_key(url, "pg-stop")
+    return Tenant(account_id, key, "", "", "")
 
 
 async def test_postgres_stopped_hard_during_batch_ingestion_loses_and_doubles_nothing(owned_pg):

@@ -222,22 +222,11 @@ RESPONSES: dict[str, type] = {}
 @pytest.fixture(scope="module")
 def fuzzed(gateway, database_url):
     global STATE_SQL
-    from platform_core import accounts, db
-
     import asyncio
 
-    async def make():
-        engine = db.create_engine(database_url, pool_size=1)
-        try:
-            async with db.sessionmaker(engine)() as session:
-                account = await accounts.create_account(session, "fuzz")
-                _, secret = await accounts.create_key(session, account.id, "test")
-                await session.commit()
-                return account.id, secret
-        finally:
-            await engine.dispose()
+    from tests.factories import account_with_key
 
-    account_id, secret = asyncio.run(make())
+    account_id, secret = asyncio.run(account_with_key(database_url, "fuzz"))
     with psycopg.connect(database_url) as conn:
         columns = conn.execute(
             "SELECT DISTINCT c.table_name, c.column_name FROM information_schema.columns c JOIN information_schema.tables"
