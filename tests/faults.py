@@ -19,6 +19,8 @@ from typing import Awaitable, Callable
 import grpc
 import pytest
 
+from tests.system_packages import ensure_debian_program
+
 SCALE = max(1, int(os.environ.get("FAULTS_SCALE", "1")))
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "/usr/bin/redis-server"
 # Reconnect quickly once a killed server is back (gRPC's default backoff starts at 1 s
@@ -97,9 +99,10 @@ class RedisServer:
     """A real redis-server on a free port, owned by the test: started, killed, restarted."""
 
     def __init__(self, directory: pathlib.Path) -> None:
+        # The Redis fault tests need a real server: Debian's, installed if missing (or
+        # REDIS_SERVER_BIN); a loud failure when neither works.
         if not os.path.exists(REDIS_SERVER):
-            pytest.fail(f"redis-server not found at {REDIS_SERVER} (set REDIS_SERVER_BIN): the Redis fault "
-                        "tests need a real server", pytrace=False)
+            ensure_debian_program(pathlib.Path(REDIS_SERVER), "redis-server")
         self.port = free_port()
         self.directory = directory
         self.proc: subprocess.Popen | None = None

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import pathlib
-import shutil
-import subprocess
 import time
 
 import httpx
@@ -23,6 +21,7 @@ from sqlalchemy import text
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as api
 from stack.landing_page import render_page, serve_page
+from tests.system_packages import ensure_debian_program
 from tests.test_landing_grpc import create_tenant
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
@@ -35,21 +34,7 @@ EVENT_NAMES = {n: name.removeprefix("EVENT_TYPE_").lower() for name, n in api.Ev
 
 def ensure_chromium() -> pathlib.Path:
     """Debian's chromium, installed with apt-get if missing; a loud failure otherwise."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if shutil.which("apt-get") is None:
-        pytest.fail("/usr/bin/chromium is missing and apt-get is not available to install it")
-    log = []
-    for argv in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
-                 ["apt-get", "install", "-y", "chromium"]):
-        if CHROMIUM.exists():
-            break
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=900,
-                                env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-        log.append(f"$ {' '.join(argv)} -> {result.returncode}\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    if not CHROMIUM.exists():
-        pytest.fail("could not install Debian's chromium with apt-get:\n" + "\n".join(log))
-    return CHROMIUM
+    return ensure_debian_program(CHROMIUM, "chromium")
 
 
 @pytest_asyncio.fixture(scope="module")
