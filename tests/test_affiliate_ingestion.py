@@ -99,6 +99,25 @@ async def test_retried_events_and_conversions_are_stored_and_counted_once(affili
         3, 1, 1, 1, 149.99)
 
 
+async def test_an_order_sent_again_at_another_time_is_the_same_conversion(affiliate_channel, tenant):
+    """The order id is the conversion's key in every month: a re-send with a corrected time,
+    in the same batch or a later one, is a duplicate, stored and counted once."""
+    ingest, analytics = stubs(affiliate_channel)
+
+    def conversion(at: dt.datetime) -> pb.ConversionRecord:
+        return pb.ConversionRecord(order_id="ORD-T", tracking_code="AFF-JANE-001", order_total="10.00",
+                                   commission="1.00", currency="USD", occurred_at=timestamp_of(at))
+
+    both = await ingest.RecordConversions(pb.RecordConversionsRequest(
+        conversions=[conversion(NOW), conversion(NOW - dt.timedelta(hours=1))]), metadata=tenant.md())
+    later = await ingest.RecordConversions(pb.RecordConversionsRequest(
+        conversions=[conversion(NOW - dt.timedelta(days=40))]), metadata=tenant.md())
+    assert (both.data.created_count, both.data.duplicate_count) == (1, 1)
+    assert (later.data.created_count, later.data.duplicate_count) == (0, 1)
+    s = await stats(analytics, tenant)
+    assert (s.total_conversions, s.total_revenue) == (1, 10.0)
+
+
 async def test_the_same_id_twice_in_one_batch_is_one_event(affiliate_channel, tenant):
     ingest, analytics = stubs(affiliate_channel)
     event = click()

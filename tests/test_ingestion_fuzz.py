@@ -542,7 +542,7 @@ SPECS = [
          ident=_at(_uuid_id, "occurred_at"), created=lambda r: r.data.created_count),
     Spec(AFF + "RecordConversions", "affiliate_conversions", _conversion,
          _batch("conversions", aff.RecordConversionsRequest),
-         ident=_at(lambda v: v["order_id"], "occurred_at"),
+         ident=lambda v: v["order_id"],  # the order is the key in every month (services/affiliate/ingest.py)
          created=lambda r: r.data.created_count),
     Spec(CAMP + "CreateCampaign", "campaigns", _campaign, lambda rs: camp.CreateCampaignRequest(campaign=rs[0]), True,
          ident=_uuid_id, created=lambda r: int(r.created)),

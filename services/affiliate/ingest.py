@@ -375,6 +375,26 @@ async def record_events(session: AsyncSession, who: Principal, records: Sequence
     return await _committed(session, len(records), created, "events")
 
 
+async def _new_orders(session: AsyncSession, who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose order is not stored yet, first of each order in the batch.
+
+    The order id is a conversion's natural key, but the monthly partitions put the time in
+    the table's unique key (docs/lifecycle.md), so the database alone would store an order
+    re-sent with another `occurred_at` twice. The account-and-mode's conversion batches are
+    serialised by a transaction-scoped advisory lock, and the orders already stored (any
+    month) are left out before the insert."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('affiliate_conversions:' || :a || ':' || :l, 0))"),
+        {"a": str(who.account_id), "l": str(who.livemode)},
+    )
+    stored = await _existing(session, who, "affiliate_conversions", "order_id", {r["order_id"] for r in rows})
+    first = {}
+    for row in rows:
+        if row["order_id"] not in stored:
+            first.setdefault(row["order_id"], row)
+    return list(first.values())
+
+
 async def record_conversions(session: AsyncSession, who: Principal, records: Sequence[pb.ConversionRecord],
                              field: str = "conversions", now: dt.datetime | None = None) -> IngestResult:
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -407,8 +427,8 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
     checker.raise_if_any()
     columns = {"order_id": "text", "tracking_code": "text", "order_total": "numeric", "commission": "numeric",
                "currency": "text", "occurred_at": "timestamptz", "product_ids": "text[]"}
-    inserted = {r.order_id for r in await _insert(session, who, "affiliate_conversions", columns, rows,
-                                                  returning="order_id")}
+    inserted = {r.order_id for r in await _insert(session, who, "affiliate_conversions", columns,
+                                                  await _new_orders(session, who, rows), returning="order_id")}
     deltas = Deltas()
     created = 0
     for row in rows:
