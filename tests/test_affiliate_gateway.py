@@ -8,7 +8,6 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import yaml
 from gateway import envoy_config
 from platform_core.errors import Internal, RateLimited, Unavailable
 from services.affiliate.errors import affiliate_envelope
-from stack.run import DESCRIPTOR, ROOT, free_port
+from stack.run import DESCRIPTOR, ROOT, Stack, free_port
 
 ENVOY = str(pathlib.Path(sys.executable).parent / "envoy")
 PATH = "/v1/affiliate/analytics"
@@ -76,28 +75,12 @@ def bare_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config = _render(instance=free_port(), affiliate=free_port())
     listener = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
     admin = config["admin"]["address"]["socket_address"]["port_value"]
-    directory = tmp_path_factory.mktemp("affiliate-gateway")
-    path = directory / "envoy.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = open(directory / "envoy.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([ENVOY, "-c", str(path), "--concurrency", "1", "--log-level", "warn",
-                             "--base-id", str(listener)], stdout=log, stderr=subprocess.STDOUT)
+    stack = Stack(data_dir=tmp_path_factory.mktemp("affiliate-gateway"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (directory / "envoy.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "envoy did not become ready"
-            time.sleep(0.1)
+        stack.start_envoy("envoy", config, admin)
         yield f"http://127.0.0.1:{listener}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stack.stop()
 
 
 def _error(response: httpx.Response, status: int) -> dict[str, Any]:

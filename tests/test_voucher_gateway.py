@@ -4,16 +4,14 @@ shape, and a live Envoy with the voucher service down."""
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from typing import Any, Iterator
 
 import httpx
 import pytest
-import yaml
 
 from gateway import envoy_config
-from tests.test_gateway_config import ENVOY, _free_port, _mapper_bodies, _render, _routes, _validate
+from stack.run import Stack
+from tests.test_gateway_config import _free_port, _mapper_bodies, _render, _routes, _validate
 
 UPSTREAMS = {"instance": [("127.0.0.1", 15551)], "voucher": [("127.0.0.1", 15554)]}
 PATHS = [path for path, _ in next(f for f in envoy_config.FAMILIES if f.name == "voucher").routes]
@@ -56,29 +54,13 @@ def voucher_down(tmp_path_factory) -> Iterator[str]:
     listen, admin, closed = _free_port(), _free_port(), _free_port()
     config = _render(listen_port=listen, admin_port=admin, route_timeout_s=5,
                      upstreams={"instance": [("127.0.0.1", closed)], "voucher": [("127.0.0.1", closed)]})
-    directory = tmp_path_factory.mktemp("voucher-gateway")
-    path = directory / "envoy.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    assert _validate(path).returncode == 0
-    log = open(directory / "envoy.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([ENVOY, "-c", str(path), "--concurrency", "1", "--log-level", "warn",
-                             "--base-id", str(listen)], stdout=log, stderr=subprocess.STDOUT)
+    stack = Stack(data_dir=tmp_path_factory.mktemp("voucher-gateway"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (directory / "envoy.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "envoy did not become ready"
-            time.sleep(0.1)
+        stack.start_envoy("envoy", config, admin)
+        assert _validate(stack.data_dir / "envoy.yaml").returncode == 0
         yield f"http://127.0.0.1:{listen}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stack.stop()
 
 
 def test_a_service_that_is_down_is_a_503_in_the_voucher_shape(voucher_down):
