@@ -32,6 +32,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -145,8 +146,8 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     """Where two answers differ, leaving out only meta's request id and instant."""
     if isinstance(a, dict) and isinstance(b, dict):
         skip = ("requestId", "timestamp") if path == ".meta" else ()
-        return [d for k in sorted(set(a) | set(b)) if k not in skip
-                for d in differences(a.get(k), b.get(k), f"{path}.{k}")]
+        return [f"{path}.{k}" if (k in a) != (k in b) else d for k in sorted(set(a) | set(b)) if k not in skip
+                for d in (differences(a.get(k), b.get(k), f"{path}.{k}") if (k in a) == (k in b) else [k])]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
     return [] if a == b and type(a) is type(b) else [path or "."]
@@ -178,7 +179,6 @@ def check_same_answer(gateway_url: str, bare_url: str, path: str) -> dict[str, A
 def start_process(stack: Stack, name: str, argv: list[str], port: int) -> None:
     stack._spawn(name, argv, stack._env())
     deadline = time.monotonic() + 30
-    import socket
     while time.monotonic() < deadline:
         stack._check_alive()
         with socket.socket() as s:
@@ -186,6 +186,26 @@ def start_process(stack: Stack, name: str, argv: list[str], port: int) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{name} did not listen on {port} in 30s")
+
+
+def start_ceilings(stack: Stack, database_url: str, answer: Any, data_dir: pathlib.Path) -> tuple[str, str]:
+    """Starts the bare server on `database_url` and the floor (an Envoy with the gateway's
+    configuration whose instance and landing clusters point at bench.floor, answering
+    `answer`, the gateway's list JSON); returns both base URLs."""
+    bare_port = free_port()
+    start_process(stack, "bare-server", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port),
+                                         "--database-url", database_url], bare_port)
+    answer_file = data_dir / "list.json"
+    answer_file.parent.mkdir(parents=True, exist_ok=True)
+    answer_file.write_text(json.dumps(answer))
+    floor_port = free_port()
+    start_process(stack, "floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port),
+                                   "--list-json", str(answer_file)], floor_port)
+    fport, fadmin = free_port(), free_port()
+    upstreams = {n: [("127.0.0.1", p) for p in ports] for n, ports in stack.service_ports.items()}
+    upstreams["instance"] = upstreams["landing"] = [("127.0.0.1", floor_port)]
+    stack.start_envoy("envoy-floor", gateway_chain_config(fport, fadmin, json.dumps(answer), upstreams), fadmin)
+    return f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{fport}"
 
 
 def service_stack(data_dir: pathlib.Path, database_url: str, env: dict[str, str], replicas: int = 1) -> Stack:
@@ -250,22 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         today = dt.datetime.now(dt.timezone.utc).date()
         path = list_path(today)
 
-        # The ceilings: the bare server, the trivial handler behind the real gateway config.
-        bare_port = free_port()
-        start_process(base, "bare-server", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port),
-                                            "--database-url", url], bare_port)
-        bare_url = f"http://127.0.0.1:{bare_port}"
         _status, _h, answer = fetch(base.gateway_url + path)
-        answer_file = data_dir / "list.json"
-        answer_file.write_text(json.dumps(answer))
-        floor_port = free_port()
-        start_process(base, "floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port),
-                                      "--list-json", str(answer_file)], floor_port)
-        fport, fadmin = free_port(), free_port()
-        upstreams = {n: [("127.0.0.1", p) for p in ports] for n, ports in base.service_ports.items()}
-        upstreams["instance"] = upstreams["landing"] = [("127.0.0.1", floor_port)]
-        base.start_envoy("envoy-floor", gateway_chain_config(fport, fadmin, json.dumps(answer), upstreams), fadmin)
-        floor_url = f"http://127.0.0.1:{fport}"
+        bare_url, floor_url = start_ceilings(base, url, answer, data_dir)
 
         # Compose's configuration: the Redis store.
         rport = free_port()
