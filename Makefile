@@ -42,7 +42,7 @@ FUZZ_EXAMPLES ?= 300
 fuzz: $(STAMP) ## Schemathesis on every operation through the live gateway, FUZZ_EXAMPLES (300) each (docs/reliability.md)
 	RATE_LIMITS=$(FUZZ_RATE_LIMITS) FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider tests/test_schemathesis.py
 
-bench: proto ## Every benchmark in one run (BENCH_SCALE events, default 10M; about an hour): docs/performance.md
+bench: proto ## Every benchmark in one run: make run's and compose's stacks vs lean ceilings, then the families (BENCH_SCALE events, default 10M; about an hour): docs/performance.md
 	$(PY) -m bench.all
 
 bench-quick: proto ## The same at 200k events (a few minutes): bench/results/performance-quick.md

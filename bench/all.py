@@ -3,6 +3,10 @@
 One run, one machine, every family one after the other (each in its own process, with
 its own embedded PostgreSQL database and stack, so no phase loads another's data):
 
+0. bench.lean: the stack as `make run` and compose start it (PostgreSQL and Redis limiters,
+   audit, metrics and logs on) against a bare Starlette + asyncpg server and the
+   transcoder + trivial grpc.aio floor, with wrk at 1 and 8 connections; the report's
+   first section lists every target of issue 13 with its ratio and PASS / FAIL;
 1. bench.run: instance reads at two sizes, Envoy's direct response, ingestion over gRPC
    vs COPY, voucher reads and exports, affiliate reads at two sizes and ingestion;
 2. bench.campaign: campaign analytics at two campaign sizes;
@@ -42,13 +46,13 @@ from typing import Any
 
 from bench import accounts, affiliate, campaign, landing
 from bench.measure import cpu_model, spread
-from bench.report import flatness_rows, ingest_summary, latency_rows, render_report
+from bench.report import flatness_rows, ingest_summary, latency_rows, render_lean, render_report
 from stack.run import ROOT
 
 DEFAULT_SCALE = 10_000_000
 QUICK_SCALE = 200_000
 RESULTS = ROOT / "bench" / "results"
-FAMILIES = ("run", "campaign", "landing", "accounts")
+FAMILIES = ("lean", "run", "campaign", "landing", "accounts")
 
 
 def _say(message: str) -> None:
@@ -77,7 +81,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def result_files(quick: bool) -> dict[str, pathlib.Path]:
     """Where each family's benchmark leaves its results (JSON)."""
     q = "-quick" if quick else ""
-    return {"run": RESULTS / f"latest{q}.json", "campaign": RESULTS / f"campaign{q or '-latest'}.json",
+    return {"lean": RESULTS / f"lean{q or '-latest'}.json",
+            "run": RESULTS / f"latest{q}.json", "campaign": RESULTS / f"campaign{q or '-latest'}.json",
             "landing": RESULTS / f"landing{q or '-latest'}.json", "accounts": RESULTS / f"accounts{q or '-latest'}.json"}
 
 
@@ -87,6 +92,7 @@ def commands(scale: int, quick: bool, rounds: int | None) -> dict[str, list[str]
     r = ["--rounds", str(rounds)] if rounds else []
     md = RESULTS / "family"
     return {
+        "lean": ["bench.lean", *q, *r],
         "run": ["bench.run", *q, *r, "--scale", str(max(1000, scale // 10)), "--affiliate-scale", str(scale),
                 "--out", str(md / f"performance{'-quick' if quick else ''}.md")],
         "campaign": ["bench.campaign", *q, *r, "--scale", str(max(1000, scale // 10)),
@@ -514,6 +520,9 @@ def render(run: dict[str, Any], results: dict[str, Any], img: pathlib.Path, base
           "nothing to the proxy's own cost.\n")
 
     sections = []
+    if "lean" in results:
+        sections.append(("The configurations people run", render_lean(results["lean"], results.get("run"),
+                                                                     results.get("accounts"))))
     if "run" in results:
         sections.append(("Instance and voucher analytics", render_report(results["run"], pathlib.Path(
             results["run"].get("results_file", "bench/results/latest.json")))))

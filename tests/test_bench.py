@@ -13,9 +13,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bench import accounts, dataset
+from bench import accounts, dataset, lean
 from bench import all as bench_all
-from stack.run import migrate
+from bench.ceiling import CEILING_PATH
+from stack.run import migrate, seed_demo
+from tests.conftest import whole_stack
 from tests.databases import scratch_database
 
 DATA = pathlib.Path(__file__).parent / "data" / "bench"
@@ -106,3 +108,46 @@ def test_report_of_one_run_has_every_family_ratios_and_plots(tmp_path):
     rows = bench_all.summary_rows(results)
     assert {r["family"] for r in rows} == {"instance", "voucher", "affiliate", "campaign", "landing", "accounts"}
     assert all(r["ratio"] == r["measured"] / r["ceiling"] for r in rows)
+
+
+@pytest.fixture
+def demo_stack(database_server, tmp_path):
+    """A database of its own with the demo data, and the whole stack on it as `make run`
+    runs it (the PostgreSQL rate-limit store)."""
+    with scratch_database(database_server, "lean") as urls:
+        migrate(urls.owner)
+        seed_demo(urls.owner)
+        with whole_stack(urls, tmp_path / "stack", RATE_LIMIT_STORE="postgres") as stack:
+            yield stack, urls
+
+
+def test_lean_ceilings_answer_what_the_gateway_answers(demo_stack, tmp_path):
+    stack, urls = demo_stack
+    path = lean.list_path(dt.datetime.now(dt.timezone.utc).date())
+    _status, _headers, answer = lean.fetch(stack.gateway_url + path)
+    assert answer["data"] and answer["pagination"]["total"] > len(answer["data"])
+    bare_url, floor_url = lean.start_ceilings(stack, urls.app, answer, tmp_path / "lean")
+    check = lean.check_same_answer(stack.gateway_url, bare_url, path)
+    assert check["equal"] and check["items"] == len(answer["data"])
+    assert "x-ratelimit-remaining" in check["headers"]
+    # The floor answers the list through the real gateway configuration with the same body
+    # (but meta), and acknowledges a tracked event; Envoy's direct response answers too.
+    _s, _h, floor = lean.fetch(floor_url + path)
+    assert lean.differences(answer, floor) == []
+    wrk = lean.ensure_wrk()
+    for base, method, p, body in ((floor_url, "POST", lean.TRACK_PATH, lean.track_body()),
+                                  (floor_url, "GET", CEILING_PATH, None), (bare_url, "GET", path, None),
+                                  (stack.gateway_url, "POST", lean.TRACK_PATH, lean.track_body())):
+        result = lean.run_wrk(wrk, base, p, method, body, 1, 1)
+        assert result["requests"] > 0 and result["non2xx"] == 0 and result["errors"] == 0, (p, result)
+
+
+def test_lean_differences_see_every_field_but_metas_request_id_and_instant():
+    one = {"data": [{"timestamp": "t1", "id": "a"}], "meta": {"requestId": "x", "timestamp": "m1"}}
+    assert lean.differences(one, {"data": [{"timestamp": "t1", "id": "a"}],
+                                  "meta": {"requestId": "y", "timestamp": "m2"}}) == []
+    assert lean.differences(one, {"data": [{"timestamp": "t2", "id": "a"}],
+                                  "meta": {"requestId": "x", "timestamp": "m1"}}) == [".data[0].timestamp"]
+    assert lean.differences({"n": 1}, {"n": 1.0}) == [".n"]
+    assert lean.differences({"n": None}, {}) == [".n"]
+    assert lean.differences({"a": [1, 2]}, {"a": [1]}) == [".a"]

@@ -1,0 +1,346 @@
+"""The configurations people run against two lean ceilings, in one run (bench.all's "lean").
+
+The stack as `make run` starts it (embedded PostgreSQL, the PostgreSQL rate-limit store,
+audit log, metrics and logs on, the demo data) and as compose runs it (the Redis store,
+a redis-server this benchmark starts on a free port), against, in the same run:
+
+* the bare server (bench/bare_server.py): Starlette + asyncpg in one process, the same
+  SQL and the same JSON, with a cached key check, an in-memory limit and the same headers.
+  Its JSON is checked equal to the gateway's (all but meta's request id and instant)
+  before anything is measured; a difference stops the run;
+* the gRPC floor (bench/floor.py): the real gateway configuration in front of a trivial
+  grpc.aio handler, and Envoy's direct response through the same filter chain.
+
+Ablations, labelled as such: the memory limiter (`RATE_LIMIT_STORE=memory`), and 2
+replicas of every service behind Envoy (as `make run SERVICE_REPLICAS=2`) for 1 vs 2
+processes. Every limiter still runs: RATE_LIMITS raises the bench account's limits so
+that no 429 distorts a figure (any non-2xx answer is counted and reported).
+
+Load: wrk (Debian's package, installed when missing) at 1 and 8 connections for
+`--seconds` per series, `--rounds` interleaved rounds; and the Python client (httpx, one
+connection, sequential) for the list at 1 connection.
+
+    python -m bench.lean [--quick] [--seconds 5] [--rounds 3] [--out bench/results/lean.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any
+
+import httpx
+
+from bench.ceiling import CEILING_PATH, gateway_chain_config
+from stack.demo import DEMO_KEY, LANDING_TENANTS
+from stack.run import ROOT, SERVICES, Stack, free_port, migrate, seed_demo
+
+RESULTS = ROOT / "bench" / "results"
+CONNECTIONS = (1, 8)
+# Raised for the bench account (the limiter still runs on every request).
+RATE_LIMITS = ("instances.list=1000000000/3600,landing.track=1000000000/60,landing.track.source=1000000000/60,"
+               "campaigns.analytics=1000000000/3600,vouchers.trends=1000000000/60,affiliate.analytics=1000000000/60,"
+               "landing.dashboard=1000000000/60")
+CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/124.0.0.0 Safari/537.36")
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] lean: {message}", flush=True)
+
+
+def list_path(today: dt.date) -> str:
+    """The instance list over a 30-day window (custom, whole days), page 1 of 20."""
+    return (f"/partner/v1/instances/analytics?time_frame=custom&start_date={today - dt.timedelta(days=29)}"
+            f"&end_date={today}&limit=20")
+
+
+TRACK_PATH = "/api/analytics/track"
+
+
+def track_body() -> str:
+    return json.dumps({"tenant_id": LANDING_TENANTS[0][0], "event_type": "pageview", "metadata": {"path": "/bench"}})
+
+
+# ------------------------------------------------------------------------------- wrk
+
+_WRK_SCRIPT = """
+local body = %(body)s
+local method = '%(method)s'
+local path = '%(path)s'
+local counter = 0
+request = function()
+  counter = counter + 1
+  local ip = "10." .. (counter %% 8) .. "." .. (math.random(0, 15)) .. "." .. (math.random(1, 15))
+  local headers = {["Content-Type"] = "application/json", ["User-Agent"] = "%(ua)s",
+                   ["X-Forwarded-For"] = ip, ["Authorization"] = "Bearer %(key)s"}
+  return wrk.format(method, path, headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write("WRK_JSON " .. string.format(
+    '{"requests": %%d, "duration_us": %%d, "non2xx": %%d, "errors": %%d,'
+    .. ' "p50_ms": %%.3f, "p99_ms": %%.3f}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    """Debian's wrk, installed through the tests' helper when missing."""
+    from tests.system_packages import ensure_debian_program
+
+    return str(ensure_debian_program(pathlib.Path("/usr/bin/wrk"), "wrk"))
+
+
+def run_wrk(wrk: str, url: str, path: str, method: str, body: str | None, connections: int,
+            seconds: float) -> dict[str, Any]:
+    lua_body = "nil" if body is None else "'" + body.replace("'", "\\'") + "'"
+    script = _WRK_SCRIPT % {"body": lua_body, "method": method, "path": path, "ua": CHROME, "key": DEMO_KEY}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        result = subprocess.run(
+            [wrk, f"-t{min(2, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+             "-s", f.name, url + path], capture_output=True, text=True, timeout=seconds + 60)
+    finally:
+        os.unlink(f.name)
+    line = next((x for x in result.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {result.stdout}\n{result.stderr}")
+    out = json.loads(line.removeprefix("WRK_JSON "))
+    out["req_per_s"] = round((out["requests"] - out["non2xx"]) / (out["duration_us"] / 1e6), 1)
+    return out
+
+
+def python_client_p50(url: str, path: str, n: int) -> float:
+    """p50 (ms) of `n` sequential requests of one httpx client (one connection)."""
+    times = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {DEMO_KEY}"}, timeout=30) as client:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r = client.get(path)
+            times.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                raise RuntimeError(f"{url}{path} answered {r.status_code}: {r.text[:300]}")
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------------------- the check
+
+
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two answers differ, leaving out only meta's request id and instant."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        skip = ("requestId", "timestamp") if path == ".meta" else ()
+        return [f"{path}.{k}" if (k in a) != (k in b) else d for k in sorted(set(a) | set(b)) if k not in skip
+                for d in (differences(a.get(k), b.get(k), f"{path}.{k}") if (k in a) == (k in b) else [k])]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+    return [] if a == b and type(a) is type(b) else [path or "."]
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], Any]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {DEMO_KEY}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, {k.lower(): v for k, v in r.headers.items()}, json.loads(r.read())
+
+
+def check_same_answer(gateway_url: str, bare_url: str, path: str) -> dict[str, Any]:
+    """The bare server's JSON and headers against the gateway's; raises on any difference."""
+    gs, gh, gbody = fetch(gateway_url + path)
+    bs, bh, bbody = fetch(bare_url + path)
+    diff = differences(gbody, bbody)
+    missing = [h for h in ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+               if h in gh and h not in bh]
+    if gs != 200 or bs != 200 or diff or missing:
+        raise RuntimeError(f"the bare server's answer differs from the gateway's for {path}: status {gs}/{bs}, "
+                           f"fields {diff}, headers missing {missing}")
+    return {"path": path, "equal": True, "items": len(gbody.get("data", [])), "headers": sorted(
+        h for h in gh if h.startswith("x-"))}
+
+
+# ------------------------------------------------------------------------------- processes
+
+
+def start_process(stack: Stack, name: str, argv: list[str], port: int) -> None:
+    stack._spawn(name, argv, stack._env())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stack._check_alive()
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not listen on {port} in 30s")
+
+
+def start_ceilings(stack: Stack, database_url: str, answer: Any, data_dir: pathlib.Path) -> tuple[str, str]:
+    """Starts the bare server on `database_url` and the floor (an Envoy with the gateway's
+    configuration whose instance and landing clusters point at bench.floor, answering
+    `answer`, the gateway's list JSON); returns both base URLs."""
+    bare_port = free_port()
+    start_process(stack, "bare-server", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port),
+                                         "--database-url", database_url], bare_port)
+    answer_file = data_dir / "list.json"
+    answer_file.parent.mkdir(parents=True, exist_ok=True)
+    answer_file.write_text(json.dumps(answer))
+    floor_port = free_port()
+    start_process(stack, "floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port),
+                                   "--list-json", str(answer_file)], floor_port)
+    fport, fadmin = free_port(), free_port()
+    upstreams = {n: [("127.0.0.1", p) for p in ports] for n, ports in stack.service_ports.items()}
+    upstreams["instance"] = upstreams["landing"] = [("127.0.0.1", floor_port)]
+    stack.start_envoy("envoy-floor", gateway_chain_config(fport, fadmin, json.dumps(answer), upstreams), fadmin)
+    return f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{fport}"
+
+
+def service_stack(data_dir: pathlib.Path, database_url: str, env: dict[str, str], replicas: int = 1) -> Stack:
+    s = Stack(data_dir=data_dir, gateway_port=free_port(), admin_port=free_port(),
+              service_ports={x.name: [free_port() for _ in range(replicas)] for x in SERVICES},
+              database_url=database_url, extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0", **env})
+    s.start_services()
+    s.start_gateway()
+    return s
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.lean", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="shorter series (3 s each)")
+    p.add_argument("--seconds", type=float, default=None, help="seconds of each wrk series (default 10; quick 3)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    p.add_argument("--python-requests", type=int, default=None, help="sequential Python-client requests (300)")
+    p.add_argument("--out", type=pathlib.Path, default=None)
+    p.add_argument("--data-dir", type=pathlib.Path, default=None)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    py_n = args.python_requests or (100 if args.quick else 300)
+    out = args.out or RESULTS / f"lean{'-quick' if args.quick else '-latest'}.json"
+    wrk = ensure_wrk()
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    data_dir = args.data_dir or pathlib.Path(tempfile.mkdtemp(prefix="bench-lean-"))
+    env_no_redis = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RATE_LIMIT_STORE")}
+    os.environ.clear()
+    os.environ.update(env_no_redis)
+    results: dict[str, Any] = {
+        "command": "python -m bench.lean " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "config": {"seconds": seconds, "rounds": args.rounds, "connections": list(CONNECTIONS),
+                   "rate_limits": RATE_LIMITS, "python_requests": py_n},
+    }
+    stacks: list[Stack] = []
+    redis = None
+    started = time.monotonic()
+    try:
+        base = Stack(data_dir=data_dir / "pg", gateway_port=free_port(), admin_port=free_port(),
+                     service_ports={x.name: [free_port()] for x in SERVICES},
+                     extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0"})
+        stacks.append(base)
+        base.start_database()
+        migrate(base.migration_database_url)
+        results["demo"] = seed_demo(base.migration_database_url)
+        _say(f"demo data: {results['demo']}")
+        base.start_services()
+        base.start_gateway()
+        url = base.database_url
+        today = dt.datetime.now(dt.timezone.utc).date()
+        path = list_path(today)
+
+        _status, _h, answer = fetch(base.gateway_url + path)
+        bare_url, floor_url = start_ceilings(base, url, answer, data_dir)
+
+        # Compose's configuration: the Redis store.
+        rport = free_port()
+        redis = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(rport),
+                                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        red = service_stack(data_dir / "redis", url, {"REDIS_URL": f"redis://127.0.0.1:{rport}/0",
+                                                      "RATE_LIMIT_STORE": "redis"})
+        stacks.append(red)
+        mem = service_stack(data_dir / "memory", url, {"RATE_LIMIT_STORE": "memory"})
+        stacks.append(mem)
+        two = service_stack(data_dir / "replicas", url, {"RATE_LIMIT_STORE": "postgres"}, replicas=2)
+        stacks.append(two)
+
+        checks = {"instance list": check_same_answer(base.gateway_url, bare_url, path)}
+        for s in (red, mem, two):
+            _s, _h, other = fetch(s.gateway_url + path)
+            if differences(answer, other):
+                raise RuntimeError(f"the {s.data_dir.name} stack answers differently: {differences(answer, other)}")
+        results["checks"] = checks
+        _say(f"the bare server's JSON equals the gateway's: {checks}")
+
+        body = track_body()
+        targets = {
+            "list: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "GET", path, None),
+            "list: gateway, Redis limiter (compose)": (red.gateway_url, "GET", path, None),
+            "list: bare Starlette + asyncpg": (bare_url, "GET", path, None),
+            "list: Envoy + transcoder + trivial grpc.aio": (floor_url, "GET", path, None),
+            "list: Envoy direct response (gateway chain)": (floor_url, "GET", CEILING_PATH, None),
+            "list: ablation, memory limiter": (mem.gateway_url, "GET", path, None),
+            "list: ablation, 2 replicas (PostgreSQL limiter)": (two.gateway_url, "GET", path, None),
+            "track: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "POST", TRACK_PATH, body),
+            "track: gateway, Redis limiter (compose)": (red.gateway_url, "POST", TRACK_PATH, body),
+            "track: Envoy + transcoder + trivial grpc.aio": (floor_url, "POST", TRACK_PATH, body),
+            "track: ablation, memory limiter": (mem.gateway_url, "POST", TRACK_PATH, body),
+        }
+        for name, (u, m, p, b) in targets.items():  # warm-up, and a check that each answers 2xx
+            w = run_wrk(wrk, u, p, m, b, 2, 1)
+            if w["non2xx"] or w["errors"]:
+                raise RuntimeError(f"{name}: {w['non2xx']} non-2xx answers, {w['errors']} errors in the warm-up")
+        series: dict[str, dict[str, list[dict[str, Any]]]] = {n: {str(c): [] for c in CONNECTIONS} for n in targets}
+        for r in range(args.rounds):
+            order = list(targets.items()) if r % 2 == 0 else list(reversed(targets.items()))
+            for name, (u, m, p, b) in order:
+                for c in CONNECTIONS:
+                    series[name][str(c)].append(run_wrk(wrk, u, p, m, b, c, seconds))
+            _say(f"round {r + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)")
+        results["wrk"] = series
+        results["python_client"] = {
+            "list: gateway, PostgreSQL limiter (make run)": python_client_p50(base.gateway_url, path, py_n),
+            "list: bare Starlette + asyncpg": python_client_p50(bare_url, path, py_n),
+            "list: Envoy + transcoder + trivial grpc.aio": python_client_p50(floor_url, path, py_n),
+        }
+    finally:
+        for s in reversed(stacks):
+            s.stop()
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=10)
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    results["duration_s"] = round(time.monotonic() - started)
+    results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    _say(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
