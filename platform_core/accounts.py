@@ -11,7 +11,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, func, select, update
+from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -161,17 +161,17 @@ async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> bool:
     return result.rowcount == 1
 
 
+# A text() statement: it runs on the hot read path (platform_core/reads.py) as well as in a session.
+_FIND_PRINCIPAL = text(
+    "SELECT id, account_id, mode, scopes FROM api_keys WHERE key_hash = :h AND revoked_at IS NULL"
+)
+
+
 async def find_principal(conn: AsyncSession | AsyncConnection, key: str) -> Principal | None:
     """The principal of a live (not revoked) key, or None. Only well-formed keys reach SQL."""
     if not is_well_formed(key):
         return None
-    row = (
-        await conn.execute(
-            select(ApiKey.id, ApiKey.account_id, ApiKey.mode, ApiKey.scopes).where(
-                ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    row = (await conn.execute(_FIND_PRINCIPAL, {"h": hash_key(key)})).first()
     if row is None:
         return None
     return Principal(account_id=row.account_id, key_id=row.id, mode=row.mode, scopes=frozenset(row.scopes))

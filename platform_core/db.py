@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from typing import Annotated, Callable
+from typing import TYPE_CHECKING, Annotated
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, MetaData, Numeric, String
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from platform_core.reads import Reads
 
 # Constraint names are deterministic so that Alembic migrations can name them.
 NAMING_CONVENTION = {
@@ -61,6 +64,7 @@ def async_url(url: str) -> str:
 # libpq counts `connect_timeout` in whole seconds (at least 2).
 DB_CONNECT_TIMEOUT_S = 3
 DB_POOL_TIMEOUT_S = 5.0
+DB_POOL_RECYCLE_S = 1800
 
 
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> AsyncEngine:
@@ -70,7 +74,12 @@ def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip each): a connection that died while idle
+        # fails its statement, SQLAlchemy drops the pool's connections on that disconnect,
+        # and the caller gets a retryable 503; reads retry once themselves
+        # (platform_core/reads.py). Connections older than DB_POOL_RECYCLE_S are replaced.
+        pool_pre_ping=False,
+        pool_recycle=DB_POOL_RECYCLE_S,
         pool_timeout=DB_POOL_TIMEOUT_S,
         connect_args={
             "options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)}",
@@ -79,11 +88,14 @@ def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 
     )
 
 
-def reader(engine: AsyncEngine) -> Callable[[], AsyncConnection]:
-    """Connections for single-statement reads: autocommit, so no BEGIN/ROLLBACK round
-    trips; a single statement is its own consistent snapshot."""
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return autocommit.connect
+def reader(engine: AsyncEngine, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> "Reads":
+    """Connections for single-statement reads (platform_core/reads.py): psycopg directly,
+    autocommit and read-only, so no BEGIN/ROLLBACK round trips; a single statement is its
+    own consistent snapshot."""
+    from platform_core.reads import Reads
+
+    return Reads(engine, size=pool_size, statement_timeout_ms=statement_timeout_ms,
+                 connect_timeout_s=DB_CONNECT_TIMEOUT_S, pool_timeout_s=DB_POOL_TIMEOUT_S)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from platform_core import db, metrics
 from platform_core.audit import AuditWriter
@@ -20,6 +20,7 @@ from platform_core.config import Settings
 from platform_core.errors import EnvelopeBuilder
 from platform_core.interceptor import MethodPolicy, PlatformInterceptor
 from platform_core.ratelimit import Limiter, create_limiter
+from platform_core.reads import Reads
 
 log = logging.getLogger("platform_core.server")
 
@@ -38,7 +39,8 @@ class Deps:
     limiter: Limiter
     authenticator: Authenticator
 
-    reader: Callable[[], AsyncConnection]
+    # The hot read path (platform_core/reads.py): `async with deps.reader() as conn`.
+    reader: Reads
     # The audit log's batched writer (platform_core/audit.py); None: calls are not audited.
     audit: AuditWriter | None = None
 
@@ -49,7 +51,8 @@ class Deps:
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         sessions = db.sessionmaker(engine)
-        reader = db.reader(engine)
+        reader = db.reader(engine, pool_size=settings.db_pool_size,
+                           statement_timeout_ms=settings.db_statement_timeout_ms)
         return cls(
             settings=settings,
             engine=engine,
@@ -151,6 +154,7 @@ async def serve_forever(running: RunningServer, deps: Deps, gauges: Sequence[met
     await running.stop(deps.settings.shutdown_grace_seconds)
     if exporter is not None:
         exporter.stop()
+    await deps.reader.close()
     await deps.engine.dispose()
     log.info("stopped")
 
