@@ -11,6 +11,8 @@ import contextlib
 import datetime as dt
 import os
 import pathlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +35,25 @@ from services.landing.servicer import LandingDeps
 from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
 from tests.databases import scratch_database
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Each run gets a temp folder of its own.
+
+    pytest's default base (/tmp/pytest-of-<user>/pytest-N) keeps only the newest three
+    runs and deletes older ones when a new run starts, so two runs at once on one machine
+    delete each other's databases mid-run. `--basetemp` given on the command line wins.
+    """
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="partnerlytics-tests-")
+        config._partnerlytics_basetemp = config.option.basetemp
+
+
+def pytest_unconfigure(config):
+    basetemp = getattr(config, "_partnerlytics_basetemp", None)
+    if basetemp:
+        shutil.rmtree(basetemp, ignore_errors=True)
 
 
 # Every gRPC call of a test has a deadline: a hung service fails the test with
