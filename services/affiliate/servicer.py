@@ -49,8 +49,6 @@ FEEDS = ("recent_clicks", "recent_conversions", "recent_events")
 SECTIONS = (*METRICS, *FEEDS)
 
 DEFAULT_DAYS = 30  # `from` defaults to 30 days before `to`
-MAX_RANGE_DAYS = 366
-EARLIEST = dt.date(2000, 1, 1)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^\+?\d{1,9}$")
 CENT = decimal.Decimal("0.01")
@@ -133,22 +131,14 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
     if to_day is not None and to_day > today:
         violations.append(FieldViolation("to", "The to field must be a date before or equal to today.", "out_of_range"))
         to_day = None
-    elif to_day is not None and to_day < EARLIEST:
-        # The default `from` is 30 days before it: year 1 would overflow.
-        violations.append(FieldViolation(
-            "to", f"The to field must be a date after or equal to {EARLIEST.isoformat()}.", "out_of_range"))
-        to_day = None
+    # The document bounds the range only by from <= to <= today: any length is served
+    # (daily rollups; docs/performance-affiliate.md, "Long ranges"). The default `from`
+    # of a `to` in January of year 1 stops at 0001-01-01.
     last = to_day or today
-    first = from_day or last - dt.timedelta(days=DEFAULT_DAYS)
-    if from_day is not None and from_day < EARLIEST:
-        violations.append(FieldViolation(
-            "from", f"The from field must be a date after or equal to {EARLIEST.isoformat()}.", "out_of_range"))
-    elif from_day is not None and from_day > last:
+    first = from_day or dt.date.fromordinal(max(1, last.toordinal() - DEFAULT_DAYS))
+    if from_day is not None and from_day > last:
         violations.append(FieldViolation("from", "The from field must be a date before or equal to to.",
                                          "invalid_range"))
-    elif (last - first).days + 1 > MAX_RANGE_DAYS:
-        violations.append(FieldViolation(
-            "from", f"The date range must not exceed {MAX_RANGE_DAYS} days.", "range_too_long"))
 
     metrics: tuple[str, ...] = ()
     page, per_page, top_limit = 1, 15, 10
