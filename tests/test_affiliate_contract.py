@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from platform_core import accounts
-from services.affiliate.servicer import METRICS
+from services.affiliate.servicer import MAX_SERIES_DAYS, METRICS
 from tests import affiliate_data as ad
 
 PATH = "/v1/affiliate/analytics"
@@ -140,6 +140,21 @@ async def test_a_range_from_the_first_calendar_day_is_served(http, world, sectio
         assert response.json()["data"]["stats"] == ad.expected_stats(world.data, first, TODAY)
     if section == "trends":  # the period before it is empty: every non-zero trend is null
         assert response.json()["data"]["trends"]["clicks"] is None
+
+
+async def test_charts_breakdowns_take_any_range_and_daily_series_twenty_years(http, world):
+    breakdowns = await get(http, world.key, section="charts", metrics="device_breakdown,country_breakdown",
+                           **{"from": "0001-01-01"})
+    assert breakdowns.json() == ok("charts", dt.date(1, 1, 1), TODAY, only(
+        ad.expected_charts(world.data, TODAY - D(days=3652), TODAY), ["device_breakdown", "country_breakdown"]))
+    first = TODAY - D(days=MAX_SERIES_DAYS - 1)
+    longest = await get(http, world.key, section="charts", **{"from": str(first)})  # every chart
+    assert longest.json() == ok("charts", first, TODAY, ad.expected_charts(world.data, first, TODAY))
+    assert len(longest.json()["data"]["charts"]["revenue_over_time"]["labels"]) == MAX_SERIES_DAYS
+    longer = await get(http, world.key, section="charts", **{"from": str(first - D(days=1))})
+    assert longer.status_code == 422
+    assert longer.json()["error"]["details"] == {"from": [
+        f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, or for breakdowns only."]}
 
 
 async def test_a_to_in_year_one_alone_starts_the_range_on_the_first_calendar_day(http, world):

@@ -49,6 +49,9 @@ FEEDS = ("recent_clicks", "recent_conversions", "recent_events")
 SECTIONS = (*METRICS, *FEEDS)
 
 DEFAULT_DAYS = 30  # `from` defaults to 30 days before `to`
+# The longest range of a `charts` answer with a daily series (`*_over_time`): 20 years,
+# one point a day (docs/architecture.md, "Parameters"; docs/performance-affiliate.md).
+MAX_SERIES_DAYS = 7305
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^\+?\d{1,9}$")
 CENT = decimal.Decimal("0.01")
@@ -155,6 +158,14 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
                 "invalid_metric",
             ))
         metrics = tuple(m for m in allowed if m in asked) if asked else allowed
+    if section == "charts" and any(m in SERIES for m in metrics) and (last - first).days + 1 > MAX_SERIES_DAYS:
+        # One point per day of the range in each daily series: 20 years of all six is
+        # ~0.8 MB of JSON, and the gateway's transcoder buffers at most 1 MiB of an
+        # answer (a range back to year 1 would be ~740,000 points a series). Breakdowns
+        # and every other section take any range.
+        violations.append(FieldViolation(
+            "from", f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, "
+                    f"or for breakdowns only.", "range_too_long"))
     if section == "tables":
         top_limit = _integer(violations, "top_limit", _get(request, "top_limit"), 10, 1, 50)
     if section in FEEDS:
