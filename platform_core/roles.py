@@ -101,3 +101,28 @@ def _adopt(conn: psycopg.Connection) -> None:
     ).fetchall()
     for (statement,) in owned:
         conn.execute(statement)
+
+
+def superuser_role(url: str) -> str | None:
+    """The name of the role `url` logs in as when it is a superuser, else None."""
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, connect_timeout=10) as conn:
+        name, superuser = conn.execute(
+            "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return name if superuser else None
+
+
+def refuse_superuser(url: str) -> None:
+    """Stops `make run` when the services' DATABASE_URL is a superuser's: they would run
+    with every privilege (past the audit log's grants, able to drop anything) while the
+    banner says "the app role". README.md, "Your own PostgreSQL", creates the two roles."""
+    role = superuser_role(url)
+    if role is not None:
+        from platform_core.config import ConfigError
+
+        raise ConfigError(
+            f"configuration error: DATABASE_URL logs in as {role!r}, a superuser. The services run as "
+            f"the app role {APP} (no superuser, owns nothing) and migrations as the owner role {OWNER}: "
+            f"create both once on the server (README.md, 'Your own PostgreSQL'), then set "
+            f"DATABASE_URL to {APP}'s URL and MIGRATION_DATABASE_URL to {OWNER}'s."
+        )

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from platform_core import db, metrics
@@ -94,6 +94,25 @@ class RunningServer:
             await self.audit.close()
 
 
+# gRPC server reflection as `grpc.reflection.v1` (newer grpcurl, Postman) and as
+# `grpc.reflection.v1alpha` (older clients). grpcio-reflection ships only v1alpha; the v1
+# proto is the same messages with the same field numbers under another package, so the
+# v1alpha servicer answers v1 calls byte for byte (docs/architecture.md, "gRPC").
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(service_names: list[str], server: grpc.aio.Server) -> None:
+    names = [*service_names, REFLECTION_V1, reflection.SERVICE_NAME]
+    servicer = reflection.aio.ReflectionServicer(names)
+    for service in (REFLECTION_V1, reflection.SERVICE_NAME):
+        handler = grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+        )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {"ServerReflectionInfo": handler}),))
+
+
 async def create_server(
     address: str, deps: Deps, specs: list[ServiceSpec], envelope: EnvelopeBuilder
 ) -> RunningServer:
@@ -126,7 +145,7 @@ async def create_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [spec.full_name for spec in specs]
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    _enable_reflection([*names, health.SERVICE_NAME], server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"could not bind {address}")

@@ -176,9 +176,16 @@ class Stack:
                 return
         raise KeyError(name)
 
+    def grpc_host(self) -> str:
+        """Where Envoy and the health checks reach the services: GRPC_HOST (the interface
+        they bind), or the loopback when that is a wildcard."""
+        host = self._env().get("GRPC_HOST") or "127.0.0.1"
+        return "127.0.0.1" if host in ("0.0.0.0", "::", "[::]") else host.strip("[]")
+
     def _wait_serving(self, name: str, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        host = self.grpc_host()
+        with grpc.insecure_channel(f"[{host}]:{port}" if ":" in host else f"{host}:{port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 self._check_alive()
@@ -204,7 +211,7 @@ class Stack:
             admin_host="127.0.0.1",
             admin_port=self.admin_port,
             descriptor_path=str(DESCRIPTOR),
-            upstreams={name: [("127.0.0.1", p) for p in ports] for name, ports in self.service_ports.items()},
+            upstreams={name: [(self.grpc_host(), p) for p in ports] for name, ports in self.service_ports.items()},
             lua_path=str(ROOT / "gateway" / "partner.lua"),
             route_timeout_s=self.route_timeout_s,
             xff_trusted_hops=self.xff_trusted_hops,
@@ -322,7 +329,7 @@ def _serve_landing_page(stack: Stack):
     from stack.landing_page import render_page, serve_page
 
     tenant_id, name, _zone = LANDING_TENANTS[0]
-    port = int(os.environ.get("LANDING_DEMO_PORT", "8090"))
+    port = env_int("LANDING_DEMO_PORT", 8090)
     return serve_page(render_page(stack.gateway_url, tenant_id, name), stack.gateway_host, port)
 
 
@@ -353,6 +360,30 @@ def _demo_instance() -> str:
     return _id("instance", 0)
 
 
+def configured_ports(replicas: int) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """`make run`'s gRPC and /metrics ports from the environment (README, "Configuration").
+
+    Replica i of a service listens on its `<NAME>_GRPC_PORT` (default 50051-50055) + 100·i.
+    `/metrics` is each process's gRPC port + 1000; `METRICS_PORT=0` turns it off, and
+    another `METRICS_PORT` is the first process's, the others following it one by one
+    (instance, campaign, affiliate, voucher, landing; replicas in order).
+    """
+    grpc_ports = {s.name: [env_int(s.port_env, s.base_port) + REPLICA_PORT_STEP * i for i in range(replicas)]
+                  for s in SERVICES}
+    base = env_int("METRICS_PORT", -1) if os.environ.get("METRICS_PORT") else -1
+    if base == -1:
+        metrics = {name: [port + 1000 for port in ports] for name, ports in grpc_ports.items()}
+    else:
+        order = [(name, i) for name, ports in grpc_ports.items() for i in range(len(ports))]
+        metrics = {name: [0] * len(ports) for name, ports in grpc_ports.items()}
+        for n, (name, i) in enumerate(order):
+            metrics[name][i] = 0 if base == 0 else base + n
+    every = [p for ports in grpc_ports.values() for p in ports] + [p for ports in metrics.values() for p in ports if p]
+    if len(set(every)) != len(every):
+        raise SystemExit(f"configuration error: the gRPC and metrics ports overlap: {sorted(every)}")
+    return grpc_ports, metrics
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-demo", action="store_true", help="do not (re)load the demo data")
@@ -366,15 +397,18 @@ def main() -> None:
     if replicas > 1 and store == "memory":
         # In-process limiters would each count their own window: limits would multiply.
         raise SystemExit("configuration error: SERVICE_REPLICAS > 1 needs a shared RATE_LIMIT_STORE (postgres or redis)")
+    service_ports, metrics_ports = configured_ports(replicas)
     stack = Stack(
-        data_dir=pathlib.Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve(),
-        gateway_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
-        gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
-        admin_port=int(os.environ.get("GATEWAY_ADMIN_PORT", "9901")),
-        stats_port=int(os.environ.get("GATEWAY_STATS_PORT", "9902")) or None,
+        service_ports=service_ports,
+        metrics_ports=metrics_ports,
+        data_dir=pathlib.Path(os.environ.get("DATA_DIR") or ROOT / ".data").resolve(),
+        gateway_host=os.environ.get("GATEWAY_HOST") or "127.0.0.1",
+        gateway_port=env_int("GATEWAY_PORT", 8080),
+        admin_port=env_int("GATEWAY_ADMIN_PORT", 9901),
+        stats_port=env_int("GATEWAY_STATS_PORT", 9902) or None,
         database_url=os.environ.get("DATABASE_URL") or None,
         migration_database_url=os.environ.get("MIGRATION_DATABASE_URL") or None,
-        xff_trusted_hops=int(os.environ.get("GATEWAY_XFF_TRUSTED_HOPS", "0")),
+        xff_trusted_hops=env_int("GATEWAY_XFF_TRUSTED_HOPS", 0),
     )
     stopping = False
     landing_page = None
@@ -389,6 +423,10 @@ def main() -> None:
         signal.signal(sig, on_signal)
     try:
         stack.start_database()
+        if stack._pg is None:  # a server of the operator's: never the services as a superuser
+            from platform_core.roles import refuse_superuser
+
+            refuse_superuser(stack.database_url)
         url = stack.migration_database_url
         where = f"embedded PostgreSQL in {stack.data_dir / 'postgres'}" if stack._pg else "DATABASE_URL"
         print(f"database: {where}\n  DATABASE_URL={stack.database_url}  (services: the app role)"

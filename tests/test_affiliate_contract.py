@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from platform_core import accounts
-from services.affiliate.servicer import METRICS
+from services.affiliate.servicer import MAX_SERIES_DAYS, METRICS
 from tests import affiliate_data as ad
 
 PATH = "/v1/affiliate/analytics"
@@ -112,6 +112,55 @@ async def test_to_alone_moves_the_default_from_with_it(http, world):
     first = last - D(days=30)
     assert response.json() == ok("stats", first, last, only(ad.expected_stats(world.data, first, last),
                                                           ["total_pageviews"]))
+
+
+# The document bounds the range only by from <= to <= today: no cap on its length and no
+# floor but the calendar's (0001-01-01).
+
+
+async def test_a_ten_year_range_is_served_whole(http, world):
+    first = TODAY - D(days=3652)  # ten years
+    response = await get(http, world.key, section="stats", **{"from": str(first), "to": str(TODAY)})
+    assert response.status_code == 200
+    assert response.json() == ok("stats", first, TODAY, ad.expected_stats(world.data, first, TODAY))
+    charts = await get(http, world.key, section="charts", **{"from": str(first), "to": str(TODAY)},
+                       metrics="clicks_over_time,revenue_over_time,device_breakdown")
+    assert charts.json() == ok("charts", first, TODAY, only(ad.expected_charts(world.data, first, TODAY),
+                                                           ["clicks_over_time", "revenue_over_time", "device_breakdown"]))
+    assert len(charts.json()["data"]["charts"]["clicks_over_time"]["labels"]) == (TODAY - first).days + 1
+
+
+@pytest.mark.parametrize("section", ["stats", "trends", "tables", "recent_clicks"])
+async def test_a_range_from_the_first_calendar_day_is_served(http, world, section):
+    response = await get(http, world.key, section=section, **{"from": "0001-01-01"})
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["filters"] == {"from": "0001-01-01", "to": TODAY.isoformat()}
+    if section == "stats":
+        first = dt.date(1, 1, 1)
+        assert response.json()["data"]["stats"] == ad.expected_stats(world.data, first, TODAY)
+    if section == "trends":  # the period before it is empty: every non-zero trend is null
+        assert response.json()["data"]["trends"]["clicks"] is None
+
+
+async def test_charts_breakdowns_take_any_range_and_daily_series_twenty_years(http, world):
+    breakdowns = await get(http, world.key, section="charts", metrics="device_breakdown,country_breakdown",
+                           **{"from": "0001-01-01"})
+    assert breakdowns.json() == ok("charts", dt.date(1, 1, 1), TODAY, only(
+        ad.expected_charts(world.data, TODAY - D(days=3652), TODAY), ["device_breakdown", "country_breakdown"]))
+    first = TODAY - D(days=MAX_SERIES_DAYS - 1)
+    longest = await get(http, world.key, section="charts", **{"from": str(first)})  # every chart
+    assert longest.json() == ok("charts", first, TODAY, ad.expected_charts(world.data, first, TODAY))
+    assert len(longest.json()["data"]["charts"]["revenue_over_time"]["labels"]) == MAX_SERIES_DAYS
+    longer = await get(http, world.key, section="charts", **{"from": str(first - D(days=1))})
+    assert longer.status_code == 422
+    assert longer.json()["error"]["details"] == {"from": [
+        f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, or for breakdowns only."]}
+
+
+async def test_a_to_in_year_one_alone_starts_the_range_on_the_first_calendar_day(http, world):
+    response = await get(http, world.key, section="trends", to="0001-01-10", metrics="clicks")
+    assert response.status_code == 200, response.text
+    assert response.json() == ok("trends", dt.date(1, 1, 1), dt.date(1, 1, 10), {"clicks": 0})
 
 
 # --------------------------------------------------------------------------- trends
@@ -233,8 +282,8 @@ STATS_ALLOWED = ", ".join(METRICS["stats"])
     ({"section": "stats", "to": str(TODAY + D(days=1))}, {"to": ["The to field must be a date before or equal to today."]}),
     ({"section": "stats", "from": str(TODAY - D(days=3)), "to": str(TODAY - D(days=4))},
      {"from": ["The from field must be a date before or equal to to."]}),
-    ({"section": "stats", "from": "2020-01-01", "to": "2021-06-01"},
-     {"from": ["The date range must not exceed 366 days."]}),
+    ({"section": "stats", "from": "0001-01-02", "to": "0001-01-01"},
+     {"from": ["The from field must be a date before or equal to to."]}),
     ({"section": "recent_clicks", "page": "0", "per_page": "101"},
      {"page": ["The page field must be an integer of at least 1."],
       "per_page": ["The per_page field must be an integer between 1 and 100."]}),

@@ -72,10 +72,14 @@ def test_params_accept_the_supported_range_and_refuse_its_outside():
     assert [v.code for v in params.violations] == ["out_of_range"] * 3
 
 
-def test_an_affiliate_range_ending_in_year_one_is_422(gateway, fuzz_accounts):
+def test_an_affiliate_range_ending_in_year_one_starts_on_the_first_calendar_day(gateway, fuzz_accounts):
     """Found by Schemathesis: `to=0001-01-01` without a valid `from` defaulted `from` to 30
-    days earlier, before year 1."""
-    answer = httpx.get(f"{gateway.gateway_url}/v1/affiliate/analytics?section=stats&to=0001-01-01",
-                       headers={"Authorization": f"Bearer {fuzz_accounts[0].key}"})
+    days earlier, before year 1 (a 500). The document bounds the range only by from <= to
+    <= today, so the default `from` stops at 0001-01-01; an invalid `from` is its own 422."""
+    url, auth = f"{gateway.gateway_url}/v1/affiliate/analytics", {"Authorization": f"Bearer {fuzz_accounts[0].key}"}
+    answer = httpx.get(f"{url}?section=stats&to=0001-01-01", headers=auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["filters"] == {"from": "0001-01-01", "to": "0001-01-01"}
+    answer = httpx.get(f"{url}?section=trends&to=0001-01-01&from=x", headers=auth)
     assert answer.status_code == 422, answer.text
-    assert answer.json()["error"]["details"] == {"to": ["The to field must be a date after or equal to 2000-01-01."]}
+    assert answer.json()["error"]["details"] == {"from": ["The from field must be a valid date in YYYY-MM-DD format."]}

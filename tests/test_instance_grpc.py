@@ -252,6 +252,29 @@ async def test_reflection_lists_and_describes_the_services(grpc_server):
     assert methods == {"ListInstanceAnalytics", "GetInstanceDetails"}
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_is_served_as_v1_and_v1alpha(grpc_server, version):
+    """Newer grpcurl and Postman ask `grpc.reflection.v1`, older clients `v1alpha`: the
+    same request (wire-identical messages) lists the same services and describes a file."""
+    from grpc_reflection.v1alpha import reflection_pb2 as messages
+
+    service = f"grpc.reflection.{version}.ServerReflection"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as ch:
+        call = ch.stream_stream(f"/{service}/ServerReflectionInfo",
+                                request_serializer=messages.ServerReflectionRequest.SerializeToString,
+                                response_deserializer=messages.ServerReflectionResponse.FromString)
+        requests = [messages.ServerReflectionRequest(list_services=""),
+                    messages.ServerReflectionRequest(
+                        file_containing_symbol="partnerlytics.instance.v1.InstanceAnalyticsService")]
+        replies = [reply async for reply in call(iter(requests))]
+    listed = {s.name for s in replies[0].list_services_response.service}
+    assert {"partnerlytics.instance.v1.InstanceAnalyticsService", "partnerlytics.instance.v1.InstanceIngestionService",
+            "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection"} <= listed
+    assert replies[1].WhichOneof("message_response") == "file_descriptor_response"
+    assert replies[1].file_descriptor_response.file_descriptor_proto
+
+
 async def test_an_unreachable_rate_limit_store_is_a_retryable_unavailable(database_url, make_tenant):
     """Fail closed: without the shared limiter no request is served, and none gets a 500."""
     import redis.asyncio

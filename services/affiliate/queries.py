@@ -32,8 +32,9 @@ class Days:
         return (self.last - self.first).days + 1
 
     def previous(self) -> "Days":
-        """The equal-length range just before this one."""
-        return Days(self.first - dt.timedelta(days=self.length), self.first - dt.timedelta(days=1))
+        """The equal-length range just before this one, cut at 0001-01-01 (no day is before it)."""
+        first, last = self.first.toordinal() - self.length, self.first.toordinal() - 1
+        return Days(dt.date.fromordinal(max(first, 1)), dt.date.fromordinal(max(last, 1)))
 
     def each(self) -> list[dt.date]:
         return [self.first + dt.timedelta(days=i) for i in range(self.length)]

@@ -49,8 +49,9 @@ FEEDS = ("recent_clicks", "recent_conversions", "recent_events")
 SECTIONS = (*METRICS, *FEEDS)
 
 DEFAULT_DAYS = 30  # `from` defaults to 30 days before `to`
-MAX_RANGE_DAYS = 366
-EARLIEST = dt.date(2000, 1, 1)
+# The longest range of a `charts` answer with a daily series (`*_over_time`): 20 years,
+# one point a day (docs/architecture.md, "Parameters"; docs/performance-affiliate.md).
+MAX_SERIES_DAYS = 7305
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^\+?\d{1,9}$")
 CENT = decimal.Decimal("0.01")
@@ -133,22 +134,14 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
     if to_day is not None and to_day > today:
         violations.append(FieldViolation("to", "The to field must be a date before or equal to today.", "out_of_range"))
         to_day = None
-    elif to_day is not None and to_day < EARLIEST:
-        # The default `from` is 30 days before it: year 1 would overflow.
-        violations.append(FieldViolation(
-            "to", f"The to field must be a date after or equal to {EARLIEST.isoformat()}.", "out_of_range"))
-        to_day = None
+    # The document bounds the range only by from <= to <= today: any length is served
+    # (daily rollups; docs/performance-affiliate.md, "Long ranges"). The default `from`
+    # of a `to` in January of year 1 stops at 0001-01-01.
     last = to_day or today
-    first = from_day or last - dt.timedelta(days=DEFAULT_DAYS)
-    if from_day is not None and from_day < EARLIEST:
-        violations.append(FieldViolation(
-            "from", f"The from field must be a date after or equal to {EARLIEST.isoformat()}.", "out_of_range"))
-    elif from_day is not None and from_day > last:
+    first = from_day or dt.date.fromordinal(max(1, last.toordinal() - DEFAULT_DAYS))
+    if from_day is not None and from_day > last:
         violations.append(FieldViolation("from", "The from field must be a date before or equal to to.",
                                          "invalid_range"))
-    elif (last - first).days + 1 > MAX_RANGE_DAYS:
-        violations.append(FieldViolation(
-            "from", f"The date range must not exceed {MAX_RANGE_DAYS} days.", "range_too_long"))
 
     metrics: tuple[str, ...] = ()
     page, per_page, top_limit = 1, 15, 10
@@ -165,6 +158,14 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
                 "invalid_metric",
             ))
         metrics = tuple(m for m in allowed if m in asked) if asked else allowed
+    if section == "charts" and any(m in SERIES for m in metrics) and (last - first).days + 1 > MAX_SERIES_DAYS:
+        # One point per day of the range in each daily series: 20 years of all six is
+        # ~0.8 MB of JSON, and the gateway's transcoder buffers at most 1 MiB of an
+        # answer (a range back to year 1 would be ~740,000 points a series). Breakdowns
+        # and every other section take any range.
+        violations.append(FieldViolation(
+            "from", f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, "
+                    f"or for breakdowns only.", "range_too_long"))
     if section == "tables":
         top_limit = _integer(violations, "top_limit", _get(request, "top_limit"), 10, 1, 50)
     if section in FEEDS:
