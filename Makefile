@@ -55,7 +55,7 @@ chaos: $(STAMP) ## The fault scenarios at larger scale (a few minutes): docs/rel
 	$(PY) -m bench.chaos
 
 admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
-	$(PY) -m platform_core.admin $(ARGS)
+	$(PY) -m services.admin $(ARGS)
 
 lock: ## Re-pin requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/partnerlytics-lock && $(PYTHON) -m venv /tmp/partnerlytics-lock
