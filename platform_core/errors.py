@@ -231,7 +231,7 @@ def rich_status(error: DomainError, request_id: str) -> status_pb2.Status:
     return status
 
 
-# gRPC trailing metadata is size-limited (GATEWAY-NOTES.md: ~30 KB worked, 60 KB did not).
+# gRPC trailing metadata is size-limited (docs/gateway.md, "Measured facts": ~30 KB worked, 60 KB did not).
 MAX_ENVELOPE_BYTES = 24_000
 
 
