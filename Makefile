@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto gateway-config bench bench-quick soak chaos fuzz lock admin clean
+.PHONY: help venv run test proto proto-lint gateway-config bench bench-quick soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,15 @@ venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
 proto: $(STAMP) ## Generate Python modules, .pyi stubs, the Envoy descriptor set and docs/openapi.json from protos/
 	$(PY) tools/genproto.py
 	$(PY) tools/genopenapi.py
+
+BUF := tools/buf/node_modules/.bin/buf
+
+$(BUF): tools/buf/package.json tools/buf/package-lock.json
+	cd tools/buf && npm ci --no-audit --no-fund
+	@touch $(BUF)
+
+proto-lint: $(BUF) ## buf lint (STANDARD) of protos/, on the descriptor set make proto builds
+	cd tools/buf && ./node_modules/.bin/buf lint "-#format=binpb" --config buf.yaml --path partnerlytics < ../../gen/partnerlytics.pb
 
 gateway-config: $(STAMP) ## Render gateway/envoy.compose.yaml, the gateway config of docker-compose.yml
 	$(PY) -m gateway.envoy_config --compose --out gateway/envoy.compose.yaml
@@ -55,7 +64,7 @@ chaos: $(STAMP) ## The fault scenarios at larger scale (a few minutes): docs/rel
 	$(PY) -m bench.chaos
 
 admin: $(STAMP) ## Operator CLI: make admin ARGS="create-account 'Acme'" (needs DATABASE_URL)
-	$(PY) -m platform_core.admin $(ARGS)
+	$(PY) -m services.admin $(ARGS)
 
 lock: ## Re-pin requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/partnerlytics-lock && $(PYTHON) -m venv /tmp/partnerlytics-lock

@@ -367,7 +367,7 @@ def _summary(results: dict[str, Any]) -> list[str]:
         f"same gateway chain answering directly and {_ratio(track, top['envoy_minimal']['req_per_s']['median'])} "
         "of a minimal Envoy. CPU per event: " + ", ".join(f"{k} {v} µs" for k, v in cpu.items()) + ": the "
         "Python gRPC service (request handling, interceptor, limiter, hashing, group commit) is the bottleneck, "
-        "as GATEWAY-NOTES found for every service.",
+        "as the gateway measurements (docs/gateway.md) found for every service.",
         f"* Dashboard of a tenant with {results['load']['events']:,} events: {gw} ms p50 through the gateway, "
         f"flat in the number of events (the service reads at most 7 rollup rows), against {raw:,.0f} ms for "
         f"the same figures computed from the window's {d['rows_in_window']:,} raw events in SQL "

@@ -184,7 +184,7 @@ def render_report(results: dict[str, Any], json_path: pathlib.Path) -> str:
       + f"; `shared_buffers` {s['shared_buffers']}, `work_mem` {s['work_mem']}, `effective_cache_size` "
       f"{s['effective_cache_size']}, `random_page_cost` {s['random_page_cost']}, `max_wal_size` {s['max_wal_size']}, "
       f"`synchronous_commit` {s['synchronous_commit']}. Every connection of the service and of this benchmark "
-      "sets `jit=off` (platform_core.db does so for the service; DATABASE-NOTES.md).")
+      "sets `jit=off` (platform_core.db does so for the service; docs/database.md).")
     if results["database"]["settings_changed"]:
         changed = ", ".join(f"`{k}={v}`" for k, v in results["database"]["settings_changed"].items())
         w(f"- Changed from the embedded server's defaults (ALTER SYSTEM, bench database only): {changed}. "

@@ -1212,7 +1212,7 @@ def compose_config(descriptor_path: str = COMPOSE_DESCRIPTOR) -> dict[str, Any]:
     family's cluster at its compose service name (STRICT_DNS: every replica's address of a
     scaled service is an endpoint), the admin interface on the container's loopback only.
     `descriptor_path` is a parameter so that tests can validate it against the local file."""
-    from stack.run import SERVICES  # the one list of services and their gRPC ports
+    from platform_core.topology import SERVICES  # the one list of services and their gRPC ports
 
     ports = {service.name: service.base_port for service in SERVICES}
     return render(

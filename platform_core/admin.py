@@ -1,14 +1,14 @@
 """Operator command line: accounts and API keys.
 
-    python -m platform_core.admin create-account "Acme Partners"
-    python -m platform_core.admin create-key ACCOUNT_ID --mode test [--scopes analytics:read,ingest:write]
-    python -m platform_core.admin list-keys ACCOUNT_ID
-    python -m platform_core.admin revoke-key KEY_ID
-    python -m platform_core.admin set-retention ACCOUNT_ID [--raw-days N] [--aggregate-days M]
-    python -m platform_core.admin show-retention ACCOUNT_ID
-    python -m platform_core.admin reset-retention ACCOUNT_ID
-    python -m platform_core.admin erase --kind instance|customer|visitor --account ACCOUNT_ID --id ID
-    python -m platform_core.admin erase --kind visitor --account ACCOUNT_ID --ip 203.0.113.7
+    python -m services.admin create-account "Acme Partners"
+    python -m services.admin create-key ACCOUNT_ID --mode test [--scopes analytics:read,ingest:write]
+    python -m services.admin list-keys ACCOUNT_ID
+    python -m services.admin revoke-key KEY_ID
+    python -m services.admin set-retention ACCOUNT_ID [--raw-days N] [--aggregate-days M]
+    python -m services.admin show-retention ACCOUNT_ID
+    python -m services.admin reset-retention ACCOUNT_ID
+    python -m services.admin erase --kind instance|customer|visitor --account ACCOUNT_ID --id ID
+    python -m services.admin erase --kind visitor --account ACCOUNT_ID --ip 203.0.113.7
 
 The secret of a new key is printed once and never stored; only its SHA-256 digest is.
 Admin commands connect as the owner role: MIGRATION_DATABASE_URL, else DATABASE_URL.
@@ -21,8 +21,11 @@ import asyncio
 import getpass
 import ipaddress
 import json
+import pathlib
 import sys
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from platform_core import accounts, db, erasure, lifecycle
 from platform_core.config import migration_database_url
@@ -35,14 +38,13 @@ def _uuid(value: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"{value!r} is not a UUID") from None
 
 
-async def _erase(engine, args: argparse.Namespace) -> int:
+async def _erase(engine, args: argparse.Namespace, hooks: Hooks) -> int:
     """One subject erased in one transaction (platform_core/erasure.py); files after commit."""
-    from services.voucher.config import load as voucher_settings
-
     async with engine.begin() as conn:
-        subjects = [args.id] if args.id else await erasure.visitor_hashes_of_ip(conn, args.account, args.ip)
+        subjects = ([args.id] if args.id else
+                    await erasure.visitor_hashes_of_ip(conn, args.account, args.ip, hooks.landing))
         done = await erasure.erase(conn, args.kind, args.account, subjects, actor=args.actor,
-                                   export_dir=voucher_settings().export_dir)
+                                   export_dir=hooks.export_dir(), landing=hooks.landing)
     for path in done.files:
         path.unlink(missing_ok=True)
     print(json.dumps({"erased": args.kind, "account": str(args.account), "subjects": len(subjects),
@@ -50,11 +52,11 @@ async def _erase(engine, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, hooks: Hooks) -> int:
     engine = db.create_engine(migration_database_url(), pool_size=1)
     try:
         if args.command == "erase":
-            return await _erase(engine, args)
+            return await _erase(engine, args, hooks)
         async with db.sessionmaker(engine)() as session:
             if args.command == "create-account":
                 account = await accounts.create_account(session, args.name)
@@ -127,8 +129,17 @@ async def _retention(session, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m platform_core.admin", description=__doc__,
+@dataclass(frozen=True)
+class Hooks:
+    """What the CLI needs from the families, passed in by its entry point (services/admin.py)
+    so that platform_core imports no service."""
+
+    landing: erasure.LandingHooks
+    export_dir: Callable[[], pathlib.Path]  # the voucher exports' folder (read when erasing)
+
+
+def main(hooks: Hooks, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     create_account = commands.add_parser("create-account", help="create a partner account")
@@ -161,8 +172,4 @@ def main(argv: list[str] | None = None) -> int:
                 ipaddress.ip_address(args.ip)
         except (argparse.ArgumentTypeError, ValueError) as exc:
             parser.error(str(exc))
-    return asyncio.run(_run(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return asyncio.run(_run(args, hooks))

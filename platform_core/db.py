@@ -68,7 +68,7 @@ DB_POOL_RECYCLE_S = 1800
 
 
 def create_engine(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> AsyncEngine:
-    # JIT misjudges the analytics aggregates and doubles their time (DATABASE-NOTES.md).
+    # JIT misjudges the analytics aggregates and doubles their time (docs/database.md).
     # A statement timeout (0: none) turns a stuck query into a 504 instead of a hung call.
     return create_async_engine(
         async_url(url),

@@ -5,7 +5,7 @@ Every table not listed in REFERENCE_TABLES is distributed by `account_id`, which
 (or, for landing rows, starts) its primary key; tests/test_lifecycle.py checks that
 against the models, so a new table cannot be added without deciding this.
 
-    python -m platform_core.distribution    # prints the Citus statements, in order
+    python -m migrations.citus    # prints the Citus statements, in order
 """
 
 from __future__ import annotations
@@ -44,8 +44,3 @@ def citus_statements(metadata: MetaData) -> list[str]:
                    for name in rest]
     return statements
 
-
-if __name__ == "__main__":
-    from migrations.schema import metadata
-
-    print("\n".join(citus_statements(metadata)))

@@ -21,6 +21,11 @@ account, so it works on partitioned tables too. It all happens in one transactio
 that also writes the audit row (`audit_log`, endpoint `admin:erase`): who, what kind,
 when, the counts per table and a SHA-256 of the subject id, never the id itself.
 Export files are deleted only after the transaction committed.
+
+platform_core imports no service: what the landing erasure needs from its family (the
+event type numbers of the rollup's columns, the visitor hash) comes in as
+`LandingHooks`, which the entry point (`services/admin.py`) builds from
+`services.landing` and passes in, like the voucher export folder.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import hashlib
 import json
 import pathlib
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -37,6 +43,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 KINDS = ("instance", "customer", "visitor")
 CANCELLED_REASON = "The export was cancelled: data it covered was erased on request"
+
+
+@dataclass(frozen=True)
+class LandingHooks:
+    """The landing family's parts of a visitor erasure (services/landing/store.py, salts.py)."""
+
+    columns: Mapping[int, str]  # the event type numbers -> the rollup's columns
+    visitor_hash: Callable[[bytes, int, str], str]  # (salt, tenant id, IP) -> visitor hash
 
 
 @dataclass
@@ -60,15 +74,20 @@ def subject_digest(account_id: uuid.UUID, kind: str, subject: str) -> str:
 
 async def erase(
     conn: AsyncConnection, kind: str, account_id: uuid.UUID, subjects: list[str], *,
-    actor: str, export_dir: pathlib.Path | None = None,
+    actor: str, export_dir: pathlib.Path | None = None, landing: LandingHooks | None = None,
 ) -> Erasure:
     """Erases the subjects (one person: several visitor hashes for `--ip`) in the caller's
     transaction and records it; the caller commits, then deletes `files`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if kind == "visitor" and landing is None:
+        raise ValueError("a visitor erasure needs the landing hooks")
     done = Erasure(kind, account_id)
     for subject in subjects:
-        await {"instance": _instance, "customer": _customer, "visitor": _visitor}[kind](conn, done, subject)
+        if kind == "visitor":
+            await _visitor(conn, done, subject, landing)
+        else:
+            await {"instance": _instance, "customer": _customer}[kind](conn, done, subject)
     if kind == "customer" and export_dir is not None:
         await _cancel_exports(conn, done, export_dir)
     details = {"kind": kind, "subjects_sha256": [subject_digest(account_id, kind, s) for s in subjects],
@@ -178,7 +197,7 @@ async def _cancel_exports(conn: AsyncConnection, done: Erasure, export_dir: path
             done.files.append(export_dir / str(done.account_id) / row.file_name)
 
 
-async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
+async def _visitor(conn: AsyncConnection, done: Erasure, subject: str, landing: LandingHooks) -> None:
     p = {"a": done.account_id, "h": subject}
     events = await _rows(
         conn, done, "landing_events",
@@ -187,8 +206,7 @@ async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
         "e.event_type, coalesce(e.duration_ms, 0) AS duration_ms", p)
     await _rows(conn, done, "landing_daily_visitors",
                 "DELETE FROM landing_daily_visitors WHERE account_id = :a AND visitor_hash = :h RETURNING 1", p)
-    from services.landing.store import COLUMNS  # the event type numbers -> the rollup's columns
-
+    COLUMNS = landing.columns  # noqa: N806 (the landing store's constant)
     daily: dict[tuple[int, object], collections.Counter] = collections.defaultdict(collections.Counter)
     for row in events:
         daily[(row.tenant_id, row.day)].update({COLUMNS[row.event_type]: 1, "duration_ms": row.duration_ms})
@@ -203,10 +221,11 @@ async def _visitor(conn: AsyncConnection, done: Erasure, subject: str) -> None:
         )
 
 
-async def visitor_hashes_of_ip(conn: AsyncConnection, account_id: uuid.UUID, ip: str) -> list[str]:
+async def visitor_hashes_of_ip(
+    conn: AsyncConnection, account_id: uuid.UUID, ip: str, landing: LandingHooks
+) -> list[str]:
     """The visitor hashes an IP address has in the account's tenants, for every salt still kept."""
-    from services.landing.salts import visitor_hash
-
+    visitor_hash = landing.visitor_hash
     rows = (await conn.execute(text(
         "SELECT t.id, s.salt FROM landing_tenants t JOIN landing_salts s ON s.time_zone = t.time_zone "
         "WHERE t.account_id = :a"), {"a": account_id})).all()

@@ -45,6 +45,11 @@ class DomainError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def metadata(self) -> dict[str, str]:
+        """The error's values for gRPC callers (`ErrorInfo.metadata`): the same values the
+        JSON body carries, as strings. None by default."""
+        return {}
+
 
 @dataclass
 class InvalidArgument(DomainError):
@@ -78,6 +83,9 @@ class RateLimited(DomainError):
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     http_status = 429
     reason = "RATE_LIMITED"
+
+    def metadata(self) -> dict[str, str]:
+        return {"retry_after_seconds": str(self.retry_after_seconds)}
 
 
 @dataclass
@@ -211,7 +219,7 @@ campaign_envelope: EnvelopeBuilder = CAMPAIGN_FAMILY.envelope
 
 def rich_status(error: DomainError, request_id: str) -> status_pb2.Status:
     status = status_pb2.Status(code=getattr(code_pb2, error.grpc_code.name), message=error.message)
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata())
     status.details.add().Pack(info)
     if isinstance(error, InvalidArgument):
         bad = error_details_pb2.BadRequest()
@@ -231,7 +239,7 @@ def rich_status(error: DomainError, request_id: str) -> status_pb2.Status:
     return status
 
 
-# gRPC trailing metadata is size-limited (GATEWAY-NOTES.md: ~30 KB worked, 60 KB did not).
+# gRPC trailing metadata is size-limited (docs/gateway.md, "Measured facts": ~30 KB worked, 60 KB did not).
 MAX_ENVELOPE_BYTES = 24_000
 
 

@@ -161,7 +161,7 @@ class Reads:
             "autocommit": True,
             "prepare_threshold": 0,
             "connect_timeout": connect_timeout_s,
-            # JIT off as on the engine (DATABASE-NOTES.md); read-only makes the retry safe.
+            # JIT off as on the engine (docs/database.md); read-only makes the retry safe.
             "options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)} "
                        "-c default_transaction_read_only=on",
         }

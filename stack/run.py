@@ -25,6 +25,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from platform_core.config import env_int, rate_limit_store
+from platform_core.topology import REPLICA_PORT_STEP, SERVICES, Service  # noqa: F401 (re-exported)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
@@ -44,28 +45,6 @@ def migrate(database_url: str) -> None:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["url"] = database_url
     command.upgrade(config, "head")
-
-
-@dataclass
-class Service:
-    """A domain service: its module and the environment variable naming its port."""
-
-    name: str
-    module: str
-    port_env: str
-    base_port: int
-
-
-# Replica i of a service listens on its base port + i * REPLICA_PORT_STEP (50051, 50151, ...).
-REPLICA_PORT_STEP = 100
-
-SERVICES = [
-    Service("instance", "services.instance", "INSTANCE_GRPC_PORT", 50051),
-    Service("campaign", "services.campaign", "CAMPAIGN_GRPC_PORT", 50052),
-    Service("affiliate", "services.affiliate", "AFFILIATE_GRPC_PORT", 50053),
-    Service("voucher", "services.voucher", "VOUCHER_GRPC_PORT", 50054),
-    Service("landing", "services.landing", "LANDING_GRPC_PORT", 50055),
-]
 
 
 @dataclass

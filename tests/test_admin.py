@@ -19,7 +19,7 @@ def admin(database_url: str, *args: str) -> subprocess.CompletedProcess:
     """The CLI as operators run it: as the owner role (MIGRATION_DATABASE_URL)."""
     env = {**os.environ, "MIGRATION_DATABASE_URL": database_url}
     env.pop("DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "platform_core.admin", *args], env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "services.admin", *args], env=env, capture_output=True, text=True)
 
 
 def test_create_list_and_revoke_keys(owner_database_url):

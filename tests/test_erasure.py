@@ -33,7 +33,7 @@ IP, OTHER_IP = "203.0.113.7", "203.0.113.8"
 def erase(owner_url: str, export_dir, *args: str) -> dict:
     env = {**os.environ, "MIGRATION_DATABASE_URL": owner_url, "VOUCHER_EXPORT_DIR": str(export_dir)}
     env.pop("DATABASE_URL", None)
-    done = subprocess.run([sys.executable, "-m", "platform_core.admin", "erase", *args, "--actor", "dpo@example.com"],
+    done = subprocess.run([sys.executable, "-m", "services.admin", "erase", *args, "--actor", "dpo@example.com"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -271,6 +271,6 @@ async def test_erasing_a_visitor_by_ip_removes_its_hashes_everywhere(two_account
 def test_erase_refuses_an_ip_for_other_kinds_and_a_malformed_instance_id(owner_database_url):
     env = {**os.environ, "MIGRATION_DATABASE_URL": owner_database_url}
     for args in (["--kind", "customer", "--ip", IP], ["--kind", "instance", "--id", "not-a-uuid"]):
-        done = subprocess.run([sys.executable, "-m", "platform_core.admin", "erase", "--account", str(uuid.uuid4()),
+        done = subprocess.run([sys.executable, "-m", "services.admin", "erase", "--account", str(uuid.uuid4()),
                                *args], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and "error" in done.stderr

@@ -214,7 +214,7 @@ def test_a_pass_is_skipped_while_another_holds_the_lock(own_database, conn):
 def admin(database_url: str, *args: str) -> subprocess.CompletedProcess:
     """As operators run it: as the owner role."""
     env = {**os.environ, "MIGRATION_DATABASE_URL": database_url}
-    return subprocess.run([sys.executable, "-m", "platform_core.admin", *args], env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "services.admin", *args], env=env, capture_output=True, text=True)
 
 
 def test_the_admin_commands_set_show_and_reset_an_accounts_retention(owner_database_url):

@@ -126,7 +126,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('account_id', 'livemode', 'order_id', 'line', name=op.f('pk_order_items'))
     )
     # Insert-heavy tables: vacuum after 5% new rows, not 20%, so that the visibility map
-    # stays current and the list endpoint keeps its index-only scans (DATABASE-NOTES.md).
+    # stays current and the list endpoint keeps its index-only scans (docs/database.md).
     for table in ("instances", "events", "instance_hourly_counts"):
         op.execute(
             f"ALTER TABLE {table} SET (autovacuum_vacuum_insert_scale_factor = 0.05, "

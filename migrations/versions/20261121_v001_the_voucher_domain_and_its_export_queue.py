@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('account_id', 'livemode', 'id', name=op.f('pk_vouchers'))
     )
     # Insert-heavy tables: vacuum after 5% new rows so that the analytics reads stay
-    # index-only scans (DATABASE-NOTES.md).
+    # index-only scans (docs/database.md).
     for table in ("voucher_validations", "voucher_redemptions", "voucher_daily"):
         op.execute(
             f"ALTER TABLE {table} SET (autovacuum_vacuum_insert_scale_factor = 0.05, "

@@ -29,7 +29,7 @@ from platform_core.ingest import (
 )
 from platform_core.metrics import IngestCounter
 from platform_core.paging import floor_hour
-from services.campaign.projection import Delta, StatsKey, add_to_campaign_stats
+from services.campaign_stats import Delta, StatsKey, add_to_campaign_stats
 
 # partnerlytics_ingested_records_total, per record kind.
 INSTANCES, EVENTS, ORDERS, INSIDER_REWARDS = (

@@ -190,7 +190,7 @@ class EventWriter:
 
     Events that arrive while a transaction is in flight go together into the next one, so
     a lone event is one short transaction and a burst is a few large ones (a commit costs
-    milliseconds; DATABASE-NOTES.md). A failed transaction fails every event in it.
+    milliseconds; docs/database.md). A failed transaction fails every event in it.
     """
 
     MAX_BATCH = 1000

@@ -28,6 +28,12 @@ class VoucherError(DomainError):
 
     info: dict[str, Any] = field(default_factory=dict)
 
+    def metadata(self) -> dict[str, str]:
+        """The documented details as `ErrorInfo.metadata`: strings as they are, other
+        values (numbers, lists) as their JSON text."""
+        return {key: value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+                for key, value in self.info.items()}
+
 
 class InvalidTimePeriod(VoucherError):
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT

@@ -3,6 +3,9 @@
 The instance service calls `add_to_campaign_stats` inside the transaction that writes
 the instances or orders, after its own hourly counts, so both projections change
 atomically with the rows and lock in one global order (no deadlocks between batches).
+
+It sits beside the families, not inside `services/campaign/`: the instance family writes
+the table and the campaign family reads it, and neither family imports the other's code.
 """
 
 from __future__ import annotations
