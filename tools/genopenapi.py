@@ -116,6 +116,39 @@ ENVELOPE_SCHEMAS: dict[str, str | dict[str, Any]] = {
     "voucher": VOUCHER_ERROR_SCHEMA,
 }
 
+# The constraints the services enforce on path and query parameters (all `string` in the
+# protos, so that the services word the refusal), in one place: (request message, field)
+# -> JSON Schema keywords added to the parameter's schema. Each is a subset of what the
+# service accepts, so that every value the document allows is accepted (tests/test_schemathesis.py).
+# platform_core.params.integer: at most 9 digits; page >= 1, limit 1..100.
+PAGE = {"pattern": r"^[1-9]\d{0,8}$"}
+LIMIT = {"pattern": r"^([1-9]|[1-9]\d|100)$"}
+# services/landing/servicer.py: a positive integer up to 2^53 - 1 (15 digits stay below it).
+TENANT_ID = {"pattern": r"^[1-9]\d{0,14}$"}
+# services/campaign/servicer.py: time_frame is required; `required` is the parameter's, not the schema's.
+CAMPAIGN_TIME_FRAME = {"required": True, "enum": ["per_hour", "per_day", "per_month", "custom_range"]}
+PARAM_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    (".partnerlytics.landing.v1.GetAnalyticsRequest", "tenant_id"): TENANT_ID,
+    (".partnerlytics.landing.v1.GetTodayAnalyticsRequest", "tenant_id"): TENANT_ID,
+    (".partnerlytics.instance.v1.ListInstanceAnalyticsRequest", "page"): PAGE,
+    (".partnerlytics.instance.v1.ListInstanceAnalyticsRequest", "limit"): LIMIT,
+    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "time_frame"): CAMPAIGN_TIME_FRAME,
+    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "is_purchase"): {"enum": ["true", "false", "all"]},
+    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "page"): PAGE,
+    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "limit"): LIMIT,
+}
+
+
+def _constrained(message: str, field: descriptor_pb2.FieldDescriptorProto, schema: dict[str, Any]) -> dict[str, Any]:
+    """The parameter's schema with its constraints from PARAM_CONSTRAINTS."""
+    extra = {k: v for k, v in PARAM_CONSTRAINTS.get((message, field.name), {}).items() if k != "required"}
+    return {**schema, **extra}
+
+
+def _required(message: str, field: descriptor_pb2.FieldDescriptorProto) -> bool:
+    return bool(PARAM_CONSTRAINTS.get((message, field.name), {}).get("required", False))
+
+
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
            410: "Gone", 413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
@@ -358,7 +391,7 @@ def build(descriptor: bytes) -> dict[str, Any]:
                 field = next(f for f in request.field if f.name == name)
                 doc = _clean_comment(protos.comments.get(f"{method.input_type}.{name}", ""))
                 parameters.append({"name": name, "in": "path", "required": True,
-                                   "schema": builder.field_schema(field),
+                                   "schema": _constrained(method.input_type, field, builder.field_schema(field)),
                                    **({"description": doc} if doc else {})})
             body_field = rule.body
             if body_field and body_field != "*":
@@ -378,8 +411,8 @@ def build(descriptor: bytes) -> dict[str, Any]:
                 if field.type == F.TYPE_MESSAGE:
                     continue  # nested query parameters are not used by any documented endpoint
                 doc = _clean_comment(protos.comments.get(f"{method.input_type}.{field.name}", ""))
-                param: dict[str, Any] = {"name": field.name, "in": "query", "required": False,
-                                         "schema": builder.field_schema(field)}
+                param: dict[str, Any] = {"name": field.name, "in": "query", "required": _required(method.input_type, field),
+                                         "schema": _constrained(method.input_type, field, builder.field_schema(field))}
                 if field.label == F.LABEL_REPEATED:
                     param.update(style="form", explode=True)
                 if doc:
