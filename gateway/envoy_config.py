@@ -960,6 +960,20 @@ def _admin_cluster(host: str, port: int) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- edge requests
+
+
+def _http1_options() -> dict[str, Any]:
+    """HTTP/1.1 codec options of the public listener.
+
+    `allow_custom_methods`: a method token the codec does not know (`QUERY`, `FOO`) is
+    parsed instead of being a codec error, a bare 400 with no request id. The request
+    then reaches the routes, and a documented path answers it with the family's 405 and
+    `Allow`, like DELETE or PUT (docs/gateway.md, "Requests at the edges").
+    """
+    return {"allow_custom_methods": True}
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -1073,6 +1087,7 @@ def render(
         # 400); nothing documented uses them, and dropping stops `x_request_id`-style
         # spoofing of a dashed header by a component that folds "_" into "-".
         "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        "http_protocol_options": _http1_options(),
         # Request ids: the caller's header is moved aside before the connection manager
         # handles request ids, so Envoy generates a UUID v4 for every request; the Lua
         # filter restores the caller's id when it is a valid UUID.

@@ -647,3 +647,26 @@ def test_live_landing_preflight_needs_no_service(gateway: str) -> None:
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", "x1", path)
+
+
+@needs_envoy
+@pytest.mark.parametrize("method", ["FOO", "QUERY2", "PROPFIND"])
+def test_live_custom_methods_are_the_familys_405_on_every_route(gateway: str, method: str) -> None:
+    """A method token the HTTP/1.1 codec does not know was a bare JSON 400 without a
+    request id; it is the route's 405 with `Allow`, in the family's envelope."""
+    for family in envoy_config.FAMILIES:
+        for path, methods in family.routes:
+            response = httpx.request(method, gateway + _concrete(path))
+            assert response.status_code == 405, (path, response.text)
+            assert response.headers["allow"] == ", ".join(methods), path
+            request_id = response.headers["x-request-id"]
+            assert UUID_RE.match(request_id)
+            body = response.json()
+            # The family's 405, naming the caller's method.
+            expected = family.reply_for(405).body(family.envelope, envoy_config.Slots(
+                timestamp=body.get("meta", {}).get("timestamp", ""), request_id=request_id, method=method))
+            assert body == expected, path
