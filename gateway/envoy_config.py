@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import ipaddress
 import json
 import os
@@ -574,7 +575,9 @@ def _local_reply_config(serves_openapi: bool = False) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json")] if serves_openapi else []
     for family in FAMILIES:
         mappers.extend(_asset_mappers(family))
+        mappers.extend(_pre_request_id_mappers(family))
         mappers.extend(_family_mappers(family))
+    mappers.append(_pathless_mapper())
     # Outside every family: a plain JSON 404, and a plain JSON body for anything else.
     mappers.append(
         {"filter": _status_filter(404), "body_format_override": _reply_format(_plain_not_found(ENVOY_SLOTS))}
@@ -960,6 +963,77 @@ def _admin_cluster(host: str, port: int) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- edge requests
+
+
+def _http1_options() -> dict[str, Any]:
+    """HTTP/1.1 codec options of the public listener.
+
+    `allow_custom_methods`: a method token the codec does not know (`QUERY`, `FOO`) is
+    parsed instead of being a codec error, a bare 400 with no request id. The request
+    then reaches the routes, and a documented path answers it with the family's 405 and
+    `Allow`, like DELETE or PUT (docs/gateway.md, "Requests at the edges").
+    """
+    return {"allow_custom_methods": True}
+
+
+# Replies the connection manager makes before it has generated a request id (the path
+# failed normalization, a QUERY without Content-Type, a request the codec could not
+# parse): the id is generated for the reply itself (%UNIQUE_ID%, a UUID v4) into the
+# response's X-Request-ID, and the body reads it back from there.
+GENERATED_ID_SLOTS = Slots(timestamp=ENVOY_SLOTS.timestamp, request_id="%RESP(X-REQUEST-ID)%",
+                           method=ENVOY_SLOTS.method)
+# (response code details, field, message, code) of the causes a family path can meet.
+PRE_ID_CAUSES: tuple[tuple[str, str, str, str], ...] = (
+    ("path_normalization_failed", "path",
+     "The path holds a character that is not allowed, e.g. an escaped control character", "invalid_path"),
+    ("query_missing_content_type", "content-type", "A QUERY request needs a Content-Type header",
+     "missing_content_type"),
+)
+
+
+def _no_request_id_filter() -> dict[str, Any]:
+    return {"header_filter": {"header": {"name": "x-request-id", "present_match": True, "invert_match": True}}}
+
+
+def _generated_id_header() -> list[dict[str, Any]]:
+    return [{"header": {"key": "x-request-id", "value": "%UNIQUE_ID%"},
+             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
+
+
+def _pre_request_id_mappers(family: Family) -> list[dict[str, Any]]:
+    """The family's 400 for each known cause refused before a request id exists."""
+    base = family.reply_for(400)
+    mappers = []
+    for details, field, message, code in PRE_ID_CAUSES:
+        reply = dataclasses.replace(base, fields=((field, message, code),))
+        mapper: dict[str, Any] = {
+            "filter": {"and_filter": {"filters": [
+                _family_filter(family), _no_request_id_filter(), _details_prefix_filter(details)]}},
+            "headers_to_add": _generated_id_header(),
+            "body_format_override": _reply_format(reply.body(family.envelope, GENERATED_ID_SLOTS)),
+        }
+        if reply.reply_status != 400:
+            mapper["status_code"] = reply.reply_status
+        mappers.append(mapper)
+    return mappers
+
+
+def _pathless_mapper() -> dict[str, Any]:
+    """Anything else without a request id, e.g. request line and headers over the codec's
+    limit (431) or a request it cannot parse: the path is not known, so the gateway's
+    generic body, with a generated request id."""
+    return {
+        "filter": _no_request_id_filter(),
+        "headers_to_add": _generated_id_header(),
+        "body_format_override": {
+            "json_format": {"error": "%LOCAL_REPLY_BODY%", "status": "%RESPONSE_CODE%",
+                            "requestId": GENERATED_ID_SLOTS.request_id},
+            "content_type": "application/json",
+        },
+    }
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -1073,6 +1147,7 @@ def render(
         # 400); nothing documented uses them, and dropping stops `x_request_id`-style
         # spoofing of a dashed header by a component that folds "_" into "-".
         "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        "http_protocol_options": _http1_options(),
         # Request ids: the caller's header is moved aside before the connection manager
         # handles request ids, so Envoy generates a UUID v4 for every request; the Lua
         # filter restores the caller's id when it is a valid UUID.

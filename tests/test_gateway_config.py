@@ -212,6 +212,8 @@ def test_every_route_tells_lua_its_fallback_reply() -> None:
 def _mapper_bodies(config: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     out = []
     for mapper in _hcm(config)["local_reply_config"]["mappers"]:
+        if "headers_to_add" in mapper:
+            continue  # a reply made before a request id exists (generated id; tested live)
         fmt = mapper["body_format_override"]
         if fmt["text_format_source"]["inline_string"] == "%LOCAL_REPLY_BODY%":
             continue  # a file's own body (the landing tracker, /openapi.json), not an envelope
@@ -647,3 +649,65 @@ def test_live_landing_preflight_needs_no_service(gateway: str) -> None:
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", "x1", path)
+
+
+@needs_envoy
+@pytest.mark.parametrize("method", ["FOO", "QUERY2", "PROPFIND"])
+def test_live_custom_methods_are_the_familys_405_on_every_route(gateway: str, method: str) -> None:
+    """A method token the HTTP/1.1 codec does not know was a bare JSON 400 without a
+    request id; it is the route's 405 with `Allow`, in the family's envelope."""
+    for family in envoy_config.FAMILIES:
+        for path, methods in family.routes:
+            response = httpx.request(method, gateway + _concrete(path))
+            assert response.status_code == 405, (path, response.text)
+            assert response.headers["allow"] == ", ".join(methods), path
+            request_id = response.headers["x-request-id"]
+            assert UUID_RE.match(request_id)
+            body = response.json()
+            # The family's 405, naming the caller's method.
+            expected = family.reply_for(405).body(family.envelope, envoy_config.Slots(
+                timestamp=body.get("meta", {}).get("timestamp", ""), request_id=request_id, method=method))
+            assert body == expected, path
+
+
+@needs_envoy
+def test_live_control_character_in_the_path_is_the_familys_400_with_a_request_id(gateway: str) -> None:
+    """Refused by path normalization before Envoy generates a request id: the reply gets
+    one of its own, in the header and the body, and names the path."""
+    for family in envoy_config.FAMILIES:
+        path = _concrete(family.routes[0][0])
+        cut = len(family.prefix) + 2
+        response = httpx.get(gateway + path[:cut] + "%00" + path[cut:])
+        reply = family.reply_for(400)
+        assert response.status_code == reply.reply_status, (path, response.text)
+        request_id = response.headers["x-request-id"]
+        assert UUID_RE.match(request_id)
+        if family.envelope in ("partner", "landing"):  # the envelopes that carry the id
+            assert request_id in response.text
+        assert "character that is not allowed" in response.text
+        assert "more than once" not in response.text
+
+
+@needs_envoy
+def test_live_query_without_content_type_has_a_request_id(gateway: str) -> None:
+    response = httpx.request("QUERY", gateway + INSTANCE_PATH)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["meta"]["requestId"] == response.headers["x-request-id"]
+    assert UUID_RE.match(body["meta"]["requestId"])
+    assert body["fields"][0]["code"] == "missing_content_type"
+
+
+@needs_envoy
+def test_live_headers_over_the_codec_limit_get_a_generated_request_id(gateway: str) -> None:
+    """The path is not known to the reply: the gateway's generic body, with an id."""
+    response = httpx.get(gateway + INSTANCE_PATH, headers={"x-filler": "a" * 70_000})
+    assert response.status_code == 431
+    body = response.json()
+    assert body["requestId"] == response.headers["x-request-id"]
+    assert UUID_RE.match(body["requestId"])
+    assert body["status"] == 431
