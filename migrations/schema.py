@@ -1,7 +1,7 @@
 """Every model module of the platform, imported so that the metadata is complete."""
 
 from platform_core import accounts, audit, lifecycle  # noqa: F401
-from platform_core import ratelimit  # noqa: F401
+from platform_core import ratelimit, record_keys  # noqa: F401
 from platform_core.db import Base
 from services.affiliate import models as affiliate_models  # noqa: F401
 from services.campaign import models as campaign_models  # noqa: F401

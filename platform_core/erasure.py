@@ -113,7 +113,9 @@ async def _instance(conn: AsyncConnection, done: Erasure, subject: str) -> None:
                   "(SELECT livemode, id FROM orders WHERE account_id = :a AND instance_id = :i) RETURNING 1", p)
     orders = await _rows(conn, done, "orders",
                            "DELETE FROM orders WHERE account_id = :a AND instance_id = :i RETURNING livemode, total", p)
-    await _rows(conn, done, "events", "DELETE FROM events WHERE account_id = :a AND instance_id = :i RETURNING 1", p)
+    events = await _rows(conn, done, "events", "DELETE FROM events WHERE account_id = :a AND instance_id = :i "
+                         "RETURNING livemode, CAST(id AS text) AS client_id", p)
+    await _forget_ids(conn, done, "events", events)
     await _rows(conn, done, "insider_rewards",
                   "DELETE FROM insider_rewards WHERE account_id = :a AND instance_id = :i RETURNING 1", p)
     instances = await _rows(
@@ -134,6 +136,17 @@ async def _instance(conn: AsyncConnection, done: Erasure, subject: str) -> None:
                        "r": revenue.get(row.livemode, 0) if purchase else 0})
 
 
+async def _forget_ids(conn: AsyncConnection, done: Erasure, kind: str, rows: list) -> None:
+    """The erased records' ids in record_keys (platform_core/record_keys.py): no trace is
+    left, so a resend of an erased record is stored again."""
+    for livemode in sorted({row.livemode for row in rows}):
+        await _rows(conn, done, "record_keys",
+                    "DELETE FROM record_keys WHERE account_id = :a AND livemode = :l AND kind = :k "
+                    "AND client_id = ANY(CAST(:ids AS text[])) RETURNING 1",
+                    {"a": done.account_id, "l": livemode, "k": kind,
+                     "ids": [row.client_id for row in rows if row.livemode == livemode]})
+
+
 async def _adjust(
     conn: AsyncConnection, done: Erasure, table: str, subtract: str, key: str, emptied: str, params: dict
 ) -> None:
@@ -148,18 +161,23 @@ async def _adjust(
 async def _customer(conn: AsyncConnection, done: Erasure, subject: str) -> None:
     p = {"a": done.account_id, "c": subject}
     daily: dict[tuple, collections.Counter] = collections.defaultdict(collections.Counter)
-    for row in await _rows(
+    redemptions = await _rows(
         conn, done, "voucher_redemptions",
         "DELETE FROM voucher_redemptions WHERE account_id = :a AND customer_id = :c "
-        "RETURNING livemode, voucher_id, (redeemed_at AT TIME ZONE 'UTC')::date AS day, order_total, discount", p,
-    ):
+        "RETURNING livemode, voucher_id, (redeemed_at AT TIME ZONE 'UTC')::date AS day, order_total, discount, "
+        "id AS client_id", p,
+    )
+    await _forget_ids(conn, done, "voucher_redemptions", redemptions)
+    for row in redemptions:
         figures = daily[(row.livemode, row.voucher_id, row.day)]
         figures.update(uses=1, discount=row.discount, gross=row.order_total)
-    for row in await _rows(
+    validations = await _rows(
         conn, done, "voucher_validations",
         "DELETE FROM voucher_validations WHERE account_id = :a AND customer_id = :c "
-        "RETURNING livemode, voucher_id, (validated_at AT TIME ZONE 'UTC')::date AS day", p,
-    ):
+        "RETURNING livemode, voucher_id, (validated_at AT TIME ZONE 'UTC')::date AS day, id AS client_id", p,
+    )
+    await _forget_ids(conn, done, "voucher_validations", validations)
+    for row in validations:
         daily[(row.livemode, row.voucher_id, row.day)].update(validations=1)
     await _rows(conn, done, "voucher_customers",
                   "DELETE FROM voucher_customers WHERE account_id = :a AND id = :c RETURNING 1", p)

@@ -83,6 +83,9 @@ PARTITIONED = (
 RAW_UNPARTITIONED = (
     TimedTable("affiliate_session_days", "day"),
     TimedTable("landing_daily_visitors", "day", modes=False),
+    # The claimed client ids of the partitioned tables (platform_core/record_keys.py),
+    # with the time of the record that holds each: they expire with it.
+    TimedTable("record_keys", "recorded_at"),
 )
 # Pre-aggregated: kept for the account's aggregate_days.
 AGGREGATES = (

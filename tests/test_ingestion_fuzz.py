@@ -488,10 +488,10 @@ def _text_id(values) -> str:
 
 
 def _at(ident, field):
-    """The identity of a record of a time-partitioned table: its client id and its time (to
-    the microsecond PostgreSQL keeps). The time is in the key (docs/lifecycle.md,
-    "Idempotency"): a retry carries both; the same id at another time is another record."""
-    return lambda values: (ident(values), values[field].seconds, values[field].nanos // 1000)
+    """The identity of a record of a time-partitioned table: its client id alone. The time
+    is in the table's key, but the id is claimed in record_keys (docs/lifecycle.md,
+    "Idempotency"): the same id at another time is a duplicate."""
+    return ident
 
 
 def _batch(name, build):

@@ -201,7 +201,7 @@ async def create_events(
         {"id": ("ids", "uuid"), "instance_id": ("instances", "uuid"), "name": ("names", "text"),
          "tracker_type": ("trackers", "text"), "reference_id": ("refs", "text"), "created_at": ("created", "timestamptz"),
          "updated_at": ("updated", "timestamptz"), "metadata": ("metadata", "jsonb")},
-        rows,
+        rows, claim=("id", "created_at"),
     )
     return await commit_and_acknowledge(session, records, inserted, EVENTS)
 

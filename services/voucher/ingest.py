@@ -164,7 +164,7 @@ async def create_validations(
         {"id": ("ids", "text"), "voucher_id": ("vouchers", "text"), "customer_id": ("customers", "text"),
          "order_amount": ("amounts", "bigint"), "validated_at": ("validated", "timestamptz")},
         rows,
-        returning="voucher_id, validated_at",
+        returning="voucher_id, validated_at", claim=("id", "validated_at"),
     )
     deltas: dict[tuple[str, dt.date], list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
     for row in inserted:  # only what this call wrote: a retry adds nothing
@@ -207,7 +207,7 @@ async def create_redemptions(
          "order_total": ("totals", "bigint"), "discount": ("discounts", "bigint"),
          "redeemed_at": ("redeemed", "timestamptz")},
         rows,
-        returning="voucher_id, redeemed_at, order_total, discount",
+        returning="voucher_id, redeemed_at, order_total, discount", claim=("id", "redeemed_at"),
     )
     deltas: dict[tuple[str, dt.date], list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
     for row in inserted:
