@@ -361,7 +361,8 @@ async def test_one_flooding_source_is_limited_without_crowding_out_other_visitor
         "success": False, "error": "Too many events from this visitor. Please slow down", "code": "RATE_LIMITED",
         "retry_after": int(refused.headers["retry-after"]),
     }
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # At the latest 60/20 s into the next window (the sliding-window counter).
+    assert 1 <= int(refused.headers["retry-after"]) <= 63
     assert refused.headers["x-ratelimit-limit"] == "20"
     assert refused.headers["x-ratelimit-remaining"] == "0"
     # Another visitor of the same tenant still gets through, and the refused event did
