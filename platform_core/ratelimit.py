@@ -1,28 +1,33 @@
-"""Sliding-window rate limiting per account per endpoint.
+"""Sliding-window-counter rate limiting per account per endpoint.
 
-The window is a true sliding log: a request is allowed when fewer than `limit` requests
-were allowed in the last `window` seconds. The log lives in one of three stores
+Each key keeps two fixed windows of `window` seconds aligned to the epoch: the count of
+allowed requests in the current one and in the previous one. A request is allowed when
+`prev * (window - elapsed) / window + cur + 1 <= limit`, `elapsed` being how far the
+current window has run: the previous window is weighted by how much of it still overlaps
+the sliding window ending now. A check is O(1) whatever the number of hits, and denied
+requests are not counted. docs/architecture.md "Rate limiting" gives the bound of this
+estimate against a true sliding log. The counters live in one of three stores
 (RATE_LIMIT_STORE, docs/architecture.md "Rate-limit state shared by replicas"):
 
 * Redis when `REDIS_URL` is set: one atomic script per request, shared by every replica;
 * PostgreSQL otherwise (the default without Redis): one statement per request on an
   UNLOGGED table, shared by every replica that uses the same database;
 * process memory only when asked for (`RATE_LIMIT_STORE=memory`): one process only.
+
+Every store uses its own clock (the memory store the process's) and returns the raw
+counters; `decide` turns them into the decision and its headers the same way for all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime as dt
 import math
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Text, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Text, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,8 +38,8 @@ from platform_core.db import Base
 class Decision:
     allowed: bool
     limit: int
-    remaining: int
-    reset_epoch: int  # when the oldest counted request leaves the window (Unix seconds)
+    remaining: int  # requests that would be allowed if sent now, after this one
+    reset_epoch: int  # when both windows are empty again and `remaining` is back to `limit` (Unix seconds)
     retry_after: int  # seconds until a request would be allowed (0 when allowed)
 
     def headers(self) -> dict[str, str]:
@@ -52,64 +57,112 @@ class Limiter(Protocol):
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision: ...
 
 
-def _decide(allowed: bool, count: int, oldest_ms: float, now_ms: float, limit: int, window_ms: int) -> Decision:
-    reset_ms = oldest_ms + window_ms
-    return Decision(
-        allowed=allowed,
-        limit=limit,
-        remaining=max(0, limit - count),
-        reset_epoch=math.ceil(reset_ms / 1000),
-        retry_after=0 if allowed else max(1, math.ceil((reset_ms - now_ms) / 1000)),
-    )
+def decide(allowed: bool, prev: int, cur: int, start_ms: int, now_ms: int, limit: int, window_ms: int) -> Decision:
+    """The decision from the counters after the request: `prev` and `cur` allowed requests in
+    the previous window and in the current one, which started at `start_ms`."""
+    elapsed = now_ms - start_ms
+    # Remaining: n more requests pass now while prev*(W-e) + (cur+n)*W <= limit*W.
+    free = limit * window_ms - prev * (window_ms - elapsed) - cur * window_ms
+    remaining = max(0, free // window_ms)
+    if cur > 0:
+        reset_ms = start_ms + 2 * window_ms
+    elif prev > 0:
+        reset_ms = start_ms + window_ms
+    else:
+        reset_ms = now_ms
+    retry_after = 0
+    if not allowed:
+        retry_after = math.ceil((_next_allowed_ms(prev, cur, start_ms, limit, window_ms) - now_ms) / 1000)
+        retry_after = max(1, retry_after)
+    return Decision(allowed, limit, remaining, math.ceil(reset_ms / 1000), retry_after)
+
+
+def _next_allowed_ms(prev: int, cur: int, start_ms: int, limit: int, window_ms: int) -> int:
+    """The first instant at which one more request passes, no other request coming."""
+    if limit <= 0:
+        return start_ms + window_ms  # never; say one window
+    room = (limit - 1 - cur) * window_ms  # needed: prev * (W - e) <= room
+    if room >= 0 and prev > 0:
+        elapsed = window_ms - room // prev  # the least e with prev*(W-e) <= room
+        if elapsed < window_ms:
+            return start_ms + elapsed
+    if cur == 0:
+        return start_ms + window_ms
+    # In the next window `cur` becomes the previous count: cur * (W - e) <= (limit - 1) * W.
+    elapsed = max(0, window_ms - ((limit - 1) * window_ms) // cur)
+    return start_ms + window_ms + elapsed
+
+
+def _roll(stored_start: int, prev: int, cur: int, start_ms: int, window_ms: int) -> tuple[int, int]:
+    """The (prev, cur) counts of the window starting at start_ms from the stored ones."""
+    if stored_start == start_ms:
+        return prev, cur
+    if stored_start == start_ms - window_ms:
+        return cur, 0
+    return 0, 0
+
+
+def _admits(prev: int, cur: int, elapsed: int, limit: int, window_ms: int) -> bool:
+    return prev * (window_ms - elapsed) + (cur + 1) * window_ms <= limit * window_ms
 
 
 class MemoryLimiter:
-    """In-process sliding log, for one process only."""
+    """In-process sliding-window counter, for one process only."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._log: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._windows: dict[str, tuple[int, int, int]] = {}  # key -> (window start ms, prev, cur)
         self._lock = asyncio.Lock()
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
         async with self._lock:
-            now_ms = self._clock() * 1000
+            now_ms = int(self._clock() * 1000)
             window_ms = window_seconds * 1000
-            log = self._log[key]
-            while log and log[0] <= now_ms - window_ms:
-                log.popleft()
-            allowed = len(log) < limit
+            start_ms = now_ms - now_ms % window_ms
+            stored = self._windows.get(key)
+            prev, cur = _roll(*stored, start_ms, window_ms) if stored else (0, 0)
+            allowed = _admits(prev, cur, now_ms - start_ms, limit, window_ms)
             if allowed:
-                log.append(now_ms)
-            oldest = log[0] if log else now_ms
-            return _decide(allowed, len(log), oldest, now_ms, limit, window_ms)
+                cur += 1
+            if prev or cur:
+                self._windows[key] = (start_ms, prev, cur)
+            else:
+                self._windows.pop(key, None)
+            return decide(allowed, prev, cur, start_ms, now_ms, limit, window_ms)
 
 
-# KEYS[1] = the log; ARGV = limit, window ms, a unique member suffix.
-# Redis's own clock is used so that replicas with skewed clocks agree.
+# KEYS[1] = the key's hash {s = window start ms, p = previous count, c = current count};
+# ARGV = limit, window ms. Redis's own clock is used so that replicas with skewed clocks agree.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
-  count = count + 1
-  allowed = 1
+local start = now - (now % window)
+local stored = redis.call('HMGET', KEYS[1], 's', 'p', 'c')
+local prev, cur = 0, 0
+local s = tonumber(stored[1])
+if s == start then
+  prev = tonumber(stored[2]) or 0
+  cur = tonumber(stored[3]) or 0
+elseif s == start - window then
+  prev = tonumber(stored[3]) or 0
 end
-redis.call('PEXPIRE', KEYS[1], window)
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local oldest_score = now
-if oldest[2] then oldest_score = tonumber(oldest[2]) end
-return {allowed, count, oldest_score, now}
+local allowed = 0
+if prev * (window - (now - start)) + (cur + 1) * window <= limit * window then
+  allowed = 1
+  cur = cur + 1
+end
+if s ~= start or allowed == 1 then
+  redis.call('HSET', KEYS[1], 's', start, 'p', prev, 'c', cur)
+  redis.call('PEXPIREAT', KEYS[1], start + 2 * window)
+end
+return {allowed, prev, cur, start, now}
 """
 
 
 class RedisLimiter:
-    """Sliding log in a Redis sorted set, shared by all replicas."""
+    """Sliding-window counter in one Redis hash per key, shared by all replicas."""
 
     def __init__(self, client, prefix: str = "rl:") -> None:  # client: redis.asyncio.Redis
         self._client = client
@@ -118,59 +171,64 @@ class RedisLimiter:
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
         window_ms = window_seconds * 1000
-        allowed, count, oldest, now = await self._script(
-            keys=[self._prefix + key], args=[limit, window_ms, secrets.token_hex(6)]
-        )
-        return _decide(bool(allowed), int(count), float(oldest), float(now), limit, window_ms)
+        allowed, prev, cur, start, now = await self._script(keys=[self._prefix + key], args=[limit, window_ms])
+        return decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_ms)
 
 
 class RateLimitWindow(Base):
-    """The sliding log of one limiter key, for the PostgreSQL store. UNLOGGED: it is
+    """The two window counters of one limiter key, for the PostgreSQL store. UNLOGGED: it is
     cheap to write and a crash only forgets recent requests (the windows start empty)."""
 
     __tablename__ = "rate_limit_windows"
     __table_args__ = {"prefixes": ["UNLOGGED"]}
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
-    # The database clock (ms since the epoch) of every allowed request still in the window.
-    hits: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    # The start of the current fixed window (the database clock, ms since the epoch) and the
+    # requests allowed in it and in the window before it.
+    window_start_ms: Mapped[int] = mapped_column(BigInteger)
+    prev_count: Mapped[int] = mapped_column(Integer)
+    cur_count: Mapped[int] = mapped_column(Integer)
     # Whether the latest request was allowed, and when it came (the database clock, ms).
     allowed: Mapped[bool] = mapped_column(Boolean)
     seen_ms: Mapped[int] = mapped_column(BigInteger)
-    # When every hit has left the window: the sweeper deletes rows past it.
+    # When both windows are over: the sweeper deletes rows past it.
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-# The hits of the locked row that are still inside the window at EXCLUDED.seen_ms.
-_LIVE = "ARRAY(SELECT h FROM unnest(w.hits) AS h WHERE h > EXCLUDED.seen_ms - :window_ms)"
-_ROOM = f"cardinality({_LIVE}) < :limit"
+# The stored counters rolled forward to the window of EXCLUDED (the request's).
+_PREV = """(CASE WHEN w.window_start_ms = EXCLUDED.window_start_ms THEN w.prev_count
+                 WHEN w.window_start_ms = EXCLUDED.window_start_ms - :window_ms THEN w.cur_count
+                 ELSE 0 END)"""
+_CUR = "(CASE WHEN w.window_start_ms = EXCLUDED.window_start_ms THEN w.cur_count ELSE 0 END)"
+_ROOM = (f"({_PREV}::bigint * (:window_ms - (EXCLUDED.seen_ms - EXCLUDED.window_start_ms))"
+         f" + ({_CUR}::bigint + 1) * :window_ms <= :limit * :window_ms)")
+# The parameters are cast to bigint: limit * window overflows an integer.
 # One statement: ON CONFLICT DO UPDATE locks the key's row and reads its latest committed
 # version, so concurrent requests on any replica queue on that row and each sees the
 # others' hits. The database's clock is used so that replicas with skewed clocks agree.
 _HIT_SQL = text(f"""
-INSERT INTO rate_limit_windows AS w (key, hits, allowed, seen_ms, expires_at)
-SELECT :key,
-       CASE WHEN :limit > 0 THEN ARRAY[c.now_ms] ELSE '{{}}'::bigint[] END,
-       :limit > 0, c.now_ms, c.now + make_interval(secs => :window_s)
-FROM (SELECT (extract(epoch FROM t.now) * 1000)::bigint AS now_ms, t.now
-      FROM (SELECT clock_timestamp() AS now) AS t) AS c
+INSERT INTO rate_limit_windows AS w
+    (key, window_start_ms, prev_count, cur_count, allowed, seen_ms, expires_at)
+SELECT :key, c.start_ms, 0, CASE WHEN :limit > 0 THEN 1 ELSE 0 END, :limit > 0, c.now_ms,
+       to_timestamp((c.start_ms + 2 * :window_ms) / 1000.0)
+FROM (SELECT n.now_ms, n.now_ms - n.now_ms % :window_ms AS start_ms
+      FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms) AS n) AS c
 ON CONFLICT (key) DO UPDATE SET
-    hits = CASE WHEN {_ROOM} THEN {_LIVE} || EXCLUDED.seen_ms ELSE {_LIVE} END,
+    prev_count = {_PREV},
+    cur_count = {_CUR} + CASE WHEN {_ROOM} THEN 1 ELSE 0 END,
     allowed = {_ROOM},
+    window_start_ms = EXCLUDED.window_start_ms,
     seen_ms = EXCLUDED.seen_ms,
-    expires_at = CASE WHEN {_ROOM} THEN EXCLUDED.expires_at ELSE w.expires_at END
-RETURNING allowed, cardinality(hits), coalesce(hits[1], seen_ms), seen_ms
-""")
+    expires_at = EXCLUDED.expires_at
+RETURNING allowed, prev_count, cur_count, window_start_ms, seen_ms
+""".replace(":window_ms", "CAST(:window_ms AS bigint)").replace(":limit", "CAST(:limit AS bigint)"))
 _SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < clock_timestamp()")
 
 
 class PostgresLimiter:
-    """Sliding log in an UNLOGGED PostgreSQL table, shared by all replicas on one database.
-
-    Every hit rewrites the key's array of timestamps, so a hit costs O(limit): fine for the
-    documented limits (at most a few thousand per window); Redis is the store for heavy
-    traffic. Rows whose hits have all left their window are deleted every `sweep_seconds`.
-    """
+    """Sliding-window counter in an UNLOGGED PostgreSQL table, shared by all replicas on one
+    database: one row of two counters per key, so a hit costs the same at any load. Rows
+    whose windows are both over are deleted every `sweep_seconds`."""
 
     def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0) -> None:
         # Autocommit: the one statement is its own transaction, one round trip per hit.
@@ -181,14 +239,12 @@ class PostgresLimiter:
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
         window_ms = window_seconds * 1000
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                _HIT_SQL, {"key": key, "limit": limit, "window_ms": window_ms, "window_s": window_seconds}
-            )).one()
+            row = (await conn.execute(_HIT_SQL, {"key": key, "limit": limit, "window_ms": window_ms})).one()
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self._sweep_seconds
                 await conn.execute(_SWEEP_SQL)
-        allowed, count, oldest, now = row
-        return _decide(bool(allowed), int(count), float(oldest), float(now), limit, window_ms)
+        allowed, prev, cur, start, now = row
+        return decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_ms)
 
 
 def create_limiter(

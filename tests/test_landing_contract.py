@@ -128,8 +128,9 @@ async def test_track_stores_the_event_with_a_salted_ip_hash(http, landing_tenant
     )
     assert response.status_code == 200
     assert response.json() == {"success": True}
-    assert response.headers["x-ratelimit-limit"] == "100"
-    assert response.headers["x-ratelimit-remaining"] == "99"
+    # The headers name the limit that refuses this visitor first: its source's 20, not the tenant's 100.
+    assert response.headers["x-ratelimit-limit"] == "20"
+    assert response.headers["x-ratelimit-remaining"] == "19"
     [row] = await stored_events(deps, tenant.tenant_id)
     salt = await salt_of_today(deps, tenant.time_zone)
     address = ipaddress.ip_address("203.0.113.77").packed
@@ -281,11 +282,28 @@ async def test_a_text_plain_body_is_accepted_like_json(http, landing_tenant, dep
         "",
     ],
 )
-async def test_known_bots_are_acknowledged_but_not_counted(http, landing_tenant, deps, user_agent):
+async def test_known_bots_are_acknowledged_but_not_stored(http, landing_tenant, deps, user_agent):
     tenant = await landing_tenant()
     response = await track(http, tenant.tenant_id, **{"user-agent": user_agent})
-    assert response.json() == {"success": True}
+    assert response.status_code == 200 and response.json() == {"success": True}
     assert await stored_events(deps, tenant.tenant_id) == []
+
+
+async def test_a_bot_gets_the_status_body_and_headers_of_a_counted_event(http, landing_tenant, deps):
+    """Nothing tells a crawler it was filtered: it is counted against the limits like a visitor."""
+    tenant = await landing_tenant()
+    bot_agent = {"user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
+    human = await track(http, tenant.tenant_id, ip="203.0.113.90")
+    bot = await track(http, tenant.tenant_id, ip="203.0.113.91", **bot_agent)
+    assert (bot.status_code, bot.json()) == (human.status_code, human.json()) == (200, {"success": True})
+    limit_headers = {k for k in human.headers if k.startswith("x-ratelimit-") or k == "retry-after"}
+    assert limit_headers == {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
+    assert {k for k in bot.headers if k.startswith("x-ratelimit-") or k == "retry-after"} == limit_headers
+    assert [bot.headers[k] for k in ("x-ratelimit-limit", "x-ratelimit-remaining")] == ["20", "19"]
+    flood = [await track(http, tenant.tenant_id, ip="203.0.113.91", **bot_agent) for _ in range(20)]
+    assert [r.status_code for r in flood] == [200] * 19 + [429]
+    assert flood[-1].headers["x-ratelimit-remaining"] == "0" and "retry-after" in flood[-1].headers
+    assert len(await stored_events(deps, tenant.tenant_id)) == 1  # the visitor's event only
 
 
 # ------------------------------------------------------------------------------- CORS
@@ -343,15 +361,23 @@ async def test_one_flooding_source_is_limited_without_crowding_out_other_visitor
         "success": False, "error": "Too many events from this visitor. Please slow down", "code": "RATE_LIMITED",
         "retry_after": int(refused.headers["retry-after"]),
     }
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # At the latest 60/20 s into the next window (the sliding-window counter).
+    assert 1 <= int(refused.headers["retry-after"]) <= 63
     assert refused.headers["x-ratelimit-limit"] == "20"
     assert refused.headers["x-ratelimit-remaining"] == "0"
     # Another visitor of the same tenant still gets through, and the refused event did
     # not spend the tenant's quota.
     other = await track(http, tenant.tenant_id, ip="203.0.113.67")
     assert other.status_code == 200
-    assert other.headers["x-ratelimit-remaining"] == str(100 - 21)
+    assert (other.headers["x-ratelimit-limit"], other.headers["x-ratelimit-remaining"]) == ("20", "19")
     assert len(await stored_events(deps, tenant.tenant_id)) == 21
+    # 79 more from fresh sources fill the tenant's 100; once the tenant has fewer left than
+    # the source, the headers name the tenant's limit.
+    more = [await track(http, tenant.tenant_id, ip=ip_of(i // 10)) for i in range(79)]
+    assert [r.status_code for r in more] == [200] * 79
+    assert [(r.headers["x-ratelimit-limit"], r.headers["x-ratelimit-remaining"]) for r in more[-2:]] == [
+        ("100", "1"), ("100", "0")]
+    assert (await track(http, tenant.tenant_id, ip=ip_of(500))).status_code == 429
 
 
 async def test_over_100_events_a_minute_for_a_tenant_is_429(http, landing_tenant, deps):

@@ -1,4 +1,4 @@
-"""The sliding-window limiter, in memory, in PostgreSQL and in Redis (fakeredis, and a real server when told)."""
+"""The sliding-window-counter limiter, in memory, in PostgreSQL and in Redis (fakeredis, and a real server when told)."""
 
 from __future__ import annotations
 
@@ -18,24 +18,30 @@ from platform_core.ratelimit import MemoryLimiter, PostgresLimiter, RedisLimiter
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_000_000.0
+        self.now = 1_000_020.0  # the start of a 60 s window (1_000_020 = 16_667 x 60)
 
     def __call__(self) -> float:
         return self.now
 
 
-async def test_memory_window_slides_rather_than_resetting():
+async def test_memory_counter_weights_the_previous_window_by_its_overlap():
     clock = Clock()
     limiter = MemoryLimiter(clock)
     for _ in range(3):
         assert (await limiter.hit("k", 3, 60)).allowed
         clock.now += 10
-    denied = await limiter.hit("k", 3, 60)  # t=30: 3 hits at t=0,10,20
-    assert (denied.allowed, denied.remaining, denied.retry_after, denied.reset_epoch) == (False, 0, 30, 1_000_060)
-    clock.now = 1_000_060.5  # the t=0 hit left the window; t=10 and t=20 are still in it
-    allowed = await limiter.hit("k", 3, 60)
-    assert (allowed.allowed, allowed.remaining) == (True, 0)
+    denied = await limiter.hit("k", 3, 60)  # t=30: 3 hits at t=0,10,20 in this window
+    # The next window counts these 3 at weight (60 - e)/60: one more passes once 3(60 - e) + 60 <= 180, e = 20 s.
+    assert (denied.allowed, denied.remaining, denied.retry_after, denied.reset_epoch) == (False, 0, 50, 1_000_140)
+    assert denied.headers()["retry-after"] == "50"
+    clock.now = 1_000_020 + 79.9  # Retry-After is not early: just before it, still refused
     assert not (await limiter.hit("k", 3, 60)).allowed
+    clock.now = 1_000_020 + 80
+    allowed = await limiter.hit("k", 3, 60)
+    assert (allowed.allowed, allowed.remaining, allowed.reset_epoch) == (True, 0, 1_000_020 + 180)
+    assert not (await limiter.hit("k", 3, 60)).allowed
+    clock.now = 1_000_020 + 110  # 3 x 10/60 + 1 + this one = 2.5: allowed, half a request left
+    assert (await limiter.hit("k", 3, 60)).remaining == 0
 
 
 async def test_memory_keys_are_independent():
@@ -45,15 +51,52 @@ async def test_memory_keys_are_independent():
     assert (await limiter.hit("b", 1, 60)).allowed
 
 
-async def test_denied_requests_do_not_extend_the_window():
+async def test_denied_requests_are_not_counted():
     clock = Clock()
     limiter = MemoryLimiter(clock)
-    await limiter.hit("k", 1, 60)
+    first = await limiter.hit("k", 2, 60)
+    clock.now += 1
+    await limiter.hit("k", 2, 60)
+    retry = (await limiter.hit("k", 2, 60)).retry_after
     for _ in range(5):
         clock.now += 10
-        await limiter.hit("k", 1, 60)
-    clock.now = 1_000_060.1
-    assert (await limiter.hit("k", 1, 60)).allowed
+        assert (await limiter.hit("k", 2, 60)).retry_after == retry - 10 * (_ + 1)
+    assert first.allowed
+    clock.now = 1_000_020 + 1 + retry
+    assert (await limiter.hit("k", 2, 60)).allowed
+
+
+async def test_remaining_is_exact_and_no_window_admits_more_than_the_bound():
+    """`remaining` more requests pass at once and the next is refused; over any traffic no fixed
+    window admits more than the limit and no sliding window more than 2 x limit - 1
+    (docs/architecture.md "Rate limiting")."""
+    import random
+
+    rng = random.Random(7)
+    clock = Clock()
+    limiter = MemoryLimiter(clock)
+    limit, window = 10, 60
+    admitted = []
+    for _ in range(3000):
+        clock.now += rng.choice([0.0, 0.01, 0.5, 1, 3, 7])
+        decision = await limiter.hit("k", limit, window)
+        if decision.allowed:
+            admitted.append(clock.now)
+        if rng.random() < 0.05:  # drain what remains now: exactly `remaining` more pass
+            for _ in range(decision.remaining):
+                assert (await limiter.hit("k", limit, window)).allowed
+                admitted.append(clock.now)
+            assert not (await limiter.hit("k", limit, window)).allowed
+    fixed = {}
+    for at in admitted:
+        fixed[at // window] = fixed.get(at // window, 0) + 1
+    assert max(fixed.values()) <= limit
+    j = 0
+    for i, at in enumerate(admitted):
+        while admitted[j] <= at - window:
+            j += 1
+        assert i - j + 1 <= 2 * limit - 1
+    assert len(admitted) > 3000 * 7 // 60  # it does admit: about the limit per window
 
 
 def _redis_clients():
@@ -73,7 +116,8 @@ async def test_redis_limiter_counts_across_replicas(name, factory):
     decisions = [await (first if i % 2 else second).hit(key, 5, 60) for i in range(7)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
     assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0]
-    assert decisions[-1].retry_after in (59, 60)
+    # One more passes once the weighted count allows it: at the latest W/limit into the next window.
+    assert 1 <= decisions[-1].retry_after <= 60 + 12
     assert decisions[-1].headers()["retry-after"] == str(decisions[-1].retry_after)
 
 
@@ -92,7 +136,7 @@ async def test_postgres_limiter_counts_across_replicas(pg_engines):
     decisions = [await (first if i % 2 else second).hit(key, 5, 60) for i in range(7)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
     assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0]
-    assert decisions[-1].retry_after in (59, 60)
+    assert 1 <= decisions[-1].retry_after <= 60 + 12
 
 
 async def test_postgres_limiter_is_exact_under_concurrent_replicas(pg_engines):
@@ -104,15 +148,18 @@ async def test_postgres_limiter_is_exact_under_concurrent_replicas(pg_engines):
 
 
 async def test_postgres_limiter_window_slides(pg_engines):
-    """A hit leaves the window after `window` seconds (1 s here), not at a fixed boundary."""
+    """The counters roll to the next fixed window and are forgotten after two (1 s windows here)."""
     key = f"test-{uuid.uuid4()}"
     limiter = PostgresLimiter(pg_engines[0])
     assert (await limiter.hit(key, 1, 1)).allowed
     denied = await limiter.hit(key, 1, 1)
-    assert (denied.allowed, denied.remaining, denied.retry_after) == (False, 0, 1)
-    # Age the stored hit by a window instead of sleeping: it has left the window.
+    # One hit in this window (or the last one): it weighs until the end of the next one.
+    assert (denied.allowed, denied.remaining) == (False, 0) and denied.retry_after in (1, 2)
+    # Age the stored counters by two windows instead of sleeping: they have left the window.
     async with pg_engines[0].begin() as conn:
-        await conn.execute(text("UPDATE rate_limit_windows SET hits = ARRAY[hits[1] - 1000] WHERE key = :k"), {"k": key})
+        await conn.execute(
+            text("UPDATE rate_limit_windows SET window_start_ms = window_start_ms - 2000 WHERE key = :k"), {"k": key}
+        )
     assert (await limiter.hit(key, 1, 1)).allowed
 
 

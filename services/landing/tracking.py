@@ -260,16 +260,19 @@ class Tracker:
         self._source_limit = source_limit
 
     async def track(self, event: TrackRequest, client: Client) -> tuple[bool, dict[str, str]]:
-        """Stores the event unless it comes from a bot; returns (stored, rate-limit headers)."""
+        """Stores the event unless it comes from a bot; returns (stored, rate-limit headers).
+
+        A bot's event is counted against the limits like any other, so that its status, body
+        and headers are those of a stored event (docs/architecture.md, landing)."""
         tenant = await self._tenants.get(event.tenant_id)
         if tenant is None:
             raise TenantNotFound(message="Tenant not found", details=f"No tenant has the id {event.tenant_id}.")
-        if is_bot(client.user_agent):
-            return False, {}
         now = self._salts.now()
         salt = await self._salts.salt(tenant.time_zone, now)
         hashed = visitor_hash(salt, tenant.id, client.ip)
         decision = await self._limit(tenant, hashed)
+        if is_bot(client.user_agent):
+            return False, decision.headers()
         await self._writer.write(
             EventRow(tenant.id, tenant.time_zone, now, event.event_type, hashed, event.duration_ms, client.user_agent,
                      client.referrer, event.metadata)
@@ -292,4 +295,5 @@ class Tracker:
                 retry_after_seconds=decision.retry_after,
                 headers=decision.headers(),
             )
-        return decision
+        # The headers name the limit that refuses the caller first: the one with fewer left.
+        return min((source, decision), key=lambda d: (d.remaining, -d.reset_epoch))
