@@ -119,7 +119,8 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
         # The demo tenants reference the account: their rows go first (seed_landing re-creates them).
         await _delete_landing(session)
         for table in ("order_items", "orders", "insider_rewards", "events", "instance_hourly_counts",
-                      "campaign_hourly_stats", "campaigns", "instances", *VOUCHER_TABLES, *AFFILIATE_TABLES):
+                      "campaign_hourly_stats", "campaigns", "instances", "record_keys", *VOUCHER_TABLES,
+                      *AFFILIATE_TABLES):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
         await session.execute(delete(ApiKey).where(ApiKey.account_id == DEMO_ACCOUNT_ID))
         await session.execute(delete(Account).where(Account.id == DEMO_ACCOUNT_ID))

@@ -9,6 +9,7 @@ then the embedded database.
 from __future__ import annotations
 
 import argparse
+import http.client
 import asyncio
 import os
 import pathlib
@@ -217,7 +218,9 @@ class Stack:
                 with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
                     if r.status == 200:
                         return
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # Not listening yet, or an answer that is not HTTP yet (BadStatusLine while
+                # the admin listener starts): try again until the deadline.
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{name} did not become ready in 30s")
