@@ -321,6 +321,18 @@ async def voucher_channel(deps, voucher_settings):
 
 
 @pytest_asyncio.fixture(scope="module")
+async def affiliate_channel(deps):
+    """The affiliate service in process on a free port."""
+    from services.affiliate.errors import affiliate_envelope
+    from services.affiliate.servicer import service_specs as affiliate_specs
+
+    running = await create_server("127.0.0.1:0", deps, affiliate_specs(deps), affiliate_envelope)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        yield channel
+    await running.stop(1)
+
+
+@pytest_asyncio.fixture(scope="module")
 async def fuzz_accounts(gateway, owner_sessions):
     """Account A (the demo data) and a small account B with every id collected (tests/fuzzing.py).
 

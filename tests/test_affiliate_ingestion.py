@@ -20,23 +20,12 @@ from partnerlytics.affiliate.v1 import affiliate_analytics_pb2_grpc as api_grpc
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2_grpc as pb_grpc
 from platform_core.paging import timestamp_of
-from platform_core.server import create_server
 from services.affiliate.classify import parse_user_agent, traffic_source
-from services.affiliate.errors import affiliate_envelope
-from services.affiliate.servicer import service_specs
 from tests import affiliate_data as ad
 
 NOW = dt.datetime.now(dt.timezone.utc)
 TODAY = NOW.date()
 UA = ad.AGENTS[0][0]
-
-
-@pytest_asyncio.fixture(scope="module")
-async def affiliate_channel(deps):
-    running = await create_server("127.0.0.1:0", deps, service_specs(deps), affiliate_envelope)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield channel
-    await running.stop(1)
 
 
 @pytest_asyncio.fixture

@@ -8,8 +8,6 @@ import asyncio
 import datetime as dt
 import uuid
 
-import grpc
-import pytest_asyncio
 from sqlalchemy import text
 
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as apb
@@ -18,9 +16,6 @@ from partnerlytics.instance.v1 import instance_ingestion_pb2 as ipb
 from partnerlytics.instance.v1 import instance_ingestion_pb2_grpc as ipb_grpc
 from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as vpb
 from platform_core.paging import timestamp_of
-from platform_core.server import create_server
-from services.affiliate.errors import affiliate_envelope
-from services.affiliate.servicer import service_specs
 from tests import factories as f
 from tests import voucher_data as vd
 
@@ -46,14 +41,6 @@ async def resend(calls) -> list[tuple[int, int]]:
 async def scalar(deps, sql: str, account_id) -> object:
     async with deps.reader() as conn:
         return (await conn.execute(text(sql), {"a": account_id})).scalar_one()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def affiliate_channel(deps):
-    running = await create_server("127.0.0.1:0", deps, service_specs(deps), affiliate_envelope)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield channel
-    await running.stop(1)
 
 
 async def test_instance_records_resent_at_other_times_are_stored_and_counted_once(channel, make_tenant, deps):
@@ -139,10 +126,7 @@ async def test_voucher_records_resent_at_other_times_are_counted_once(voucher_ch
     tenant = await make_tenant()
     data = vd.build(NOW, seed=23, days=5)
     ingest = vd.VoucherIngest(voucher_channel, tenant.test_key)
-    await ingest.stub.BatchCreateVouchers(vpb.BatchCreateVouchersRequest(vouchers=list(data.vouchers.values())),
-                                          metadata=ingest.md)
-    await ingest.stub.BatchCreateCustomers(vpb.BatchCreateCustomersRequest(customers=list(data.customers.values())),
-                                           metadata=ingest.md)
+    await ingest.references(data)
     validations = await resend(ingest.stub.BatchCreateValidations(vpb.BatchCreateValidationsRequest(
         validations=[shifted(v, "validated_at", by) for v in data.validations]), metadata=ingest.md) for by in SHIFTS)
     redemptions = await resend(ingest.stub.BatchCreateRedemptions(vpb.BatchCreateRedemptionsRequest(

@@ -60,10 +60,7 @@ async def test_a_bad_batch_writes_nothing_and_names_every_field(voucher_channel,
     tenant = await make_tenant()
     data = vd.build(NOW, seed=12, days=3)
     ingest = vd.VoucherIngest(voucher_channel, tenant.test_key)
-    await ingest.stub.BatchCreateVouchers(pb.BatchCreateVouchersRequest(vouchers=list(data.vouchers.values())),
-                                          metadata=ingest.md)
-    await ingest.stub.BatchCreateCustomers(pb.BatchCreateCustomersRequest(customers=list(data.customers.values())),
-                                           metadata=ingest.md)
+    await ingest.references(data)
     good = data.redemptions[0]
     bad = [
         good,

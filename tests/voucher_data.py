@@ -243,11 +243,15 @@ class VoucherIngest:
         self.stub = pb_grpc.VoucherIngestionServiceStub(channel)
         self.md = (("authorization", f"Bearer {key}"),)
 
-    async def all(self, data: VoucherData) -> None:
+    async def references(self, data: VoucherData) -> None:
+        """The vouchers and customers that validations and redemptions refer to."""
         await self.stub.BatchCreateVouchers(pb.BatchCreateVouchersRequest(vouchers=list(data.vouchers.values())),
                                             metadata=self.md)
         await self.stub.BatchCreateCustomers(pb.BatchCreateCustomersRequest(customers=list(data.customers.values())),
                                              metadata=self.md)
+
+    async def all(self, data: VoucherData) -> None:
+        await self.references(data)
         for start in range(0, len(data.validations), 5000):
             await self.stub.BatchCreateValidations(
                 pb.BatchCreateValidationsRequest(validations=data.validations[start:start + 5000]), metadata=self.md)
