@@ -3,7 +3,9 @@
 Every call of a method that needs a key, and every denial (401, 403, 429) of any policed
 method, is one row: account, key id, endpoint (the RPC's full method), HTTP status, gRPC
 code and request id. The app role may only INSERT into `audit_log` (migration s001), and a
-trigger refuses UPDATE, DELETE and TRUNCATE for every role.
+trigger refuses UPDATE, DELETE and TRUNCATE for every role. The one exception is the
+retention of the maintenance job: `audit_log_expire(before, max_rows)` (migration t001)
+deletes rows older than AUDIT_RETENTION_DAYS, a batch at a time (docs/lifecycle.md).
 
 Rows are written off the request path: `AuditWriter.record` appends to a buffer in
 memory (no I/O), and one task per process inserts the buffer in one multi-row INSERT
@@ -41,7 +43,11 @@ class AuditEntry(Base):
     an erasure's counts per table); requests never store payloads."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_account_at", "account_id", "at"),
+        # Retention's scan of the expired rows (migration t001): BRIN, a few pages for an append-only table.
+        Index("ix_audit_log_at", "at", postgresql_using="brin"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
