@@ -43,11 +43,7 @@ class AuditEntry(Base):
     an erasure's counts per table); requests never store payloads."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (
-        Index("ix_audit_log_account_at", "account_id", "at"),
-        # Retention's scan of the expired rows (migration t001): BRIN, a few pages for an append-only table.
-        Index("ix_audit_log_at", "at", postgresql_using="brin"),
-    )
+    __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())

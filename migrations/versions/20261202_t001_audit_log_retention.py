@@ -4,9 +4,10 @@ The append-only trigger of s001 now lets a DELETE through only for rows older th
 cutoff that `audit_log_expire(before, max_rows)` sets for its own statement (a
 transaction-local setting it clears again); UPDATE, TRUNCATE and any other DELETE are
 still refused for every role. The app role keeps INSERT only on `audit_log` and gets no
-EXECUTE on the function, so the guarantee against the services is unchanged. A BRIN
-index on `at` (a few pages for an append-only table) bounds each batch's scan to the
-expired block ranges. The maintenance job calls it with AUDIT_RETENTION_DAYS
+EXECUTE on the function, so the guarantee against the services is unchanged. Each call
+looks at the `max_rows` oldest rows by id (the primary key, in insertion order) and
+deletes those older than the cutoff: a bounded read whatever the table's size, and no
+index added to the write path. The maintenance job calls it with AUDIT_RETENTION_DAYS
 (docs/lifecycle.md).
 
 Revision ID: t001
@@ -49,18 +50,18 @@ def upgrade() -> None:
             deleted integer;
         BEGIN
             PERFORM set_config('{SETTING}', before::text, true);
-            DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < before LIMIT max_rows);
+            DELETE FROM audit_log WHERE id IN (
+                SELECT id FROM (SELECT id, at FROM audit_log ORDER BY id LIMIT max_rows) AS oldest
+                WHERE at < before);
             GET DIAGNOSTICS deleted = ROW_COUNT;
             PERFORM set_config('{SETTING}', '', true);
             RETURN deleted;
         END $$
     """)
     op.execute("REVOKE ALL ON FUNCTION audit_log_expire(timestamptz, integer) FROM PUBLIC")
-    op.create_index("ix_audit_log_at", "audit_log", ["at"], postgresql_using="brin")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_log_at", table_name="audit_log", postgresql_using="brin")
     op.execute("DROP FUNCTION audit_log_expire(timestamptz, integer)")
     op.execute(f"""
         CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
