@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from migrations.schema import metadata
-from platform_core import lifecycle
+from platform_core import lifecycle, maintenance
+from platform_core.config import ConfigError
 from stack.run import migrate
 from tests.databases import scratch_database
 
@@ -172,3 +173,14 @@ def test_every_table_has_exactly_one_rule_and_the_document_lists_it():
     doc = (pathlib.Path(__file__).parent.parent / "docs" / "lifecycle.md").read_text()
     section = doc.split("## Every table's rule", 1)[1].split("\n## ", 1)[0]
     assert sorted(re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE)) == sorted(metadata.tables)
+
+
+def test_the_job_reads_the_audit_retention_from_its_setting(monkeypatch):
+    monkeypatch.setenv("AUDIT_RETENTION_DAYS", "30")
+    assert maintenance.audit_days() == 30
+    monkeypatch.delenv("AUDIT_RETENTION_DAYS")
+    assert maintenance.audit_days() == lifecycle.DEFAULT_AUDIT_DAYS == 400
+    for wrong in ("0", "a year"):
+        monkeypatch.setenv("AUDIT_RETENTION_DAYS", wrong)
+        with pytest.raises(ConfigError, match="AUDIT_RETENTION_DAYS"):
+            maintenance.audit_days()
