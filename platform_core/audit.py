@@ -3,7 +3,9 @@
 Every call of a method that needs a key, and every denial (401, 403, 429) of any policed
 method, is one row: account, key id, endpoint (the RPC's full method), HTTP status, gRPC
 code and request id. The app role may only INSERT into `audit_log` (migration s001), and a
-trigger refuses UPDATE, DELETE and TRUNCATE for every role.
+trigger refuses UPDATE, DELETE and TRUNCATE for every role. The one exception is the
+retention of the maintenance job: `audit_log_expire(before, max_rows)` (migration t001)
+deletes rows older than AUDIT_RETENTION_DAYS, a batch at a time (docs/lifecycle.md).
 
 Rows are written off the request path: `AuditWriter.record` appends to a buffer in
 memory (no I/O), and one task per process inserts the buffer in one multi-row INSERT

@@ -6,7 +6,10 @@ long ago, clocks far ahead), so ingestion never fails for lack of a partition.
 `ensure_partitions` creates the months ahead (moving rows the DEFAULT partition holds for
 a new month into it); `apply_retention` drops whole months older than the longest raw
 retention of any account and deletes, in bounded batches, the older rows of accounts that
-keep raw data for less. Pre-aggregated tables have their own, longer retention.
+keep raw data for less. Pre-aggregated tables have their own, longer retention. Instances
+go with their orders, items and rewards once their last activity is older than the
+raw retention; the audit log has an operator setting (AUDIT_RETENTION_DAYS); every other
+table is either swept when it expires or kept while its account exists (TABLE_RULES).
 
 Both run in `python -m platform_core.maintenance` (docs/lifecycle.md).
 """
@@ -33,11 +36,17 @@ from platform_core.db import Base, TimestampTZ
 # pre-aggregated tables 1,100 days (three years of trends).
 DEFAULT_RAW_DAYS = 400
 DEFAULT_AGGREGATE_DAYS = 1100
+# The audit log's retention (AUDIT_RETENTION_DAYS), the same for every account: a 401 has
+# no account, and a year and a month of who-called-what covers a yearly review.
+DEFAULT_AUDIT_DAYS = 400
 # Months of partitions kept ready ahead of the current one.
 MONTHS_AHEAD = 3
 # Rows per DELETE statement: each batch is its own short transaction, so retention never
 # holds locks or bloats WAL in one huge statement.
 DELETE_BATCH = 5000
+# Instances per transaction: each one is ~5 rows (order, items, reward) and a foreign-key
+# check per child table, the events' one in every partition (about 0.2 ms an instance).
+INSTANCE_BATCH = 1000
 
 
 class AccountRetention(Base):
@@ -67,6 +76,8 @@ class TimedTable:
     # Whether `livemode` follows `account_id` in the keys: naming both modes lets a
     # delete seek (account, mode, time) ranges in the indexes that have them.
     modes: bool = True
+    # Only the rows that also match this condition age (SQL over the table's columns).
+    where: str = ""
 
 
 # The raw event streams: partitioned by month.
@@ -86,15 +97,45 @@ RAW_UNPARTITIONED = (
     # The claimed client ids of the partitioned tables (platform_core/record_keys.py),
     # with the time of the record that holds each: they expire with it.
     TimedTable("record_keys", "recorded_at"),
+    # Finished export jobs (their files are deleted by the voucher worker when they expire):
+    # `GET` of one answers "expired" or "failed" until then, "not found" after.
+    TimedTable("voucher_exports", "created_at", where="status IN ('expired', 'failed')"),
 )
 # Pre-aggregated: kept for the account's aggregate_days.
 AGGREGATES = (
-    TimedTable("instance_hourly_counts", "hour"),
     TimedTable("campaign_hourly_stats", "hour"),
     TimedTable("affiliate_daily_counts", "day"),
     TimedTable("voucher_daily", "day"),
     TimedTable("landing_daily_stats", "day", modes=False),
 )
+# An instance with its children, deleted together once its last activity (start, events,
+# order, rewards) is older than the account's raw_days; `instance_hourly_counts` is the
+# instance list's count of them and loses the deleted ones (delete_expired_instances).
+INSTANCE_TREE = ("instances", "orders", "order_items", "insider_rewards", "instance_hourly_counts")
+# Rows without an account that carry their own deadline, swept once it passed (the
+# services sweep them too; the job makes sure it happens while they are down).
+EXPIRING = (("landing_salts", "expires_at"), ("rate_limit_windows", "expires_at"))
+AUDIT_LOG = "audit_log"
+# What every other table keeps, and why: docs/lifecycle.md lists every table's rule, and
+# tests/test_retention.py checks that each table of the schema has exactly one.
+KEPT = {
+    "accounts": "the tenants; every other row refers to one",
+    "api_keys": "an account's keys, revoked ones too: audit rows name them",
+    "account_retention": "an account's policy",
+    "campaigns": "registry: aggregates and instances name a campaign",
+    "affiliates": "registry: aggregates name an affiliate",
+    "affiliate_tracking_codes": "registry: ingestion resolves a code to its affiliate",
+    "affiliate_products": "registry: ingestion checks the products of a conversion",
+    "vouchers": "registry: `voucher_daily` and the exports name a voucher",
+    "voucher_customers": "registry: a redemption must name a recorded customer (erasure deletes one on request)",
+    "landing_tenants": "registry: the tracker names a tenant",
+}
+
+
+def aged_tables() -> set[str]:
+    """Every table some rule of this module deletes from."""
+    timed = {t.name for t in PARTITIONED + RAW_UNPARTITIONED + AGGREGATES}
+    return timed | set(INSTANCE_TREE) | {name for name, _ in EXPIRING} | {AUDIT_LOG}
 
 
 # ---------------------------------------------------------------------------------------
@@ -275,19 +316,108 @@ def delete_older(conn: psycopg.Connection, table: TimedTable, account_id: uuid.U
     partitions).
     """
     column = sql.Identifier(table.time_column)
-    modes = sql.SQL(" AND livemode IN (false, true)" if table.modes else "")
+    modes = " AND livemode IN (false, true)" if table.modes else ""
+    where = f" AND {table.where}" if table.where else ""
     statement = sql.SQL(
         "DELETE FROM {t} WHERE (tableoid, ctid) IN "
         "(SELECT tableoid, ctid FROM {t} WHERE account_id = %s{m} AND {c} < %s LIMIT %s)"
-    ).format(t=sql.Identifier(table.name), m=modes, c=column)
+    ).format(t=sql.Identifier(table.name), m=sql.SQL(modes + where), c=column)
     bound = cutoff.date() if table.time_column == "day" else cutoff
+    return _in_batches(conn, statement, (account_id, bound, batch), batch)
+
+
+def _in_batches(conn: psycopg.Connection, statement: sql.Composable | str, params: tuple, batch: int) -> int:
+    """Runs a DELETE of at most `batch` rows, each run its own transaction, until one
+    deletes fewer; returns the rows deleted."""
     total = 0
     while True:
         with conn.transaction():
-            deleted = conn.execute(statement, (account_id, bound, batch)).rowcount
+            cursor = conn.execute(statement, params)
+            deleted = cursor.fetchone()[0] if cursor.description else cursor.rowcount
         total += deleted
         if deleted < batch:
             return total
+
+
+# One batch of an account's expired instances, with their children, in one statement:
+# `doomed` locks (SKIP LOCKED: an instance being written to waits for the next pass)
+# instances started before the cutoff that have no event left (raw retention deleted
+# the older ones) and no order or reward since the cutoff; the hourly counts of the
+# list lose them, and the counts left at zero are returned to be deleted.
+_EXPIRED_INSTANCES = """
+WITH doomed AS (
+  SELECT i.livemode, i.id FROM instances i
+  WHERE i.account_id = %(a)s AND i.livemode IN (false, true) AND i.started_at < %(cutoff)s
+    AND NOT EXISTS (SELECT FROM events e
+                    WHERE e.account_id = i.account_id AND e.livemode = i.livemode AND e.instance_id = i.id)
+    AND NOT EXISTS (SELECT FROM orders o WHERE o.account_id = i.account_id AND o.livemode = i.livemode
+                    AND o.instance_id = i.id AND o.created_at >= %(cutoff)s)
+    AND NOT EXISTS (SELECT FROM insider_rewards r WHERE r.account_id = i.account_id AND r.livemode = i.livemode
+                    AND r.instance_id = i.id AND r.created_at >= %(cutoff)s)
+  LIMIT %(n)s FOR UPDATE OF i SKIP LOCKED
+), items AS (
+  DELETE FROM order_items it USING orders o, doomed d
+  WHERE o.account_id = %(a)s AND o.livemode = d.livemode AND o.instance_id = d.id
+    AND it.account_id = %(a)s AND it.livemode = o.livemode AND it.order_id = o.id RETURNING 1
+), gone_orders AS (
+  DELETE FROM orders o USING doomed d
+  WHERE o.account_id = %(a)s AND o.livemode = d.livemode AND o.instance_id = d.id RETURNING 1
+), rewards AS (
+  DELETE FROM insider_rewards r USING doomed d
+  WHERE r.account_id = %(a)s AND r.livemode = d.livemode AND r.instance_id = d.id RETURNING 1
+), gone AS (
+  DELETE FROM instances i USING doomed d
+  WHERE i.account_id = %(a)s AND i.livemode = d.livemode AND i.id = d.id
+  RETURNING i.livemode, i.is_purchase, date_trunc('hour', i.started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour
+), counted AS (
+  UPDATE instance_hourly_counts c SET n = c.n - g.n
+  FROM (SELECT livemode, hour, is_purchase, count(*) AS n FROM gone GROUP BY 1, 2, 3) AS g
+  WHERE c.account_id = %(a)s AND c.livemode = g.livemode AND c.hour = g.hour AND c.is_purchase = g.is_purchase
+  RETURNING c.livemode, c.hour, c.is_purchase, c.n
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM gone_orders), (SELECT count(*) FROM items),
+       (SELECT count(*) FROM rewards),
+       (SELECT coalesce(array_agg(livemode), '{}') FROM counted WHERE n <= 0),
+       (SELECT coalesce(array_agg(hour), '{}') FROM counted WHERE n <= 0),
+       (SELECT coalesce(array_agg(is_purchase), '{}') FROM counted WHERE n <= 0)
+"""
+_EMPTIED_COUNTS = (
+    "DELETE FROM instance_hourly_counts c USING unnest(%s::boolean[], %s::timestamptz[], %s::boolean[]) "
+    "AS z(livemode, hour, is_purchase) WHERE c.account_id = %s AND c.livemode = z.livemode AND c.hour = z.hour "
+    "AND c.is_purchase = z.is_purchase AND c.n <= 0"
+)
+
+
+def delete_expired_instances(conn: psycopg.Connection, account_id: uuid.UUID, cutoff: dt.datetime,
+                             batch: int = INSTANCE_BATCH) -> dict[str, int]:
+    """Deletes the account's instances whose last activity is older than `cutoff`, with
+    their orders, order items and rewards, `batch` instances per transaction. Run after
+    the raw events older than the cutoff are gone."""
+    totals = dict.fromkeys(INSTANCE_TREE, 0)
+    while True:
+        with conn.transaction():
+            *counts, modes, hours, purchases = conn.execute(
+                _EXPIRED_INSTANCES, {"a": account_id, "cutoff": cutoff, "n": batch}).fetchone()
+            emptied = conn.execute(_EMPTIED_COUNTS, (modes, hours, purchases, account_id)).rowcount if modes else 0
+        for table, n in zip(INSTANCE_TREE, [*counts, emptied]):
+            totals[table] += n
+        if counts[0] < batch:
+            return totals
+
+
+def sweep_expiring(conn: psycopg.Connection, now: dt.datetime, batch: int = DELETE_BATCH) -> dict[str, int]:
+    """Deletes the rows of the EXPIRING tables whose deadline passed."""
+    return {name: _in_batches(conn, sql.SQL(
+        "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM {t} WHERE {c} <= %s LIMIT %s)").format(
+            t=sql.Identifier(name), c=sql.Identifier(column)), (now, batch), batch)
+        for name, column in EXPIRING}
+
+
+def expire_audit_log(conn: psycopg.Connection, cutoff: dt.datetime, batch: int = DELETE_BATCH) -> int:
+    """Deletes the audit rows older than `cutoff` through `audit_log_expire` (migration
+    t001), the only DELETE the append-only trigger lets through: each call the expired
+    ones among the `batch` oldest rows by id, until a call finds a younger row among them."""
+    return _in_batches(conn, "SELECT audit_log_expire(%s, %s)", (cutoff, batch), batch)
 
 
 @dataclass
@@ -297,11 +427,14 @@ class RunReport:
     deleted: dict[str, int]
 
 
-def run_once(conn: psycopg.Connection, now: dt.datetime, batch: int = DELETE_BATCH) -> RunReport:
+def run_once(conn: psycopg.Connection, now: dt.datetime, batch: int = DELETE_BATCH,
+             audit_days: int = DEFAULT_AUDIT_DAYS) -> RunReport:
     """One maintenance pass: partitions ahead, expired partitions dropped, old rows deleted.
 
     `conn` is in autocommit mode (each step commits on its own); `now` is the clock.
     """
+    if audit_days < 1:
+        raise ValueError("audit_days must be at least 1")
     accounts = policies(conn)
     max_raw = max([DEFAULT_RAW_DAYS, *(p.raw_days for p in accounts)])
     created = ensure_partitions(conn, now, max_raw)
@@ -313,7 +446,12 @@ def run_once(conn: psycopg.Connection, now: dt.datetime, batch: int = DELETE_BAT
         for table in PARTITIONED + RAW_UNPARTITIONED:
             n = delete_older(conn, table, policy.account_id, raw_cutoff, batch)
             deleted[table.name] = deleted.get(table.name, 0) + n
+        for name, n in delete_expired_instances(conn, policy.account_id, raw_cutoff,
+                                                min(batch, INSTANCE_BATCH)).items():
+            deleted[name] = deleted.get(name, 0) + n
         for table in AGGREGATES:
             n = delete_older(conn, table, policy.account_id, aggregate_cutoff, batch)
             deleted[table.name] = deleted.get(table.name, 0) + n
+    deleted.update(sweep_expiring(conn, now, batch))
+    deleted[AUDIT_LOG] = expire_audit_log(conn, now - dt.timedelta(days=audit_days), batch)
     return RunReport(created, dropped, deleted)

@@ -1,7 +1,8 @@
 """The scheduled data-lifecycle job: `python -m platform_core.maintenance [--once]`.
 
 Each pass creates the month partitions ahead, drops the expired ones and deletes the rows
-older than each account's retention (platform_core/lifecycle.py, docs/lifecycle.md). It
+older than each account's retention, and the audit rows older than AUDIT_RETENTION_DAYS
+(default 400; platform_core/lifecycle.py, docs/lifecycle.md). It
 needs the owner role (DDL): MIGRATION_DATABASE_URL, else DATABASE_URL. Without `--once`
 it repeats every MAINTENANCE_INTERVAL_SECONDS (default 3600) until SIGTERM or SIGINT; a
 failed pass is logged and retried at the next interval. An advisory lock lets any number
@@ -22,7 +23,7 @@ import time
 import psycopg
 
 from platform_core import lifecycle, logs
-from platform_core.config import env_float, require
+from platform_core.config import ConfigError, env_float, env_int, require
 
 log = logging.getLogger("platform_core.maintenance")
 
@@ -36,6 +37,14 @@ def database_url() -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def audit_days() -> int:
+    """AUDIT_RETENTION_DAYS: how long audit rows are kept (at least a day)."""
+    days = env_int("AUDIT_RETENTION_DAYS", lifecycle.DEFAULT_AUDIT_DAYS)
+    if days < 1:
+        raise ConfigError(f"configuration error: AUDIT_RETENTION_DAYS={days} must be at least 1")
+    return days
+
+
 def run_pass(url: str, now: dt.datetime | None = None) -> lifecycle.RunReport | None:
     """One pass, or None when another process holds the lock."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -43,7 +52,7 @@ def run_pass(url: str, now: dt.datetime | None = None) -> lifecycle.RunReport | 
             log.info("another maintenance pass is running; skipped")
             return None
         started = time.monotonic()
-        report = lifecycle.run_once(conn, now or dt.datetime.now(dt.timezone.utc))
+        report = lifecycle.run_once(conn, now or dt.datetime.now(dt.timezone.utc), audit_days=audit_days())
         log.info("maintenance pass", extra={"fields": {
             "created": report.created, "dropped": report.dropped,
             "deleted": {table: n for table, n in report.deleted.items() if n},
@@ -59,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
     url = database_url()
+    audit_days()  # a malformed setting stops the job at start, not at its first pass
     interval = env_float("MAINTENANCE_INTERVAL_SECONDS", 3600.0)
     if args.once:
         run_pass(url)
