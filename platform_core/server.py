@@ -179,18 +179,26 @@ async def serve_forever(running: RunningServer, deps: Deps, gauges: Sequence[met
     log.info("stopped")
 
 
+def grpc_port(family: ServiceFamily) -> int:
+    """The family's gRPC port: its `port_env`, by default its `base_port` (a malformed
+    value stops the process with a message naming the variable)."""
+    from platform_core.config import env_int
+
+    return env_int(family.port_env, family.base_port)
+
+
 def run_service(family: ServiceFamily) -> None:
     """A family's `python -m services.<family>` entry point: settings from the
     environment, JSON logs, the server on `GRPC_HOST` and the family's port (its
     `port_env`, by default its `base_port`), until SIGTERM or SIGINT."""
     from platform_core import logs
-    from platform_core.config import env_int, settings
+    from platform_core.config import settings
 
     async def main() -> None:
         config = settings()
+        port = grpc_port(family)
         logs.configure(config.log_level)
         deps = Deps.from_settings(config)
-        port = env_int(family.port_env, family.base_port)
         async with family.serve(deps) as specs:
             running = await create_server(f"{config.grpc_host}:{port}", deps, specs, family.envelope)
             await serve_forever(running, deps, family.gauges(deps))
