@@ -30,11 +30,10 @@ from partnerlytics.instance.v1 import instance_analytics_pb2_grpc as api_grpc
 from platform_core import accounts
 from platform_core.audit import AuditWriter
 from platform_core.config import DEFAULT_RATE_LIMITS, Settings
-from platform_core.errors import partner_envelope
 from platform_core.ratelimit import MemoryLimiter
 from platform_core.roles import prepare_database
 from platform_core.server import Deps, create_server
-from services.instance.servicer import service_specs
+from services.registry import family
 from stack.run import migrate
 
 CALLS, ROUNDS = 500, 8
@@ -70,23 +69,25 @@ async def _measure(app_url: str) -> dict[str, float]:
     write_us = (time.perf_counter() - started) / 20000 * 1e6
     write_cpu_us = (time.process_time() - cpu) / 20000 * 1e6
 
-    servers = {}
-    for name, audit in (("with_audit", deps.audit), ("without_audit", None)):
-        servers[name] = await create_server("127.0.0.1:0", replace(deps, audit=audit), service_specs(deps),
-                                            partner_envelope)
-    md = (("authorization", f"Bearer {key}"),)
-    p50: dict[str, list[float]] = {name: [] for name in servers}
-    channels = {name: grpc.aio.insecure_channel(f"127.0.0.1:{s.port}") for name, s in servers.items()}
-    try:
-        for _ in range(ROUNDS):
-            for name, channel in channels.items():
-                p50[name].append(await _p50_ms(api_grpc.InstanceAnalyticsServiceStub(channel), md, CALLS))
-    finally:
-        for channel in channels.values():
-            await channel.close()
-        for server in servers.values():
-            await server.stop(1)
-        await deps.engine.dispose()
+    instance = family("instance")  # its declaration (services/registry.py): servicers, envelope
+    async with instance.serve(deps) as specs:
+        servers = {}
+        for name, audit in (("with_audit", deps.audit), ("without_audit", None)):
+            servers[name] = await create_server("127.0.0.1:0", replace(deps, audit=audit), specs,
+                                                instance.envelope)
+        md = (("authorization", f"Bearer {key}"),)
+        p50: dict[str, list[float]] = {name: [] for name in servers}
+        channels = {name: grpc.aio.insecure_channel(f"127.0.0.1:{s.port}") for name, s in servers.items()}
+        try:
+            for _ in range(ROUNDS):
+                for name, channel in channels.items():
+                    p50[name].append(await _p50_ms(api_grpc.InstanceAnalyticsServiceStub(channel), md, CALLS))
+        finally:
+            for channel in channels.values():
+                await channel.close()
+            for server in servers.values():
+                await server.stop(1)
+            await deps.engine.dispose()
     out = {"record_us": record_us, "write_us_per_row": write_us, "write_process_cpu_us_per_row": write_cpu_us}
     out.update({f"{name}_p50_ms": statistics.median(v) for name, v in p50.items()})
     return {k: round(v, 3) for k, v in out.items()}

@@ -1,15 +1,20 @@
-"""Every model module of the platform, imported so that the metadata is complete."""
+"""Every model module of the platform, imported so that the metadata is complete: the
+core's, then each family's (`ServiceFamily.models`, services/registry.py)."""
 
-from platform_core import accounts, audit, lifecycle  # noqa: F401
-from platform_core import ratelimit, record_keys  # noqa: F401
+import importlib
+
+from platform_core import accounts, audit, distribution, lifecycle, ratelimit, record_keys  # noqa: F401  # noqa: F401
 from platform_core.db import Base
-from services.affiliate import models as affiliate_models  # noqa: F401
-from services.campaign import models as campaign_models  # noqa: F401
-from services.instance import models  # noqa: F401
-from services.landing import models as landing_models  # noqa: F401
-from services.voucher import models as voucher_models  # noqa: F401
+from services.registry import families
+
+for _family in families():
+    for _module in _family.models:
+        importlib.import_module(_module)
 
 metadata = Base.metadata
+
+# The core's reference tables and every family's (platform_core/distribution.py).
+REFERENCE_TABLES: dict[str, str] = distribution.reference_tables(f.reference_tables for f in families())
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

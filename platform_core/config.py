@@ -100,10 +100,8 @@ class Settings:
     redis_url: str | None
     log_level: str = "INFO"
     grpc_host: str = "127.0.0.1"
-    instance_grpc_port: int = 50051
-    campaign_grpc_port: int = 50052
-    affiliate_grpc_port: int = 50053
-    landing_grpc_port: int = 50055
+    # Each family's gRPC port is its own declaration (services/<family>/family.py: port_env,
+    # base_port), read by platform_core/server.py run_service.
     db_pool_size: int = 10
     # Every statement is cancelled after this long (a 504 to the caller), below the
     # gateway's route timeout so that the caller gets the service's answer, not Envoy's.
@@ -144,10 +142,6 @@ def load_settings() -> Settings:
         redis_url=os.environ.get("REDIS_URL") or None,
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         grpc_host=os.environ.get("GRPC_HOST", "127.0.0.1"),
-        instance_grpc_port=env_int("INSTANCE_GRPC_PORT", 50051),
-        campaign_grpc_port=env_int("CAMPAIGN_GRPC_PORT", 50052),
-        affiliate_grpc_port=env_int("AFFILIATE_GRPC_PORT", 50053),
-        landing_grpc_port=env_int("LANDING_GRPC_PORT", 50055),
         db_pool_size=env_int("DB_POOL_SIZE", 10),
         db_statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
         auth_cache_seconds=env_float("AUTH_CACHE_SECONDS", 5.0),

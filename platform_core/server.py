@@ -18,6 +18,7 @@ from platform_core.audit import AuditWriter
 from platform_core.auth import Authenticator
 from platform_core.config import Settings
 from platform_core.errors import EnvelopeBuilder
+from platform_core.family import ServiceFamily
 from platform_core.interceptor import MethodPolicy, PlatformInterceptor
 from platform_core.ratelimit import Limiter, create_limiter
 from platform_core.reads import Reads
@@ -178,23 +179,28 @@ async def serve_forever(running: RunningServer, deps: Deps, gauges: Sequence[met
     log.info("stopped")
 
 
-def run_service(
-    port_of: Callable[[Settings], int],
-    specs_of: Callable[[Deps], list[ServiceSpec]],
-    envelope: EnvelopeBuilder,
-    gauges_of: Callable[[Deps], Sequence[metrics.GaugeQuery]] = lambda deps: (),
-) -> None:
-    """A service's `python -m services.<domain>` entry point: settings from the
-    environment, JSON logs, the server on `GRPC_HOST` and the service's port, until
-    SIGTERM or SIGINT."""
+def grpc_port(family: ServiceFamily) -> int:
+    """The family's gRPC port: its `port_env`, by default its `base_port` (a malformed
+    value stops the process with a message naming the variable)."""
+    from platform_core.config import env_int
+
+    return env_int(family.port_env, family.base_port)
+
+
+def run_service(family: ServiceFamily) -> None:
+    """A family's `python -m services.<family>` entry point: settings from the
+    environment, JSON logs, the server on `GRPC_HOST` and the family's port (its
+    `port_env`, by default its `base_port`), until SIGTERM or SIGINT."""
     from platform_core import logs
     from platform_core.config import settings
 
     async def main() -> None:
         config = settings()
+        port = grpc_port(family)
         logs.configure(config.log_level)
         deps = Deps.from_settings(config)
-        running = await create_server(f"{config.grpc_host}:{port_of(config)}", deps, specs_of(deps), envelope)
-        await serve_forever(running, deps, gauges_of(deps))
+        async with family.serve(deps) as specs:
+            running = await create_server(f"{config.grpc_host}:{port}", deps, specs, family.envelope)
+            await serve_forever(running, deps, family.gauges(deps))
 
     asyncio.run(main())

@@ -26,7 +26,14 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from platform_core.config import env_int, rate_limit_store
-from platform_core.topology import REPLICA_PORT_STEP, SERVICES, Service  # noqa: F401 (re-exported)
+from platform_core.family import ServiceFamily as Service
+from services.registry import families
+
+# Every family's service (services/registry.py), in the order of their base ports
+# (50051-50055): the order `make run` starts them and numbers a given METRICS_PORT in.
+SERVICES: list[Service] = sorted(families(), key=lambda family: family.base_port)
+# Replica i of a service listens on its base port + i * REPLICA_PORT_STEP (50051, 50151, ...).
+REPLICA_PORT_STEP = 100
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"

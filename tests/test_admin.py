@@ -13,6 +13,8 @@ import pytest
 
 from platform_core import accounts
 from platform_core.config import ConfigError, load_settings
+from platform_core.server import grpc_port
+from services.registry import family
 
 
 def admin(database_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -89,6 +91,9 @@ def test_malformed_numbers_stop_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://x/y")
     monkeypatch.setenv("INSTANCE_GRPC_PORT", "eighty")
     with pytest.raises(ConfigError, match="INSTANCE_GRPC_PORT='eighty' is not an integer"):
+        grpc_port(family("instance"))  # what run_service reads before anything starts
+    monkeypatch.setenv("DB_POOL_SIZE", "ten")
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE='ten' is not an integer"):
         load_settings()
 
 

@@ -31,6 +31,7 @@ if str(ROOT) not in sys.path:  # the repository root holds the `gateway` package
 
 from gateway import envoy_config  # noqa: E402
 from gateway.envoy_config import render  # noqa: E402
+from services.campaign.family import CAMPAIGN_LOCAL_REPLIES  # noqa: E402
 
 DESCRIPTOR = ROOT / "gen" / "partnerlytics.pb"
 LUA = ROOT / "gateway" / "partner.lua"
@@ -340,7 +341,7 @@ def test_families_are_data_driven(tmp_path: pathlib.Path) -> None:
 def test_campaign_family_words_its_gateway_errors_as_its_document() -> None:
     bodies = _mapper_bodies(_render())
     campaign = [(m, b) for m, b in bodies if "/api/partner/v1/" in json.dumps(m["filter"])]
-    assert len(campaign) == len(envoy_config.CAMPAIGN_LOCAL_REPLIES)
+    assert len(campaign) == len(CAMPAIGN_LOCAL_REPLIES)
     unreachable = next((m, b) for m, b in campaign if '"default_value": 503' in json.dumps(m["filter"]))
     assert unreachable[0]["status_code"] == 502
     assert unreachable[1]["error"] == "Bad Gateway" and unreachable[1]["message"] == "Upstream service unavailable."

@@ -3,7 +3,7 @@
 The landing document shows only `{"success": true}`; a failure keeps `success` and says
 why: `{"success": false, "error": "...", "code": "...", ["fields": [...]],
 ["retry_after": n], "request_id": "..."}` (docs/architecture.md, "Landing analytics").
-The gateway's local replies for this family use the same shape (`gateway/envoy_config.py`,
+The gateway's local replies for this family use the same shape (`services/landing/family.py`,
 the "landing" envelope style).
 """
 

@@ -12,7 +12,6 @@ from platform_core.config import env_float, env_int
 
 @dataclass(frozen=True)
 class VoucherSettings:
-    grpc_port: int = 50054
     # Where export files live; one folder per account below it.
     export_dir: pathlib.Path = pathlib.Path(".data/exports")
     # Export workers run inside the service process (0: only `python -m services.voucher.worker`).
@@ -37,7 +36,6 @@ def load() -> VoucherSettings:
     data_dir = pathlib.Path(os.environ.get("DATA_DIR") or ".data")
     host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
     return VoucherSettings(
-        grpc_port=env_int("VOUCHER_GRPC_PORT", 50054),
         export_dir=pathlib.Path(os.environ.get("VOUCHER_EXPORT_DIR") or data_dir / "exports").resolve(),
         export_workers=env_int("VOUCHER_EXPORT_WORKERS", 1),
         export_lease_seconds=env_float("VOUCHER_EXPORT_LEASE_SECONDS", 30.0),
