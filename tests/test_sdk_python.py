@@ -1,0 +1,351 @@
+"""The Python SDK (clients/python) against a live stack: every method, typed models and
+errors, retries after `Retry-After`, resent batches, and its coverage of docs/openapi.json.
+
+The data is written through the SDK itself: the gRPC client ingests instances, vouchers,
+campaigns and tenants (the gRPC-only APIs), the REST client the affiliate records."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import inspect
+import json
+import pathlib
+import re
+import secrets
+import uuid
+
+import grpc
+import pytest
+from partnerlytics_client import (
+    OPERATION_METHODS,
+    AffiliateApiError,
+    AsyncClient,
+    Client,
+    LandingApiError,
+    PartnerApiError,
+    RetryPolicy,
+    VoucherApiError,
+    models,
+)
+from partnerlytics_client.client import PARAMETER_ALIASES
+from partnerlytics_client.grpc_client import GrpcClient, GrpcError
+
+from tests.conftest import SDK_SMALL_LIMIT
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+TODAY = NOW.date()
+
+
+def spec_operations() -> dict[str, dict]:
+    spec = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    return {op["operationId"]: op for ops in spec["paths"].values() for op in ops.values()
+            if isinstance(op, dict) and "operationId" in op}
+
+
+def test_every_operation_of_the_spec_has_a_method_with_its_parameters():
+    """A proto change (make proto -> docs/openapi.json) that the SDK does not follow fails here."""
+    operations = spec_operations()
+    assert sorted(set(operations) - set(OPERATION_METHODS)) == [], "operations without an SDK method"
+    assert sorted(set(OPERATION_METHODS) - set(operations)) == [], "SDK methods of no operation"
+    for operation_id, op in operations.items():
+        for client in (Client, AsyncClient):
+            method = getattr(client, OPERATION_METHODS[operation_id])
+            arguments = set(inspect.signature(method).parameters) - {"self"}
+            wanted = {PARAMETER_ALIASES.get(p["name"], p["name"]) for p in op.get("parameters", [])}
+            assert wanted <= arguments, (operation_id, sorted(wanted - arguments))
+
+
+def test_the_generated_models_are_fresh():
+    """clients/python/partnerlytics_client/_generated.py is tools/gensdk.py's output of the spec."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gensdk", ROOT / "tools" / "gensdk.py")
+    gensdk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gensdk)
+    fresh = gensdk.render(json.loads((ROOT / "docs" / "openapi.json").read_text()))
+    assert gensdk.OUT.read_text() == fresh, "stale: run `make sdk`"
+
+
+@dataclasses.dataclass
+class Seeded:
+    campaign_id: str
+    instance_ids: list[str]
+    voucher_id: str
+    voucher_code: str
+    tenant_id: int
+    tracking_code: str
+    event_ids: list[str]
+
+
+@pytest.fixture(scope="module")
+def seeded(sdk_stack) -> Seeded:
+    """A little of every family, written through the gRPC client (and REST for the affiliate family)."""
+    tag = secrets.token_hex(4)
+    channels = {service: grpc.insecure_channel(sdk_stack.grpc_target(service))
+                for service in ("instance", "campaign", "voucher", "landing")}
+    try:
+        api = GrpcClient({"instance_ingestion": channels["instance"], "campaigns": channels["campaign"],
+                          "voucher_ingestion": channels["voucher"], "landing_tenants": channels["landing"]},
+                         sdk_stack.key)
+        campaign_id = str(uuid.uuid4())
+        created = api.campaigns.create_campaign(campaign={"id": campaign_id, "name": f"SDK {tag}"})
+        assert created.created
+        moments = [NOW - dt.timedelta(minutes=5 + 7 * i) for i in range(3)]
+        instances = [{"id": str(uuid.uuid4()), "campaign_id": campaign_id, "insider_id": str(uuid.uuid4()),
+                      "timestamp": at} for at in moments]
+        assert api.instance_ingestion.batch_create_instances(instances=instances).created_count == 3
+        events = [{"id": str(uuid.uuid4()), "instance_id": r["id"], "name": "page view", "tracker_type": "PAGE_VIEW",
+                   "created_at": at, "metadata": {"url": "https://shop.example.com/", "user_agent": "Mozilla/5.0"}}
+                  for r, at in zip(instances, moments, strict=True)]
+        assert api.instance_ingestion.batch_create_events(events=events).created_count == 3
+        first = instances[0]
+        api.instance_ingestion.create_order(order={
+            "id": str(uuid.uuid4()), "instance_id": first["id"], "purchased_insider_id": first["insider_id"],
+            "total": "29.99", "currency": "USD", "status": "completed", "created_at": moments[0],
+            "items": [{"product_id": "prod_1", "quantity": 1, "price": "29.99"}]})
+        api.instance_ingestion.create_insider_reward(insider_reward={
+            "id": str(uuid.uuid4()), "instance_id": first["id"], "insider_id": first["insider_id"],
+            "type": "commission", "amount": "2.50", "currency": "USD", "status": "pending", "created_at": moments[0]})
+
+        voucher_id, code, customer = f"v_{secrets.token_hex(8)}", f"SDK{tag.upper()}", f"cus_{tag}"
+        api.voucher_ingestion.create_voucher(voucher={"id": voucher_id, "code": code, "currency": "USD",
+                                                      "created_at": NOW - dt.timedelta(days=10)})
+        api.voucher_ingestion.create_customer(customer={"id": customer, "segment": "new", "region": "EU"})
+        api.voucher_ingestion.create_validation(validation={
+            "id": f"val_{tag}", "voucher_id": voucher_id, "customer_id": customer, "order_amount": 5000,
+            "validated_at": moments[1]})
+        api.voucher_ingestion.create_redemption(redemption={
+            "id": f"red_{tag}", "voucher_id": voucher_id, "customer_id": customer, "order_total": 5000,
+            "discount": 500, "redeemed_at": moments[0]})
+        tenant = api.landing_tenants.create_tenant(name=f"SDK {tag}", time_zone="Europe/Berlin").tenant
+        assert isinstance(tenant.id, int)
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+    tracking_code = f"SDK-{tag}"
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as rest:
+        assert rest.upsert_affiliates([models.AffiliateRecord(id=f"aff_{tag}", name="Jane")]).data.created_count == 1
+        rest.create_tracking_codes([{"code": tracking_code, "affiliate_id": f"aff_{tag}"}])
+        rest.upsert_products([models.ProductRecord(product_id=f"prod_{tag}", name="Mug")])
+        clicks = [models.EventRecord(type="click", occurred_at=at, tracking_code=tracking_code,
+                                     page_url="https://shop.example.com/p", user_agent="Mozilla/5.0") for at in moments]
+        assert rest.record_events(clicks).data.created_count == 3
+        rest.record_conversions([models.ConversionRecord(
+            order_id=f"ord_{tag}", tracking_code=tracking_code, order_total="49.90", commission="4.99",
+            currency="EUR", occurred_at=moments[0], product_ids=[f"prod_{tag}"])])
+    return Seeded(campaign_id, [r["id"] for r in instances], voucher_id, code, tenant.id, tracking_code,
+                  [e.id for e in clicks])
+
+
+def test_sync_client_reads_every_family_into_typed_models(sdk_stack, seeded):
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+        listed = api.list_instance_analytics(time_frame="day", limit=2)
+        assert isinstance(listed, models.ListInstanceAnalyticsResponse)
+        assert [type(r) for r in listed.data] == [models.InstanceSummary] * 2
+        assert isinstance(listed.data[0].timestamp, dt.datetime) and listed.data[0].timestamp.tzinfo
+        assert (listed.pagination.total, listed.pagination.has_next, listed.pagination.total_pages) == (3, True, 2)
+        assert UUID_RE.match(listed.meta.request_id)
+        # The iterator walks both pages: every instance once, newest first.
+        assert [r.instance_id for r in api.iter_instance_analytics(time_frame="day", limit=2)] == seeded.instance_ids
+        purchased = api.list_instance_analytics(is_purchased=True, time_frame="custom",
+                                                start_date=TODAY - dt.timedelta(days=1), end_date=TODAY)
+        assert [r.instance_id for r in purchased.data] == seeded.instance_ids[:1]
+
+        details = api.get_instance_details(seeded.instance_ids[:2], events="first")
+        assert [d.instance_id for d in details.data] == seeded.instance_ids[:2]
+        assert isinstance(details.data[0].events[0], models.Event) and details.data[0].insider_rewards[0].amount == 2.5
+
+        campaign = api.get_campaign_analytics(seeded.campaign_id, time_frame="per_day", limit=2)
+        assert isinstance(campaign.data.summary, models.CampaignSummary)
+        assert (campaign.data.summary.total_instances, campaign.data.summary.purchase_instances) == (3, 1)
+        assert campaign.data.summary.total_revenue == 29.99
+        assert sorted(i.instance_id for i in api.iter_campaign_instances(
+            seeded.campaign_id, time_frame="custom_range", start_date=TODAY - dt.timedelta(days=1), end_date=TODAY,
+            limit=1)) == sorted(seeded.instance_ids)
+
+        stats = api.get_affiliate_analytics("stats", metrics=["total_clicks", "total_conversions"],
+                                            from_date=TODAY - dt.timedelta(days=1), to_date=TODAY)
+        assert isinstance(stats.data.stats, models.Stats)
+        assert (stats.data.stats.total_clicks, stats.data.stats.total_conversions) == (3, 1)
+        assert stats.data.filters.from_ == (TODAY - dt.timedelta(days=1)).isoformat()
+        for section in ("trends", "charts", "tables"):
+            assert getattr(api.get_affiliate_analytics(section, top_limit=3 if section == "tables" else None).data,
+                           section) is not None
+        clicks = list(api.iter_affiliate_feed("recent_clicks", per_page=2))
+        assert [type(c) for c in clicks] == [models.Click] * 3 and {c.tracking_code for c in clicks} == {seeded.tracking_code}
+        conversions = list(api.iter_affiliate_feed("recent_conversions"))
+        assert [(c.order_total, c.currency) for c in conversions] == [("49.90", "EUR")]
+        assert len(list(api.iter_affiliate_feed("recent_events", per_page=1))) == 3
+
+        performance = api.get_voucher_performance(seeded.voucher_id, include_details=True)
+        assert (performance.code, performance.performance.total_uses, performance.details.validations) == (
+            seeded.voucher_code, 1, 1)
+        trends = api.get_voucher_trends(seeded.voucher_id, interval="week", metrics=["uses", "orders"])
+        assert sum(p.uses for p in trends.trends) == 1 and isinstance(trends.summary, models.TrendSummary)
+        customers = api.get_voucher_customers(seeded.voucher_id, start_date=TODAY - dt.timedelta(days=59))
+        assert customers.customer_insights.total_customers == 1
+
+        assert api.track_event(seeded.tenant_id, "pageview").success is True
+        landing = api.get_landing_analytics(seeded.tenant_id)
+        assert isinstance(landing.data, models.Analytics) and len(landing.data.last_7_days) == 7
+        assert isinstance(api.get_landing_today(seeded.tenant_id), models.GetTodayAnalyticsResponse)
+        assert "data-tenant" in api.get_tracker_js()
+        assert set(api.get_openapi_document()["paths"]) == {p for _, p, *_ in models.OPERATIONS.values()}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_export_round_trip(sdk_stack, seeded, fmt):
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+        started = api.create_export([seeded.voucher_id], ["uses", "discount"], format=fmt,
+                                    start=TODAY - dt.timedelta(days=30), end=TODAY)
+        assert (started.status, started.format, started.voucher_count) == ("processing", fmt, 1)
+        done = api.wait_for_export(started.export_id, interval=0.2)
+        assert done.status == "completed" and done.record_count == 31 and isinstance(done.expires_at, dt.datetime)
+        file = api.download_export(started.export_id)
+        assert file.filename and file.filename.endswith(f".{fmt}")
+        if fmt == "csv":
+            assert file.content.decode("utf-8-sig").splitlines()[0] == "voucher_id,code,date,uses,discount"
+        elif fmt == "json":
+            assert json.loads(file.content)["records"][0]["voucher_id"] == seeded.voucher_id
+        else:
+            assert file.content[:2] == b"PK" and "spreadsheetml" in file.content_type
+
+
+async def test_async_client_calls_every_method(sdk_stack, seeded):
+    """The same methods, awaited; iterators with `async for`."""
+    async with AsyncClient(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+        listed = await api.list_instance_analytics(limit=1)
+        assert listed.pagination.total == 3
+        assert [r.instance_id async for r in api.iter_instance_analytics(limit=2)] == seeded.instance_ids
+        assert len((await api.get_instance_details(seeded.instance_ids)).data) == 3
+        assert (await api.get_campaign_analytics(seeded.campaign_id, time_frame="per_month")).data.summary.total_instances == 3
+        assert len([i async for i in api.iter_campaign_instances(seeded.campaign_id, time_frame="per_day", limit=2)]) == 3
+        assert (await api.get_affiliate_analytics("stats")).data.stats.total_clicks == 3
+        assert len([c async for c in api.iter_affiliate_feed("recent_clicks", per_page=2)]) == 3
+        results = await asyncio.gather(api.get_voucher_performance(seeded.voucher_id),
+                                       api.get_voucher_trends(seeded.voucher_id),
+                                       api.get_landing_analytics(seeded.tenant_id),
+                                       api.get_landing_today(seeded.tenant_id))
+        assert [type(r) for r in results] == [models.GetVoucherPerformanceResponse, models.GetVoucherTrendsResponse,
+                                              models.GetAnalyticsResponse, models.GetTodayAnalyticsResponse]
+        started = await api.create_export([seeded.voucher_id], ["uses"])
+        assert (await api.get_export(started.export_id)).export_id == started.export_id
+        await api.wait_for_export(started.export_id, interval=0.2)
+        assert (await api.download_export(started.export_id)).content.decode("utf-8-sig").startswith("voucher_id")
+        assert (await api.track_event(seeded.tenant_id, "click_whatsapp", {"button_location": "hero"})).success
+        tag = secrets.token_hex(4)
+        for call in (api.upsert_affiliates([{"id": f"a_{tag}", "name": "Async"}]),
+                     api.create_tracking_codes([{"code": f"C-{tag}", "affiliate_id": f"a_{tag}"}]),
+                     api.upsert_products([{"product_id": f"p_{tag}", "name": "Async"}]),
+                     api.record_events([{"type": "pageview", "session_id": tag, "page_url": "https://x.example/",
+                                         "occurred_at": NOW}]),
+                     api.record_conversions([{"order_id": f"o_{tag}", "tracking_code": f"C-{tag}",
+                                              "order_total": "1.00", "commission": "0.10", "currency": "EUR",
+                                              "occurred_at": NOW}])):
+            assert (await call).data.created_count == 1
+        assert "data-tenant" in await api.get_tracker_js()
+        assert "openapi" in await api.get_openapi_document()
+
+
+def test_an_error_of_each_family_is_its_typed_exception(sdk_stack, seeded):
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+        with pytest.raises(PartnerApiError) as instance:
+            api.list_instance_analytics(limit=0, page=0)
+        error = instance.value
+        assert (error.status, error.error) == (400, "Bad Request")
+        assert {f.field for f in error.fields} == {"limit", "page"} and all(f.code and f.message for f in error.fields)
+        assert UUID_RE.match(error.request_id) and error.envelope.meta.request_id == error.request_id
+
+        with pytest.raises(PartnerApiError) as campaign:
+            api.get_campaign_analytics(str(uuid.uuid4()), time_frame="per_day")
+        assert campaign.value.status == 404 and campaign.value.message
+
+        with pytest.raises(AffiliateApiError) as affiliate:
+            api.get_affiliate_analytics("stats", metrics=["clicks"])
+        assert (affiliate.value.status, affiliate.value.code) == (422, "VALIDATION_ERROR")
+        assert "metrics" in affiliate.value.details and UUID_RE.match(affiliate.value.request_id)
+
+        with pytest.raises(VoucherApiError) as voucher:
+            api.get_voucher_performance(seeded.voucher_id, start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 4, 29))
+        assert (voucher.value.status, voucher.value.code) == (400, "INVALID_TIME_PERIOD")
+        assert voucher.value.details["max_days"] == 90 and UUID_RE.match(voucher.value.request_id)
+
+        with pytest.raises(LandingApiError) as landing:
+            api.get_landing_analytics(seeded.tenant_id + 10_000)
+        assert (landing.value.status, landing.value.code) == (404, "TENANT_NOT_FOUND")
+        assert landing.value.request_id == landing.value.envelope.request_id
+
+    with Client(sdk_stack.read_only_key, base_url=sdk_stack.base_url) as api, pytest.raises(AffiliateApiError) as denied:
+        api.get_affiliate_analytics("stats")
+    assert (denied.value.status, denied.value.code) == (403, "FORBIDDEN")
+
+
+def test_grpc_client_takes_typed_arguments_and_raises_rich_errors(sdk_stack, seeded):
+    with grpc.insecure_channel(sdk_stack.grpc_target("instance")) as channel:
+        api = GrpcClient({"instance_analytics": channel}, sdk_stack.key).instance_analytics
+        page = api.list_instance_analytics(time_frame="custom", start_date=TODAY - dt.timedelta(days=1), end_date=TODAY,
+                                           is_purchased=False, limit=1, page=2)
+        assert page.pagination.total == 2 and len(page.data) == 1
+        with pytest.raises(GrpcError) as error:
+            api.list_instance_analytics(limit=500)
+        assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert [field for field, _ in error.value.field_violations] == ["limit"] and UUID_RE.match(error.value.request_id)
+
+
+async def test_async_grpc_client(sdk_stack, seeded):
+    async with grpc.aio.insecure_channel(sdk_stack.grpc_target("voucher")) as channel:
+        api = GrpcClient({"voucher_analytics": channel}, sdk_stack.key).voucher_analytics
+        answer = await api.get_voucher_performance(voucher_id=seeded.voucher_id, include_details=True)
+        assert answer.performance.total_uses == 1 and answer.details.validations == 1
+        with pytest.raises(GrpcError) as error:
+            await api.get_voucher_performance(voucher_id="v_0000000000000000")
+        assert (error.value.code, error.value.reason) == (grpc.StatusCode.NOT_FOUND, "VOUCHER_NOT_FOUND")
+
+
+def test_a_429_is_retried_after_retry_after(sdk_stack, seeded):
+    bucket, count, _ = SDK_SMALL_LIMIT
+    assert bucket == "vouchers.customers"
+    seen: list[tuple[int, str | None]] = []
+    waits: list[float] = []
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+        api._http.event_hooks["response"].append(lambda r: seen.append((r.status_code, r.headers.get("retry-after"))))
+        real_sleep = api._sleep
+        api._sleep = lambda s: (waits.append(s), real_sleep(s))
+        answers = [api.get_voucher_customers(seeded.voucher_id) for _ in range(count + 1)]
+    assert [a.voucher_id for a in answers] == [seeded.voucher_id] * (count + 1)
+    refused = [after for status, after in seen if status == 429]
+    assert refused, seen  # the limit was reached: at least one 429 was answered and retried
+    assert waits == [float(after) for after in refused]
+    assert seen[-1][0] == 200
+
+
+def test_no_retry_past_max_wait_raises_the_429(sdk_stack, seeded):
+    _, count, _ = SDK_SMALL_LIMIT
+    policy = RetryPolicy(max_retries=0)
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url, retry=policy) as api, pytest.raises(VoucherApiError) as error:
+        for _ in range(count + 2):
+            api.get_voucher_customers(seeded.voucher_id)
+    assert (error.value.status, error.value.code) == (429, "RATE_LIMIT_EXCEEDED") and error.value.retry_after >= 1
+
+
+def test_a_resent_batch_is_stored_once(sdk_stack, seeded):
+    """Ids are assigned once (EventRecord on creation, dicts in place): sending again is a no-op."""
+    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+        events = [{"type": "click", "tracking_code": seeded.tracking_code, "page_url": "https://shop.example.com/r",
+                   "occurred_at": NOW} for _ in range(5)]
+        first = api.ingest("RecordEvents", events, batch_size=2)
+        assert all(UUID_RE.match(e["id"]) for e in events)
+        again = api.ingest("RecordEvents", events, batch_size=3)
+        assert (first.created_count, first.duplicate_count) == (5, 0)
+        assert (again.created_count, again.duplicate_count) == (0, 5)
+        records = [models.EventRecord(type="click", tracking_code=seeded.tracking_code, page_url="https://x.example/",
+                                      occurred_at=NOW)]
+        assert api.record_events(records).data.created_count == 1
+        assert api.record_events(records).data.duplicate_count == 1
+        clicks = api.get_affiliate_analytics("stats", metrics=["total_clicks"]).data.stats.total_clicks
+    assert clicks == 3 + 5 + 1
