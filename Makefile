@@ -35,8 +35,15 @@ $(BUF): tools/buf/package.json tools/buf/package-lock.json
 proto-lint: $(BUF) ## buf lint (STANDARD) of protos/, on the descriptor set make proto builds
 	cd tools/buf && ./node_modules/.bin/buf lint "-#format=binpb" --config buf.yaml --path partnerlytics < ../../gen/partnerlytics.pb
 
-sdk: $(STAMP) ## Regenerate the SDKs' models from docs/openapi.json (clients/python, clients/typescript)
+TS_SDK := clients/typescript
+
+$(TS_SDK)/node_modules/.package-lock.json: $(TS_SDK)/package.json $(TS_SDK)/package-lock.json
+	cd $(TS_SDK) && npm ci --no-audit --no-fund
+	@touch $@
+
+sdk: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json ## Regenerate the SDKs' models and types from docs/openapi.json (after make proto)
 	$(PY) tools/gensdk.py
+	cd $(TS_SDK) && npm run --silent generate
 
 gateway-config: $(STAMP) ## Render gateway/envoy.compose.yaml, the gateway config of docker-compose.yml
 	$(PY) -m gateway.envoy_config --compose --out gateway/envoy.compose.yaml

@@ -355,11 +355,10 @@ async def fuzz_accounts(gateway, owner_sessions):
 
 @dataclass
 class SdkStack:
-    """The SDK tests' stack and an account of theirs (every scope, test mode)."""
+    """The SDK tests' stack; `new_account` gives each test module an account of its own."""
 
     stack: Stack
-    key: str
-    read_only_key: str  # `analytics:read` only: no `reports:read`, no `ingest:write`
+    database_url: str
 
     @property
     def base_url(self) -> str:
@@ -367,6 +366,26 @@ class SdkStack:
 
     def grpc_target(self, service: str) -> str:
         return f"127.0.0.1:{self.stack.service_ports[service][0]}"
+
+    def new_account(self, name: str = "SDK partner") -> tuple[str, str]:
+        """A new account's test-mode keys: one with every scope, one with `analytics:read` only."""
+        import asyncio
+        import concurrent.futures
+
+        async def create() -> tuple[str, str]:
+            engine = db.create_engine(self.database_url, pool_size=1)
+            try:
+                async with db.sessionmaker(engine)() as session:
+                    account = await accounts.create_account(session, name)
+                    _, key = await accounts.create_key(session, account.id, "test")
+                    _, read_only = await accounts.create_key(session, account.id, "test", ["analytics:read"])
+                    await session.commit()
+                return key, read_only
+            finally:
+                await engine.dispose()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # outside the tests' event loop
+            return pool.submit(asyncio.run, create()).result()
 
 
 # The bucket the SDK tests exceed to see a 429 with a short `Retry-After` (1 s windows).
@@ -377,24 +396,9 @@ SDK_SMALL_LIMIT = ("vouchers.customers", 2, 1)
 def sdk_stack(database_server, tmp_path_factory) -> Iterator[SdkStack]:
     """The whole stack on a database of its own (its export workers serve only it), with
     one small rate limit (SDK_SMALL_LIMIT), for the Python and TypeScript SDKs' tests."""
-    import asyncio
-
-    async def account() -> tuple[str, str]:
-        engine = db.create_engine(urls.app, pool_size=1)
-        try:
-            async with db.sessionmaker(engine)() as session:
-                created = await accounts.create_account(session, "SDK partner")
-                _, key = await accounts.create_key(session, created.id, "test")
-                _, read_only = await accounts.create_key(session, created.id, "test", ["analytics:read"])
-                await session.commit()
-            return key, read_only
-        finally:
-            await engine.dispose()
-
     bucket, count, seconds = SDK_SMALL_LIMIT
     with scratch_database(database_server, "sdk") as urls:
         migrate(urls.owner)
-        key, read_only = asyncio.run(account())
         with whole_stack(urls, tmp_path_factory.mktemp("sdk-stack"), RATE_LIMIT_STORE="postgres",
                          RATE_LIMITS=f"{bucket}={count}/{seconds}") as stack:
-            yield SdkStack(stack, key, read_only)
+            yield SdkStack(stack, urls.app)

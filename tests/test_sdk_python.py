@@ -7,7 +7,6 @@ campaigns and tenants (the gRPC-only APIs), the REST client the affiliate record
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import inspect
 import json
@@ -33,11 +32,10 @@ from partnerlytics_client.client import PARAMETER_ALIASES
 from partnerlytics_client.grpc_client import GrpcClient, GrpcError
 
 from tests.conftest import SDK_SMALL_LIMIT
+from tests.sdk_seed import NOW, TODAY, Seeded, seed
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-TODAY = NOW.date()
 
 
 def spec_operations() -> dict[str, dict]:
@@ -70,80 +68,14 @@ def test_the_generated_models_are_fresh():
     assert gensdk.OUT.read_text() == fresh, "stale: run `make sdk`"
 
 
-@dataclasses.dataclass
-class Seeded:
-    campaign_id: str
-    instance_ids: list[str]
-    voucher_id: str
-    voucher_code: str
-    tenant_id: int
-    tracking_code: str
-    event_ids: list[str]
-
-
 @pytest.fixture(scope="module")
 def seeded(sdk_stack) -> Seeded:
-    """A little of every family, written through the gRPC client (and REST for the affiliate family)."""
-    tag = secrets.token_hex(4)
-    channels = {service: grpc.insecure_channel(sdk_stack.grpc_target(service))
-                for service in ("instance", "campaign", "voucher", "landing")}
-    try:
-        api = GrpcClient({"instance_ingestion": channels["instance"], "campaigns": channels["campaign"],
-                          "voucher_ingestion": channels["voucher"], "landing_tenants": channels["landing"]},
-                         sdk_stack.key)
-        campaign_id = str(uuid.uuid4())
-        created = api.campaigns.create_campaign(campaign={"id": campaign_id, "name": f"SDK {tag}"})
-        assert created.created
-        moments = [NOW - dt.timedelta(minutes=5 + 7 * i) for i in range(3)]
-        instances = [{"id": str(uuid.uuid4()), "campaign_id": campaign_id, "insider_id": str(uuid.uuid4()),
-                      "timestamp": at} for at in moments]
-        assert api.instance_ingestion.batch_create_instances(instances=instances).created_count == 3
-        events = [{"id": str(uuid.uuid4()), "instance_id": r["id"], "name": "page view", "tracker_type": "PAGE_VIEW",
-                   "created_at": at, "metadata": {"url": "https://shop.example.com/", "user_agent": "Mozilla/5.0"}}
-                  for r, at in zip(instances, moments, strict=True)]
-        assert api.instance_ingestion.batch_create_events(events=events).created_count == 3
-        first = instances[0]
-        api.instance_ingestion.create_order(order={
-            "id": str(uuid.uuid4()), "instance_id": first["id"], "purchased_insider_id": first["insider_id"],
-            "total": "29.99", "currency": "USD", "status": "completed", "created_at": moments[0],
-            "items": [{"product_id": "prod_1", "quantity": 1, "price": "29.99"}]})
-        api.instance_ingestion.create_insider_reward(insider_reward={
-            "id": str(uuid.uuid4()), "instance_id": first["id"], "insider_id": first["insider_id"],
-            "type": "commission", "amount": "2.50", "currency": "USD", "status": "pending", "created_at": moments[0]})
-
-        voucher_id, code, customer = f"v_{secrets.token_hex(8)}", f"SDK{tag.upper()}", f"cus_{tag}"
-        api.voucher_ingestion.create_voucher(voucher={"id": voucher_id, "code": code, "currency": "USD",
-                                                      "created_at": NOW - dt.timedelta(days=10)})
-        api.voucher_ingestion.create_customer(customer={"id": customer, "segment": "new", "region": "EU"})
-        api.voucher_ingestion.create_validation(validation={
-            "id": f"val_{tag}", "voucher_id": voucher_id, "customer_id": customer, "order_amount": 5000,
-            "validated_at": moments[1]})
-        api.voucher_ingestion.create_redemption(redemption={
-            "id": f"red_{tag}", "voucher_id": voucher_id, "customer_id": customer, "order_total": 5000,
-            "discount": 500, "redeemed_at": moments[0]})
-        tenant = api.landing_tenants.create_tenant(name=f"SDK {tag}", time_zone="Europe/Berlin").tenant
-        assert isinstance(tenant.id, int)
-    finally:
-        for channel in channels.values():
-            channel.close()
-
-    tracking_code = f"SDK-{tag}"
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as rest:
-        assert rest.upsert_affiliates([models.AffiliateRecord(id=f"aff_{tag}", name="Jane")]).data.created_count == 1
-        rest.create_tracking_codes([{"code": tracking_code, "affiliate_id": f"aff_{tag}"}])
-        rest.upsert_products([models.ProductRecord(product_id=f"prod_{tag}", name="Mug")])
-        clicks = [models.EventRecord(type="click", occurred_at=at, tracking_code=tracking_code,
-                                     page_url="https://shop.example.com/p", user_agent="Mozilla/5.0") for at in moments]
-        assert rest.record_events(clicks).data.created_count == 3
-        rest.record_conversions([models.ConversionRecord(
-            order_id=f"ord_{tag}", tracking_code=tracking_code, order_total="49.90", commission="4.99",
-            currency="EUR", occurred_at=moments[0], product_ids=[f"prod_{tag}"])])
-    return Seeded(campaign_id, [r["id"] for r in instances], voucher_id, code, tenant.id, tracking_code,
-                  [e.id for e in clicks])
+    """An account of this module's with a little of every family."""
+    return seed(sdk_stack)
 
 
 def test_sync_client_reads_every_family_into_typed_models(sdk_stack, seeded):
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+    with Client(seeded.key, base_url=sdk_stack.base_url) as api:
         listed = api.list_instance_analytics(time_frame="day", limit=2)
         assert isinstance(listed, models.ListInstanceAnalyticsResponse)
         assert [type(r) for r in listed.data] == [models.InstanceSummary] * 2
@@ -200,7 +132,7 @@ def test_sync_client_reads_every_family_into_typed_models(sdk_stack, seeded):
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
 def test_export_round_trip(sdk_stack, seeded, fmt):
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+    with Client(seeded.key, base_url=sdk_stack.base_url) as api:
         started = api.create_export([seeded.voucher_id], ["uses", "discount"], format=fmt,
                                     start=TODAY - dt.timedelta(days=30), end=TODAY)
         assert (started.status, started.format, started.voucher_count) == ("processing", fmt, 1)
@@ -218,7 +150,7 @@ def test_export_round_trip(sdk_stack, seeded, fmt):
 
 async def test_async_client_calls_every_method(sdk_stack, seeded):
     """The same methods, awaited; iterators with `async for`."""
-    async with AsyncClient(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+    async with AsyncClient(seeded.key, base_url=sdk_stack.base_url) as api:
         listed = await api.list_instance_analytics(limit=1)
         assert listed.pagination.total == 3
         assert [r.instance_id async for r in api.iter_instance_analytics(limit=2)] == seeded.instance_ids
@@ -253,7 +185,7 @@ async def test_async_client_calls_every_method(sdk_stack, seeded):
 
 
 def test_an_error_of_each_family_is_its_typed_exception(sdk_stack, seeded):
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+    with Client(seeded.key, base_url=sdk_stack.base_url) as api:
         with pytest.raises(PartnerApiError) as instance:
             api.list_instance_analytics(limit=0, page=0)
         error = instance.value
@@ -280,14 +212,14 @@ def test_an_error_of_each_family_is_its_typed_exception(sdk_stack, seeded):
         assert (landing.value.status, landing.value.code) == (404, "TENANT_NOT_FOUND")
         assert landing.value.request_id == landing.value.envelope.request_id
 
-    with Client(sdk_stack.read_only_key, base_url=sdk_stack.base_url) as api, pytest.raises(AffiliateApiError) as denied:
+    with Client(seeded.read_only_key, base_url=sdk_stack.base_url) as api, pytest.raises(AffiliateApiError) as denied:
         api.get_affiliate_analytics("stats")
     assert (denied.value.status, denied.value.code) == (403, "FORBIDDEN")
 
 
 def test_grpc_client_takes_typed_arguments_and_raises_rich_errors(sdk_stack, seeded):
     with grpc.insecure_channel(sdk_stack.grpc_target("instance")) as channel:
-        api = GrpcClient({"instance_analytics": channel}, sdk_stack.key).instance_analytics
+        api = GrpcClient({"instance_analytics": channel}, seeded.key).instance_analytics
         page = api.list_instance_analytics(time_frame="custom", start_date=TODAY - dt.timedelta(days=1), end_date=TODAY,
                                            is_purchased=False, limit=1, page=2)
         assert page.pagination.total == 2 and len(page.data) == 1
@@ -299,7 +231,7 @@ def test_grpc_client_takes_typed_arguments_and_raises_rich_errors(sdk_stack, see
 
 async def test_async_grpc_client(sdk_stack, seeded):
     async with grpc.aio.insecure_channel(sdk_stack.grpc_target("voucher")) as channel:
-        api = GrpcClient({"voucher_analytics": channel}, sdk_stack.key).voucher_analytics
+        api = GrpcClient({"voucher_analytics": channel}, seeded.key).voucher_analytics
         answer = await api.get_voucher_performance(voucher_id=seeded.voucher_id, include_details=True)
         assert answer.performance.total_uses == 1 and answer.details.validations == 1
         with pytest.raises(GrpcError) as error:
@@ -312,7 +244,7 @@ def test_a_429_is_retried_after_retry_after(sdk_stack, seeded):
     assert bucket == "vouchers.customers"
     seen: list[tuple[int, str | None]] = []
     waits: list[float] = []
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+    with Client(seeded.key, base_url=sdk_stack.base_url) as api:
         api._http.event_hooks["response"].append(lambda r: seen.append((r.status_code, r.headers.get("retry-after"))))
         real_sleep = api._sleep
         api._sleep = lambda s: (waits.append(s), real_sleep(s))
@@ -327,7 +259,7 @@ def test_a_429_is_retried_after_retry_after(sdk_stack, seeded):
 def test_no_retry_past_max_wait_raises_the_429(sdk_stack, seeded):
     _, count, _ = SDK_SMALL_LIMIT
     policy = RetryPolicy(max_retries=0)
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url, retry=policy) as api, pytest.raises(VoucherApiError) as error:
+    with Client(seeded.key, base_url=sdk_stack.base_url, retry=policy) as api, pytest.raises(VoucherApiError) as error:
         for _ in range(count + 2):
             api.get_voucher_customers(seeded.voucher_id)
     assert (error.value.status, error.value.code) == (429, "RATE_LIMIT_EXCEEDED") and error.value.retry_after >= 1
@@ -335,7 +267,7 @@ def test_no_retry_past_max_wait_raises_the_429(sdk_stack, seeded):
 
 def test_a_resent_batch_is_stored_once(sdk_stack, seeded):
     """Ids are assigned once (EventRecord on creation, dicts in place): sending again is a no-op."""
-    with Client(sdk_stack.key, base_url=sdk_stack.base_url) as api:
+    with Client(seeded.key, base_url=sdk_stack.base_url) as api:
         events = [{"type": "click", "tracking_code": seeded.tracking_code, "page_url": "https://shop.example.com/r",
                    "occurred_at": NOW} for _ in range(5)]
         first = api.ingest("RecordEvents", events, batch_size=2)
