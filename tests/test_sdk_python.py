@@ -57,6 +57,18 @@ def test_every_operation_of_the_spec_has_a_method_with_its_parameters():
             assert wanted <= arguments, (operation_id, sorted(wanted - arguments))
 
 
+def test_the_grpc_client_serves_every_service_of_the_protos():
+    """Every service of gen/partnerlytics.pb (make proto) is an attribute of GrpcClient."""
+    from google.protobuf import descriptor_pb2
+
+    from partnerlytics_client.grpc_client import SERVICES
+
+    files = descriptor_pb2.FileDescriptorSet.FromString((ROOT / "gen" / "partnerlytics.pb").read_bytes()).file
+    services = {f"{f.package}.{s.name}" for f in files if f.package.startswith("partnerlytics.") for s in f.service}
+    served = {f"{module.rsplit('.', 1)[0]}.{name}" for module, name in SERVICES.values()}
+    assert services == served
+
+
 def test_the_generated_models_are_fresh():
     """clients/python/partnerlytics_client/_generated.py is tools/gensdk.py's output of the spec."""
     import importlib.util
@@ -281,3 +293,32 @@ def test_a_resent_batch_is_stored_once(sdk_stack, seeded):
         assert api.record_events(records).data.duplicate_count == 1
         clicks = api.get_affiliate_analytics("stats", metrics=["total_clicks"]).data.stats.total_clicks
     assert clicks == 3 + 5 + 1
+
+
+def test_retry_after_reads_seconds_dates_and_the_body():
+    import email.utils
+
+    import httpx
+
+    from partnerlytics_client._transport import retry_after
+
+    assert retry_after(httpx.Response(429, headers={"retry-after": "7"})) == 7.0
+    later = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after(httpx.Response(503, headers={"retry-after": later})) <= 30
+    assert retry_after(httpx.Response(503, json={"success": False, "retry_after": 3})) == 3.0
+    assert retry_after(httpx.Response(503, text="busy")) is None
+    policy = RetryPolicy(max_retries=2, backoff=0.5, max_wait=10)
+    assert [policy.wait(a, httpx.Response(503)) for a in range(3)] == [0.5, 1.0, None]
+    assert policy.wait(0, httpx.Response(429, headers={"retry-after": "11"})) is None  # past max_wait: raised
+
+
+def test_a_refused_connection_is_retried_then_raised():
+    from partnerlytics_client import PartnerlyticsError
+    from stack.run import free_port
+
+    waits: list[float] = []
+    with Client("sk_test_x", base_url=f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(max_retries=2)) as api:
+        api._sleep = waits.append
+        with pytest.raises(PartnerlyticsError) as error:
+            api.get_export("export_0000000000000000")
+    assert waits == [0.5, 1.0] and error.value.status == 0 and "ConnectError" in str(error.value)

@@ -58,8 +58,9 @@ export class PartnerlyticsError extends Error {
     readonly requestId: string | undefined,
     readonly body: unknown,
     readonly retryAfter: number | undefined,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
@@ -215,11 +216,17 @@ export class Client {
     const maxRetries = this.options.maxRetries ?? 3;
     const maxWaitMs = this.options.maxRetryWaitMs ?? 60_000;
     for (let attempt = 0; ; attempt++) {
-      const response = await this.fetchImpl(url, {
-        method: call.method,
-        headers,
-        body: call.body === undefined ? undefined : JSON.stringify(call.body),
-      });
+      let response: Response;
+      try {
+        response = await this.fetchImpl(url, {
+          method: call.method,
+          headers,
+          body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        });
+      } catch (cause) { // no answer (refused, reset, DNS): status 0, not retried (it may have been received)
+        throw new PartnerlyticsError(`${call.operation}: ${String(cause)}`, 0, undefined, undefined, undefined,
+          { cause });
+      }
       if (response.ok) return response;
       const text = await response.text();
       let body: unknown = text;
