@@ -60,7 +60,6 @@ def test_every_operation_of_the_spec_has_a_method_with_its_parameters():
 def test_the_grpc_client_serves_every_service_of_the_protos():
     """Every service of gen/partnerlytics.pb (make proto) is an attribute of GrpcClient."""
     from google.protobuf import descriptor_pb2
-
     from partnerlytics_client.grpc_client import SERVICES
 
     files = descriptor_pb2.FileDescriptorSet.FromString((ROOT / "gen" / "partnerlytics.pb").read_bytes()).file
@@ -299,7 +298,6 @@ def test_retry_after_reads_seconds_dates_and_the_body():
     import email.utils
 
     import httpx
-
     from partnerlytics_client._transport import retry_after
 
     assert retry_after(httpx.Response(429, headers={"retry-after": "7"})) == 7.0
@@ -314,6 +312,7 @@ def test_retry_after_reads_seconds_dates_and_the_body():
 
 def test_a_refused_connection_is_retried_then_raised():
     from partnerlytics_client import PartnerlyticsError
+
     from stack.run import free_port
 
     waits: list[float] = []
