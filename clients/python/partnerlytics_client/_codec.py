@@ -46,13 +46,14 @@ def from_json(hint: Any, value: Any) -> Any:
     if origin is dict:
         _, item = typing.get_args(hint)
         return {k: from_json(item, v) for k, v in value.items()}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise TypeError(f"{hint.__name__}: expected an object, got {type(value).__name__}")
         hints = _hints(hint)
         fields = dataclasses.fields(hint)
+        make: Any = hint
         if [f.name for f in fields] == ["extra"]:
-            return hint(extra=dict(value))
+            return make(extra=dict(value))
         kwargs = {}
         for field in fields:
             key = _json_name(field)
@@ -60,7 +61,7 @@ def from_json(hint: Any, value: Any) -> Any:
                 kwargs[field.name] = from_json(hints[field.name], value[key])
             elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
                 kwargs[field.name] = None  # a required key the server left out: visible, not fatal
-        return hint(**kwargs)
+        return make(**kwargs)
     if hint is dt.datetime and isinstance(value, str):
         return parse_timestamp(value)
     return value

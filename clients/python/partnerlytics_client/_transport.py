@@ -70,7 +70,7 @@ def retry_after(response: httpx.Response) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def query_value(value: Any) -> str | list[str] | None:
+def query_value(value: Any) -> str | None:
     """A typed argument as the query string's text: never a string the caller had to build."""
     if value is None:
         return None
@@ -109,7 +109,8 @@ class Call:
     def build(self, client: httpx.Client | httpx.AsyncClient, request_id: str) -> httpx.Request:
         method, template, _, _, _ = _generated.OPERATIONS[self.operation]
         path = template.format(**{k: _segment(v) for k, v in self.path.items()})
-        params = [(k, v) for k, v in ((k, query_value(v)) for k, v in self.query.items()) if v is not None]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            (k, v) for k, v in ((k, query_value(v)) for k, v in self.query.items()) if v is not None]
         json_body = to_json(self.body) if self.body is not None else None
         request = client.build_request(method, path, params=params, json=json_body, headers={"x-request-id": request_id})
         if not self.auth:  # a public endpoint (the landing tracker): no key leaves the process

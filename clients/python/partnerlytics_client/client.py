@@ -14,12 +14,12 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from . import _generated as m
-from ._transport import Call, RetryPolicy, chunks, headers, new_request_id
+from ._transport import Call, RetryPolicy, chunks, headers, new_request_id, query_value
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
@@ -113,6 +113,11 @@ INGESTION = {
 
 class _Operations:
     """Every operation; `_run`, `_pages`, `_batches` and `_poll` are the client's."""
+
+    _run: Callable[..., Any]
+    _pages: Callable[..., Any]
+    _batches: Callable[..., Any]
+    _poll: Callable[..., Any]
 
     # Instance analytics
 
@@ -242,7 +247,7 @@ class _Operations:
                       format: ExportFormat | None = None, start: DateLike | None = None,
                       end: DateLike | None = None) -> m.CreateExportResponse:
         """`POST /v1/analytics/export`: starts an export (the last 30 days without `start`/`end`)."""
-        period = m.ExportPeriod(start=start, end=end) if start or end else None
+        period = m.ExportPeriod(start=query_value(start), end=query_value(end)) if start or end else None
         return self._run(Call("CreateExport", body=m.CreateExportRequest(
             voucher_ids=list(voucher_ids), metrics=list(metrics), format=format, time_period=period)))
 
@@ -354,7 +359,13 @@ class Client(_Operations):
         return response
 
 
-class AsyncClient(_Operations):
+if TYPE_CHECKING:  # the same methods, awaitable (generated from _Operations by tools/gensdk.py)
+    from ._async_types import AsyncOperations as _AsyncBase
+else:
+    _AsyncBase = _Operations
+
+
+class AsyncClient(_AsyncBase):
     """The asyncio REST client: the same methods, awaited (`iter_*` with `async for`).
 
         async with AsyncClient(api_key) as api:

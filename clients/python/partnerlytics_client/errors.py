@@ -34,7 +34,9 @@ class PartnerlyticsError(Exception):
 
 
 class ApiError(PartnerlyticsError):
-    """An HTTP error whose body is not a family's envelope (e.g. a proxy's)."""
+    """An HTTP error; this class itself when the body is not a family's envelope (e.g. a proxy's)."""
+
+    envelope: Any = None
 
 
 class PartnerApiError(ApiError):
@@ -146,7 +148,7 @@ def _message(envelope: Any) -> str:
 def from_response(tag: str, status: int, body: Any, request_id: str | None, retry_after: float | None) -> ApiError:
     """The typed exception of an error response; ApiError when the body is not the family's."""
     kind, envelope_cls = FAMILY_ERRORS.get(tag, (ApiError, None))
-    envelope = None
+    envelope: Any = None
     if envelope_cls is not None and isinstance(body, dict) and "error" in body:
         try:
             envelope = parse(envelope_cls, body)

@@ -54,6 +54,7 @@ class GrpcError(PartnerlyticsError):
     reason: str | None
     metadata: dict[str, str]
     field_violations: list[tuple[str, str]]
+    retry_delay: float | None
 
 
 def _grpc_error(error: grpc.RpcError) -> GrpcError:
