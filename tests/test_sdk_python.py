@@ -240,6 +240,38 @@ def test_grpc_client_takes_typed_arguments_and_raises_rich_errors(sdk_stack, see
         assert [field for field, _ in error.value.field_violations] == ["limit"] and UUID_RE.match(error.value.request_id)
 
 
+def test_grpc_client_calls_a_method_of_every_service(sdk_stack, seeded):
+    """One RPC of each service the other tests do not read, with typed arguments."""
+    families = {"instance": ["instance_analytics"], "campaign": ["campaign_analytics", "campaigns"],
+                "affiliate": ["affiliate_analytics", "affiliate_ingestion"], "voucher": ["voucher_analytics"],
+                "landing": ["landing_analytics", "landing_tenants"]}
+    channels = {family: grpc.insecure_channel(sdk_stack.grpc_target(family)) for family in families}
+    try:
+        api = GrpcClient({attr: channels[family] for family, attrs in families.items() for attr in attrs}, seeded.key)
+        summary = api.campaign_analytics.get_campaign_analytics(campaign_id=seeded.campaign_id, time_frame="per_day",
+                                                                is_purchase=True)
+        assert (summary.data.summary.total_instances, len(summary.data.instances)) == (3, 1)
+        assert [c.id for c in api.campaigns.list_campaigns(page=1, page_size=10).campaigns] == [seeded.campaign_id]
+        stats = api.affiliate_analytics.get_affiliate_analytics(section="stats", metrics=["total_clicks"],
+                                                                to=TODAY)
+        assert stats.data.stats.total_clicks >= 3
+        ingested = api.affiliate_ingestion.upsert_products(products=[{"product_id": "grpc_p", "name": "gRPC"}])
+        assert ingested.data.created_count == 1
+        started = api.voucher_analytics.create_export(voucher_ids=[seeded.voucher_id], metrics=["uses"], format="csv")
+        with Client(seeded.key, base_url=sdk_stack.base_url) as rest:
+            rest.wait_for_export(started.export_id, interval=0.2)
+        chunks = api.voucher_analytics.download_export(export_id=started.export_id)
+        assert b"".join(c.data for c in chunks).decode("utf-8-sig").startswith("voucher_id,code,date,uses")
+        assert api.landing_analytics.track_event(tenant_id=seeded.tenant_id, event_type="qr_scan").success
+        assert len(api.landing_analytics.get_analytics(tenant_id=seeded.tenant_id).data.last_7_days) == 7
+        assert api.landing_tenants.get_tenant(id=seeded.tenant_id).tenant.time_zone == "Europe/Berlin"
+        with pytest.raises(TypeError, match="has no field"):
+            api.landing_tenants.get_tenant(tenant=1)
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+
 async def test_async_grpc_client(sdk_stack, seeded):
     async with grpc.aio.insecure_channel(sdk_stack.grpc_target("voucher")) as channel:
         api = GrpcClient({"voucher_analytics": channel}, seeded.key).voucher_analytics
