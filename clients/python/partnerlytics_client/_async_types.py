@@ -20,7 +20,7 @@ class AsyncOperations:
     async def list_instance_analytics(self, *, is_purchased: bool | None=None, time_frame: InstanceTimeFrame | None=None, start_date: DateLike | None=None, end_date: DateLike | None=None, page: int | None=None, limit: int | None=None) -> m.ListInstanceAnalyticsResponse:
         raise NotImplementedError()
 
-    def iter_instance_analytics(self, *, limit: int | None=None, **filters: Any) -> AsyncIterator[m.InstanceSummary]:
+    def iter_instance_analytics(self, *, is_purchased: bool | None=None, time_frame: InstanceTimeFrame | None=None, start_date: DateLike | None=None, end_date: DateLike | None=None, limit: int | None=None) -> AsyncIterator[m.InstanceSummary]:
         raise NotImplementedError()
 
     async def get_instance_details(self, instance_ids: Sequence[str | uuid.UUID], *, events: Literal['all', 'first', 'last'] | None=None) -> m.GetInstanceDetailsResponse:
@@ -29,7 +29,7 @@ class AsyncOperations:
     async def get_campaign_analytics(self, campaign_id: str | uuid.UUID, *, time_frame: CampaignTimeFrame, start_date: dt.date | None=None, end_date: dt.date | None=None, is_purchase: bool | None=None, page: int | None=None, limit: int | None=None) -> m.GetCampaignAnalyticsResponse:
         raise NotImplementedError()
 
-    def iter_campaign_instances(self, campaign_id: str | uuid.UUID, *, time_frame: CampaignTimeFrame, limit: int | None=None, **filters: Any) -> AsyncIterator[m.CampaignInstance]:
+    def iter_campaign_instances(self, campaign_id: str | uuid.UUID, *, time_frame: CampaignTimeFrame, start_date: dt.date | None=None, end_date: dt.date | None=None, is_purchase: bool | None=None, limit: int | None=None) -> AsyncIterator[m.CampaignInstance]:
         raise NotImplementedError()
 
     async def get_affiliate_analytics(self, section: AffiliateSection, *, from_date: dt.date | None=None, to_date: dt.date | None=None, metrics: Sequence[str] | None=None, page: int | None=None, per_page: int | None=None, top_limit: int | None=None) -> m.GetAffiliateAnalyticsResponse:

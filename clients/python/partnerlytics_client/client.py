@@ -26,8 +26,8 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 DateLike = dt.date | dt.datetime
 InstanceTimeFrame = Literal["hour", "day", "custom"]
 CampaignTimeFrame = Literal["per_hour", "per_day", "per_month", "custom_range"]
-AffiliateSection = Literal["stats", "trends", "charts", "tables", "recent_clicks", "recent_conversions", "recent_events"]
 AffiliateFeed = Literal["recent_clicks", "recent_conversions", "recent_events"]
+AffiliateSection = Literal["stats", "trends", "charts", "tables", AffiliateFeed]
 VoucherInterval = Literal["day", "week", "month"]
 VoucherMetric = Literal["uses", "discount", "orders", "conversion_rate", "avg_order_value"]
 ExportMetric = Literal["uses", "discount", "orders", "conversion_rate", "avg_order_value", "revenue_impact",
@@ -129,10 +129,13 @@ class _Operations:
             is_purchased=is_purchased, time_frame=time_frame, start_date=start_date, end_date=end_date,
             page=page, limit=limit)))
 
-    def iter_instance_analytics(self, *, limit: int | None = None, **filters: Any) -> Iterator[m.InstanceSummary]:
-        """Every instance of `list_instance_analytics(**filters)`, page after page."""
-        return self._pages(lambda page: self.list_instance_analytics(page=page, limit=limit, **filters),
-                           lambda r: r.data, lambda r: bool(r.pagination and r.pagination.has_next))
+    def iter_instance_analytics(self, *, is_purchased: bool | None = None, time_frame: InstanceTimeFrame | None = None,
+                                start_date: DateLike | None = None, end_date: DateLike | None = None,
+                                limit: int | None = None) -> Iterator[m.InstanceSummary]:
+        """Every instance of `list_instance_analytics`, page after page."""
+        return self._pages(lambda page: self.list_instance_analytics(
+            is_purchased=is_purchased, time_frame=time_frame, start_date=start_date, end_date=end_date, page=page,
+            limit=limit), lambda r: r.data, lambda r: bool(r.pagination and r.pagination.has_next))
 
     def get_instance_details(self, instance_ids: Sequence[str | uuid.UUID], *,
                              events: Literal["all", "first", "last"] | None = None) -> m.GetInstanceDetailsResponse:
@@ -152,11 +155,14 @@ class _Operations:
             page=page, limit=limit)))
 
     def iter_campaign_instances(self, campaign_id: str | uuid.UUID, *, time_frame: CampaignTimeFrame,
-                                limit: int | None = None, **filters: Any) -> Iterator[m.CampaignInstance]:
+                                start_date: dt.date | None = None, end_date: dt.date | None = None,
+                                is_purchase: bool | None = None, limit: int | None = None
+                                ) -> Iterator[m.CampaignInstance]:
         """Every instance of the campaign's analytics, page after page."""
         return self._pages(
-            lambda page: self.get_campaign_analytics(campaign_id, time_frame=time_frame, page=page, limit=limit,
-                                                     **filters),
+            lambda page: self.get_campaign_analytics(campaign_id, time_frame=time_frame, start_date=start_date,
+                                                     end_date=end_date, is_purchase=is_purchase, page=page,
+                                                     limit=limit),
             lambda r: r.data.instances if r.data else [], lambda r: bool(r.pagination and r.pagination.has_next))
 
     # Affiliate analytics and ingestion
