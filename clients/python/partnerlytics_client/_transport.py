@@ -112,7 +112,8 @@ class Call:
         params: list[tuple[str, str | int | float | bool | None]] = [
             (k, v) for k, v in ((k, query_value(v)) for k, v in self.query.items()) if v is not None]
         json_body = to_json(self.body) if self.body is not None else None
-        request = client.build_request(method, path, params=params, json=json_body, headers={"x-request-id": request_id})
+        request = client.build_request(method, path, params=params, json=json_body,
+                                       headers={"x-request-id": request_id})
         if not self.auth:  # a public endpoint (the landing tracker): no key leaves the process
             request.headers.pop("authorization", None)
         return request
