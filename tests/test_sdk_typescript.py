@@ -48,6 +48,14 @@ def test_node_version():
     assert int(version.lstrip("v").split(".")[0]) >= 20, version
 
 
+def test_the_build_runs_in_browsers(built):
+    """dist/index.js is one ES module of web APIs only (fetch, URL, crypto.randomUUID): no
+    import (the generated types are erased), no Node global."""
+    code = (PACKAGE / "dist" / "index.js").read_text()
+    assert not re.search(r"^\s*(import|export \*)\b|\brequire\(|\bprocess\.|\bBuffer\b|node:", code, re.MULTILINE)
+    assert "globalThis.fetch" in code and "crypto.randomUUID" in code
+
+
 def test_generated_types_are_fresh(built):
     """src/schema.ts is openapi-typescript's output of docs/openapi.json (`make sdk`)."""
     done = npm("run", "check:generated")
