@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import pathlib
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -402,3 +403,27 @@ def sdk_stack(database_server, tmp_path_factory) -> Iterator[SdkStack]:
         with whole_stack(urls, tmp_path_factory.mktemp("sdk-stack"), RATE_LIMIT_STORE="postgres",
                          RATE_LIMITS=f"{bucket}={count}/{seconds}") as stack:
             yield SdkStack(stack, urls.app)
+
+
+# The TypeScript SDK; npm installs its pinned devDependencies (package-lock.json) into its
+# node_modules the first time (`npm ci`), as tools/buf does.
+TS_SDK = pathlib.Path(__file__).resolve().parent.parent / "clients" / "typescript"
+
+
+def npm(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    npm_bin = shutil.which("npm")
+    assert npm_bin, "npm (Node 20) is needed for the TypeScript SDK's tests"
+    return subprocess.run([npm_bin, *args], cwd=TS_SDK, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def typescript_sdk() -> pathlib.Path:
+    """node_modules as locked (npm ci when package-lock.json is newer), then tsc."""
+    marker = TS_SDK / "node_modules" / ".package-lock.json"
+    lock = TS_SDK / "package-lock.json"
+    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
+        done = npm("ci", "--no-audit", "--no-fund")
+        assert done.returncode == 0, done.stderr
+    done = npm("run", "build")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return TS_SDK

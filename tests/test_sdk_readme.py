@@ -11,7 +11,6 @@ import sys
 import httpx
 
 from stack import demo
-from tests.test_sdk_typescript import PACKAGE, built  # noqa: F401 (the fixture that builds the TypeScript SDK)
 
 README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
 SECTION = README.split("### With the SDKs", 1)[1].split("\n### ", 1)[0]
@@ -21,7 +20,7 @@ def _block(language: str, base_url: str) -> str:
     return re.search(rf"```{language}\n(.*?)```", SECTION, re.S).group(1).replace("http://127.0.0.1:8080", base_url)
 
 
-async def test_the_python_and_typescript_quick_starts_print_the_apis_figures(gateway, owner_sessions, tmp_path, built):
+async def test_the_python_and_typescript_quick_starts_print_the_apis_figures(gateway, owner_sessions, tmp_path, typescript_sdk):
     await demo.seed(owner_sessions)
     await demo.seed_vouchers(owner_sessions)
     auth = {"Authorization": f"Bearer {demo.DEMO_KEY}"}
@@ -39,7 +38,7 @@ async def test_the_python_and_typescript_quick_starts_print_the_apis_figures(gat
     assert lines[0].split()[2] == purchased["data"][0]["instance_id"]
 
     (tmp_path / "node_modules" / "@partnerlytics").mkdir(parents=True)
-    (tmp_path / "node_modules" / "@partnerlytics" / "client").symlink_to(PACKAGE)
+    (tmp_path / "node_modules" / "@partnerlytics" / "client").symlink_to(typescript_sdk)
     (tmp_path / "quick.mjs").write_text(_block("ts", gateway.gateway_url))
     node = subprocess.run([shutil.which("node") or "node", "quick.mjs"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)

@@ -14,31 +14,10 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
-from tests.conftest import SDK_SMALL_LIMIT
+from tests.conftest import SDK_SMALL_LIMIT, TS_SDK, npm
 from tests.sdk_seed import seed
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "clients" / "typescript"
-
-
-def npm(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    npm_bin = shutil.which("npm")
-    assert npm_bin, "npm (Node 20) is needed for the TypeScript SDK's tests"
-    return subprocess.run([npm_bin, *args], cwd=PACKAGE, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def built() -> None:
-    """node_modules as locked (npm ci when package-lock.json is newer), then tsc."""
-    marker = PACKAGE / "node_modules" / ".package-lock.json"
-    lock = PACKAGE / "package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        done = npm("ci", "--no-audit", "--no-fund")
-        assert done.returncode == 0, done.stderr
-    done = npm("run", "build")
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_node_version():
@@ -48,21 +27,21 @@ def test_node_version():
     assert int(version.lstrip("v").split(".")[0]) >= 20, version
 
 
-def test_the_build_runs_in_browsers(built):
+def test_the_build_runs_in_browsers(typescript_sdk):
     """dist/index.js is one ES module of web APIs only (fetch, URL, crypto.randomUUID): no
     import (the generated types are erased), no Node global."""
-    code = (PACKAGE / "dist" / "index.js").read_text()
+    code = (TS_SDK / "dist" / "index.js").read_text()
     assert not re.search(r"^\s*(import|export \*)\b|\brequire\(|\bprocess\.|\bBuffer\b|node:", code, re.MULTILINE)
     assert "globalThis.fetch" in code and "crypto.randomUUID" in code
 
 
-def test_generated_types_are_fresh(built):
+def test_generated_types_are_fresh(typescript_sdk):
     """src/schema.ts is openapi-typescript's output of docs/openapi.json (`make sdk`)."""
     done = npm("run", "check:generated")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_node_test_suite_against_a_live_stack(built, sdk_stack):
+def test_node_test_suite_against_a_live_stack(typescript_sdk, sdk_stack):
     seeded = seed(sdk_stack)
     env = {**os.environ, "PARTNERLYTICS_BASE_URL": sdk_stack.base_url,
            "PARTNERLYTICS_SEED": json.dumps(dataclasses.asdict(seeded)),
@@ -70,5 +49,5 @@ def test_node_test_suite_against_a_live_stack(built, sdk_stack):
            "PARTNERLYTICS_SMALL_LIMIT": json.dumps(SDK_SMALL_LIMIT)}
     done = npm("test", env=env, timeout=180)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    tests = len(re.findall(r"^test\(", (PACKAGE / "test" / "sdk.test.mjs").read_text(), re.MULTILINE))
+    tests = len(re.findall(r"^test\(", (TS_SDK / "test" / "sdk.test.mjs").read_text(), re.MULTILINE))
     assert f"# pass {tests}\n" in done.stdout and "# fail 0\n" in done.stdout, done.stdout[-3000:]
