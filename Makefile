@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto proto-lint gateway-config bench bench-quick soak chaos fuzz lock admin clean
+.PHONY: help venv run test proto proto-lint gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,7 +17,7 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	@# The repository root and the generated code are importable from the venv.
-	$(PY) -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'partnerlytics-dev.pth').write_text('$(CURDIR)\n$(CURDIR)/gen\n')"
+	$(PY) -c "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'], 'partnerlytics-dev.pth').write_text('$(CURDIR)\n$(CURDIR)/gen\n$(CURDIR)/clients/python\n')"
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
@@ -34,6 +34,16 @@ $(BUF): tools/buf/package.json tools/buf/package-lock.json
 
 proto-lint: $(BUF) ## buf lint (STANDARD) of protos/, on the descriptor set make proto builds
 	cd tools/buf && ./node_modules/.bin/buf lint "-#format=binpb" --config buf.yaml --path partnerlytics < ../../gen/partnerlytics.pb
+
+TS_SDK := clients/typescript
+
+$(TS_SDK)/node_modules/.package-lock.json: $(TS_SDK)/package.json $(TS_SDK)/package-lock.json
+	cd $(TS_SDK) && npm ci --no-audit --no-fund
+	@touch $@
+
+sdk: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json ## Regenerate the SDKs' models and types from docs/openapi.json (after make proto)
+	$(PY) tools/gensdk.py
+	cd $(TS_SDK) && npm run --silent generate
 
 gateway-config: $(STAMP) ## Render gateway/envoy.compose.yaml, the gateway config of docker-compose.yml
 	$(PY) -m gateway.envoy_config --compose --out gateway/envoy.compose.yaml

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import pathlib
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -351,3 +352,78 @@ async def fuzz_accounts(gateway, owner_sessions):
     b = await fuzzing.seed_account_b(owner_sessions, gateway.gateway_url)
     yield a, b
     await fresh_windows()
+
+
+@dataclass
+class SdkStack:
+    """The SDK tests' stack; `new_account` gives each test module an account of its own."""
+
+    stack: Stack
+    database_url: str
+
+    @property
+    def base_url(self) -> str:
+        return self.stack.gateway_url
+
+    def grpc_target(self, service: str) -> str:
+        return f"127.0.0.1:{self.stack.service_ports[service][0]}"
+
+    def new_account(self, name: str = "SDK partner") -> tuple[str, str]:
+        """A new account's test-mode keys: one with every scope, one with `analytics:read` only."""
+        import asyncio
+        import concurrent.futures
+
+        async def create() -> tuple[str, str]:
+            engine = db.create_engine(self.database_url, pool_size=1)
+            try:
+                async with db.sessionmaker(engine)() as session:
+                    account = await accounts.create_account(session, name)
+                    _, key = await accounts.create_key(session, account.id, "test")
+                    _, read_only = await accounts.create_key(session, account.id, "test", ["analytics:read"])
+                    await session.commit()
+                return key, read_only
+            finally:
+                await engine.dispose()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # outside the tests' event loop
+            return pool.submit(asyncio.run, create()).result()
+
+
+# The bucket the SDK tests exceed to see a 429 with a short `Retry-After` (1 s windows).
+SDK_SMALL_LIMIT = ("vouchers.customers", 2, 1)
+
+
+@pytest.fixture(scope="session")
+def sdk_stack(database_server, tmp_path_factory) -> Iterator[SdkStack]:
+    """The whole stack on a database of its own (its export workers serve only it), with
+    one small rate limit (SDK_SMALL_LIMIT), for the Python and TypeScript SDKs' tests."""
+    bucket, count, seconds = SDK_SMALL_LIMIT
+    with scratch_database(database_server, "sdk") as urls:
+        migrate(urls.owner)
+        with whole_stack(urls, tmp_path_factory.mktemp("sdk-stack"), RATE_LIMIT_STORE="postgres",
+                         RATE_LIMITS=f"{bucket}={count}/{seconds}") as stack:
+            yield SdkStack(stack, urls.app)
+
+
+# The TypeScript SDK; npm installs its pinned devDependencies (package-lock.json) into its
+# node_modules the first time (`npm ci`), as tools/buf does.
+TS_SDK = pathlib.Path(__file__).resolve().parent.parent / "clients" / "typescript"
+
+
+def npm(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    npm_bin = shutil.which("npm")
+    assert npm_bin, "npm (Node 20) is needed for the TypeScript SDK's tests"
+    return subprocess.run([npm_bin, *args], cwd=TS_SDK, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def typescript_sdk() -> pathlib.Path:
+    """node_modules as locked (npm ci when package-lock.json is newer), then tsc."""
+    marker = TS_SDK / "node_modules" / ".package-lock.json"
+    lock = TS_SDK / "package-lock.json"
+    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
+        done = npm("ci", "--no-audit", "--no-fund")
+        assert done.returncode == 0, done.stderr
+    done = npm("run", "build")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return TS_SDK

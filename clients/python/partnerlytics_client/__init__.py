@@ -1,0 +1,36 @@
+"""Partnerlytics' Python SDK: typed REST clients (sync and async) and a thin gRPC client.
+
+    from partnerlytics_client import Client
+    with Client("sk_test_...", base_url="http://127.0.0.1:8080") as api:
+        for row in api.iter_instance_analytics(time_frame="day"):
+            print(row.instance_id, row.is_purchase)
+"""
+
+from . import _generated as models
+from ._transport import RetryPolicy
+from .client import OPERATION_METHODS, AsyncClient, Client, ExportFile
+from .errors import (
+    AffiliateApiError,
+    ApiError,
+    LandingApiError,
+    PartnerApiError,
+    PartnerlyticsError,
+    VoucherApiError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPERATION_METHODS",
+    "AffiliateApiError",
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "ExportFile",
+    "LandingApiError",
+    "PartnerApiError",
+    "PartnerlyticsError",
+    "RetryPolicy",
+    "VoucherApiError",
+    "models",
+]
