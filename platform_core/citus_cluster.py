@@ -4,8 +4,11 @@ free ports of their own, run by the system PostgreSQL 15 with Citus installed
 `make test-citus` and `CITUS=1 make run` start one; the embedded pgserver PostgreSQL
 cannot load Citus, so this uses the system binaries (initdb, pg_ctl) instead.
 
-Every database is made on every node with the Citus extension, and the coordinator's
-copy knows the workers (`citus_add_node`): Citus' node metadata is per database.
+Citus' node metadata is per database, so a database is made on every node with the
+extension, and the coordinator's copy is told the workers (`citus_add_node`). The
+coordinator's `postgres` database knows them too: `create_cluster_database` finds them
+there, so a coordinator's URL alone (`make test-citus`'s TEST_DATABASE_URL) is enough to
+make the test databases.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Self
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from platform_core.roles import DatabaseUrls, prepare_database
 
@@ -130,6 +134,7 @@ class CitusCluster:
                 self.nodes.append(node)
                 self._run([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-l", str(node.data_dir / "log"),
                            "-w", "-t", "60", "start"])
+            _join(self.admin_url, [n.url() for n in self.worker_nodes], (HOST, self.coordinator.port))
         except BaseException:
             self.stop()
             raise
@@ -179,19 +184,93 @@ class CitusCluster:
         self.stop()
 
     def create_database(self, name: str) -> DatabaseUrls:
-        """`name` on every node, with both roles, the Citus extension and, on the
-        coordinator, the workers registered; the URLs are the coordinator's."""
-        for node in self.nodes:
-            prepare_database(node.url(), name)
-            with psycopg.connect(node.url(name), autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
-        with psycopg.connect(self.coordinator.url(name), autocommit=True) as conn:
-            conn.execute("SELECT citus_set_coordinator_host(%s, %s)", (HOST, self.coordinator.port))
-            for worker in self.worker_nodes:
-                conn.execute("SELECT citus_add_node(%s, %s)", (HOST, worker.port))
-        return prepare_database(self.coordinator.url(), name)
+        return create_cluster_database(self.admin_url, name)
 
     def drop_database(self, name: str) -> None:
-        for node in self.nodes:
-            with psycopg.connect(node.url(), autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_cluster_database(self.admin_url, name)
+
+
+def _join(coordinator_url: str, worker_urls: list[str], coordinator: tuple[str, int]) -> None:
+    """The extension in each node's database of these URLs, and the workers added to the coordinator's."""
+    for url in [coordinator_url, *worker_urls]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+    with psycopg.connect(coordinator_url, autocommit=True) as conn:
+        conn.execute("SELECT citus_set_coordinator_host(%s, %s)", coordinator)
+        for url in worker_urls:
+            worker = make_url(url)
+            conn.execute("SELECT citus_add_node(%s, %s)", (worker.host, worker.port))
+
+
+def _on_node(url: str, host: str, port: int, database: str = "postgres") -> str:
+    return make_url(url).set(host=host, port=port, database=database).render_as_string(hide_password=False)
+
+
+def worker_addresses(admin_url: str) -> list[tuple[str, int]] | None:
+    """The workers the coordinator's `postgres` database knows; None when it has no Citus."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone():
+            return None
+        return conn.execute(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 AND noderole = 'primary' ORDER BY nodeid"
+        ).fetchall()
+
+
+def create_cluster_database(admin_url: str, name: str) -> DatabaseUrls:
+    """`name` on the coordinator of `admin_url` (a superuser's, of its `postgres` database)
+    and on every worker it knows, with both roles and the extension, the workers added;
+    the URLs are the coordinator's."""
+    workers = worker_addresses(admin_url) or []
+    coordinator = make_url(admin_url)
+    worker_urls = [_on_node(admin_url, host, port) for host, port in workers]
+    for url in [admin_url, *worker_urls]:
+        prepare_database(url, name)
+    _join(_on_node(admin_url, coordinator.host, coordinator.port, name),
+          [_on_node(url, make_url(url).host, make_url(url).port, name) for url in worker_urls],
+          (coordinator.host, coordinator.port))
+    return prepare_database(admin_url, name)
+
+
+def drop_cluster_database(admin_url: str, name: str) -> None:
+    """Drops `name` on the coordinator first (its connections to the workers end), then on the workers."""
+    workers = worker_addresses(admin_url) or []
+    for url in [admin_url, *(_on_node(admin_url, host, port) for host, port in workers)]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def main(argv: list[str]) -> int:
+    """`python -m platform_core.citus_cluster [--workers N] [-- command ...]`: starts a
+    cluster and runs the command with TEST_DATABASE_URL set to the coordinator's superuser
+    URL (`make test-citus`), or, without a command, prints it and runs until interrupted."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m platform_core.citus_cluster", description=main.__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cluster = CitusCluster(workers=args.workers).start()
+    except CitusUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not command:
+            print(f"coordinator: {cluster.admin_url}  (Ctrl-C stops the cluster)", flush=True)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            return 0
+        env = {**os.environ, "TEST_DATABASE_URL": cluster.admin_url}
+        return subprocess.run(command, env=env, check=False).returncode
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
