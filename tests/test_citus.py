@@ -25,6 +25,7 @@ from services.affiliate import queries as affiliate_queries
 from services.campaign import queries as campaign_queries
 from services.instance import queries as instance_queries
 from services.landing import queries as landing_queries
+from services.voucher import exports
 from services.voucher import queries as voucher_queries
 from services.voucher.periods import Period
 from stack.run import ROOT, migrate
@@ -129,6 +130,12 @@ async def _main_reads(conn, who: Principal) -> None:
     await landing_queries.report(conn, who.account_id, 1, "UTC", now, 7)
 
 
+def _is_router(plan: str) -> bool:
+    """A Citus plan of one task: the statement runs on the one node of its shard."""
+    tasks = [line.strip() for line in plan.splitlines() if "Task Count" in line]
+    return "Citus Adaptive" in plan and bool(tasks) and all(t == "Task Count: 1" for t in tasks)
+
+
 async def test_each_familys_main_read_is_a_router_plan(app_engine):
     who = Principal(account_id=uuid.uuid4(), key_id=uuid.uuid4(), mode="test", scopes=frozenset())
     statements: list[tuple[str, object]] = []
@@ -147,6 +154,13 @@ async def test_each_familys_main_read_is_a_router_plan(app_engine):
             rows = (await conn.exec_driver_sql("EXPLAIN " + statement, parameters)).all()
             plans[statement] = "\n".join(row[0] for row in rows)
     assert len(plans) >= 5
-    not_router = {s: p for s, p in plans.items() if "Citus Adaptive" not in p or
-                  any(line.strip() != "Task Count: 1" for line in p.splitlines() if "Task Count" in line)}
-    assert not_router == {}
+    assert {s: p for s, p in plans.items() if not _is_router(p)} == {}
+
+
+async def test_the_export_claim_takes_its_job_with_a_router_query(app_engine):
+    """The claim's second step, the one that locks (docs/scaling.md, "The export queue")."""
+    params = {"a": uuid.uuid4(), "l": False, "id": "export_x", "w": "worker", "lease": 60}
+    async with app_engine.connect() as conn:
+        compiled = exports._CLAIM.compile(conn.sync_connection)
+        rows = (await conn.exec_driver_sql("EXPLAIN " + str(compiled), params)).all()
+    assert _is_router("\n".join(row[0] for row in rows))
