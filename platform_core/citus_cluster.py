@@ -124,6 +124,7 @@ class CitusCluster:
         if self.base_dir is None:
             self.base_dir = pathlib.Path(tempfile.mkdtemp(prefix="partnerlytics-citus-"))
             self._own_dir = True
+        self.base_dir.mkdir(parents=True, exist_ok=True)
         if user:
             os.chown(self.base_dir, user.pw_uid, user.pw_gid)
         names = ["coordinator"] + [f"worker-{i}" for i in range(1, self.workers + 1)]

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import event
 
-from platform_core import db, distribution
+from platform_core import db, distribution, lifecycle
 from platform_core.accounts import Principal
 from platform_core.citus_cluster import CitusCluster, citus_installed, citus_library
 from platform_core.paging import PageRequest, Window
@@ -107,6 +107,24 @@ def test_the_audit_log_stays_append_only_on_the_cluster(citus):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
             conn.execute("UPDATE audit_log SET status = 500")
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (1,)
+
+
+def test_a_maintenance_pass_runs_on_the_cluster(citus):
+    """Partitions made ahead and dropped (DDL on distributed parents) and an account's old
+    rows deleted (per-account statements), as `python -m platform_core.maintenance` does."""
+    urls, _ = citus
+    account = uuid.uuid4()
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(urls.owner, autocommit=True) as conn:
+        conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'maintenance')", (account,))
+        conn.execute("INSERT INTO account_retention (account_id, raw_days, aggregate_days) VALUES (%s, 30, 400)",
+                     (account,))
+        conn.execute("INSERT INTO record_keys (account_id, livemode, kind, client_id, recorded_at) "
+                     "VALUES (%s, false, 'events', 'old', %s), (%s, false, 'events', 'new', %s)",
+                     (account, now - dt.timedelta(days=40), account, now))
+        report = lifecycle.run_once(conn, now)
+        left = conn.execute("SELECT client_id FROM record_keys WHERE account_id = %s", (account,)).fetchall()
+    assert report.deleted["record_keys"] == 1 and left == [("new",)]
 
 
 @pytest_asyncio.fixture
