@@ -14,7 +14,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from migrations.schema import include_name, metadata
+from migrations.schema import REFERENCE_TABLES, include_name, metadata
 from platform_core import distribution
 
 config = context.config
@@ -63,7 +63,7 @@ def run_migrations_online() -> None:
             context.run_migrations()
         if citus and _at_head(connection):
             with connection.begin():
-                distribution.distribute(connection)
+                distribution.distribute(connection, REFERENCE_TABLES)
     engine.dispose()
 
 

@@ -1,6 +1,6 @@
 """Every model module of the platform, imported so that the metadata is complete."""
 
-from platform_core import accounts, audit, lifecycle  # noqa: F401
+from platform_core import accounts, audit, distribution, lifecycle  # noqa: F401
 from platform_core import ratelimit, record_keys  # noqa: F401
 from platform_core.db import Base
 from services.affiliate import models as affiliate_models  # noqa: F401
@@ -10,6 +10,10 @@ from services.landing import models as landing_models  # noqa: F401
 from services.voucher import models as voucher_models  # noqa: F401
 
 metadata = Base.metadata
+
+# The schema's reference tables (platform_core/distribution.py); every other table is
+# distributed by account.
+REFERENCE_TABLES: dict[str, str] = distribution.REFERENCE_TABLES
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

@@ -14,6 +14,8 @@ distributed table becomes one, so the tables later migrations add follow too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
@@ -36,13 +38,13 @@ def distributed_tables(metadata: MetaData) -> list[str]:
     return [t.name for t in metadata.sorted_tables if t.name not in REFERENCE_TABLES]
 
 
-def _statements(ordered: list[str], colocate_with: str | None = None) -> list[str]:
+def _statements(ordered: list[str], reference: Mapping[str, str], colocate_with: str | None = None) -> list[str]:
     """Reference tables first (distributed tables' foreign keys point at them), then every
     other table by account in one colocation group (`colocate_with`'s, else the first
     one's), so that an account's rows of every table sit on one node and a request's joins
     stay on it. `ordered`: tables, each after the tables its foreign keys name."""
-    statements = [f"SELECT create_reference_table('{name}');" for name in ordered if name in REFERENCE_TABLES]
-    for name in (name for name in ordered if name not in REFERENCE_TABLES):
+    statements = [f"SELECT create_reference_table('{name}');" for name in ordered if name in reference]
+    for name in (name for name in ordered if name not in reference):
         if colocate_with is None:
             statements.append(f"SELECT create_distributed_table('{name}', '{DISTRIBUTION_COLUMN}');")
             colocate_with = name
@@ -52,9 +54,9 @@ def _statements(ordered: list[str], colocate_with: str | None = None) -> list[st
     return statements
 
 
-def citus_statements(metadata: MetaData) -> list[str]:
+def citus_statements(metadata: MetaData, reference: Mapping[str, str] = REFERENCE_TABLES) -> list[str]:
     """The statements that distribute the schema of `metadata`, in order."""
-    return _statements([t.name for t in metadata.sorted_tables])
+    return _statements([t.name for t in metadata.sorted_tables], reference)
 
 
 # The tables of `public` (partitions excepted: they follow their parent), each with the
@@ -81,9 +83,10 @@ def has_citus(conn: Connection) -> bool:
     return conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first() is not None
 
 
-def pending_statements(conn: Connection) -> list[str]:
+def pending_statements(conn: Connection, reference: Mapping[str, str]) -> list[str]:
     """What distributes the tables of the connected (Citus) database that are neither
-    reference nor distributed tables yet; none when all are."""
+    reference nor distributed tables yet; none when all are. `reference`: the schema's
+    reference tables (migrations/schema.py)."""
     rows = conn.execute(_TABLES).all()
     kinds = {name: kind for name, kind, _ in rows}
     refers_to = {name: set(refs) for name, _, refs in rows}
@@ -100,7 +103,7 @@ def pending_statements(conn: Connection) -> list[str]:
         visit(name, frozenset())
     done = [name for name in ordered if kinds[name] in ("h", "t")]
     anchor = next((name for name in done if kinds[name] == "h"), None)
-    return _statements([name for name in ordered if name not in done], colocate_with=anchor)
+    return _statements([name for name in ordered if name not in done], reference, colocate_with=anchor)
 
 
 # The foreign keys between two tables that are not Citus tables yet (or Citus local ones)
@@ -117,7 +120,7 @@ _PENDING_FOREIGN_KEYS = text("""
 """)
 
 
-def distribute(conn: Connection) -> list[str]:
+def distribute(conn: Connection, reference: Mapping[str, str]) -> list[str]:
     """Runs `pending_statements` in the connection's transaction; returns them.
 
     Once `accounts` is a reference table, every table with a foreign key to it is a Citus
@@ -130,7 +133,7 @@ def distribute(conn: Connection) -> list[str]:
     TRUNCATE and read no table; Citus refuses any trigger unless
     `citus.enable_unsafe_triggers` is on, against triggers that reach other shards, which
     these cannot (docs/scaling.md, "The audit log on Citus")."""
-    statements = pending_statements(conn)
+    statements = pending_statements(conn, reference)
     if not statements:
         return []
     conn.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))

@@ -17,7 +17,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import event
 
-from platform_core import db, distribution, lifecycle
+from migrations.schema import REFERENCE_TABLES
+from platform_core import db, lifecycle
 from platform_core.accounts import Principal
 from platform_core.citus_cluster import CitusCluster, citus_installed, citus_library
 from platform_core.paging import PageRequest, Window
@@ -72,7 +73,7 @@ def test_every_table_is_a_reference_table_or_distributed_by_account_in_one_coloc
     reference = {name for name, (kind, _, _) in tables.items() if kind == "reference"}
     distributed = {name: (column, colocation) for name, (kind, column, colocation) in tables.items()
                    if kind == "distributed"}
-    assert reference == set(distribution.REFERENCE_TABLES)
+    assert reference == set(REFERENCE_TABLES)
     assert set(distributed) == set(tables) - reference
     assert {column for column, _ in distributed.values()} == {"account_id"}
     assert len({colocation for _, colocation in distributed.values()}) == 1
