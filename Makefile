@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test proto proto-lint gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
+.PHONY: help venv run test test-citus citus proto proto-lint gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,18 @@ run: proto ## Start the whole stack with demo data (SERVICE_REPLICAS=2: two of e
 
 test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
+
+# The contract suite, and the tests around the schema, on a Citus cluster.
+CITUS_TESTS ?= tests/test_instance_contract.py tests/test_campaign_contract.py tests/test_affiliate_contract.py \
+	tests/test_voucher_contract.py tests/test_voucher_exports_contract.py tests/test_landing_contract.py \
+	tests/test_migrations.py tests/test_citus.py
+
+citus: ## Build and install Citus 13.2.2 into the system PostgreSQL 15 (tools/citus/install.sh; as root; once)
+	tools/citus/install.sh
+
+test-citus: $(STAMP) ## The contract suite against a Citus coordinator and two workers started for the run (docs/scaling.md)
+	@$(PY) -c "from platform_core.citus_cluster import citus_installed as i; raise SystemExit(not i())" || tools/citus/install.sh
+	$(PY) -m platform_core.citus_cluster -- $(PY) -m pytest $(CITUS_TESTS)
 
 # Every rate limit raised for the fuzz stack (documented 429s would hide the answers).
 FUZZ_RATE_LIMITS := instances.list=1000000/60,instances.details=1000000/60,campaigns.analytics=1000000/60,vouchers.performance=1000000/60,vouchers.trends=1000000/60,vouchers.customers=1000000/60,vouchers.export=1000000/60,vouchers.export_status=1000000/60,affiliate.analytics=1000000/60,affiliate.ingest=1000000/60,landing.track=1000000/60,landing.track.source=1000000/60,landing.dashboard=1000000/60

@@ -22,12 +22,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Identity, Index, SmallInteger, String, func, text
+from sqlalchemy import Index, SmallInteger, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, TimestampTZ
+from platform_core.db import Base, TimestampTZ, sequence_id
 
 log = logging.getLogger("platform_core.audit")
 
@@ -45,7 +45,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_account_at", "account_id", "at"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    id: Mapped[int] = sequence_id("audit_log", primary_key=True)
     at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
     account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -7,10 +7,10 @@ import decimal
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, MetaData, Numeric, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, MetaData, Numeric, String, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
 if TYPE_CHECKING:
     from platform_core.reads import Reads
@@ -32,6 +32,12 @@ TimestampTZ = Annotated[dt.datetime, mapped_column(DateTime(timezone=True))]
 Money = Annotated[decimal.Decimal, mapped_column(Numeric(14, 2))]
 Currency = Annotated[str, mapped_column(String(3))]
 ShortText = Annotated[str, mapped_column(String(200))]
+
+
+def sequence_id(table: str, **kwargs) -> MappedColumn:
+    """A generated bigint id: the default draws from the sequence `<table>_id_seq` the column
+    owns. Not an identity column, which Citus refuses to distribute (migration c001)."""
+    return mapped_column(BigInteger, server_default=text(f"nextval('{table}_id_seq'::regclass)"), **kwargs)
 
 
 class Base(DeclarativeBase):

@@ -313,17 +313,18 @@ def delete_older(conn: psycopg.Connection, table: TimedTable, account_id: uuid.U
     """Deletes the account's rows older than `cutoff` in batches of `batch`, each committed.
 
     `(tableoid, ctid)` names a row of a partitioned table (a ctid alone repeats across
-    partitions).
+    partitions). The outer `account_id = %s` makes the statement a router query on Citus,
+    which refuses a ctid subquery it would plan across shards (docs/scaling.md).
     """
     column = sql.Identifier(table.time_column)
     modes = " AND livemode IN (false, true)" if table.modes else ""
     where = f" AND {table.where}" if table.where else ""
     statement = sql.SQL(
-        "DELETE FROM {t} WHERE (tableoid, ctid) IN "
+        "DELETE FROM {t} WHERE account_id = %s AND (tableoid, ctid) IN "
         "(SELECT tableoid, ctid FROM {t} WHERE account_id = %s{m} AND {c} < %s LIMIT %s)"
     ).format(t=sql.Identifier(table.name), m=sql.SQL(modes + where), c=column)
     bound = cutoff.date() if table.time_column == "day" else cutoff
-    return _in_batches(conn, statement, (account_id, bound, batch), batch)
+    return _in_batches(conn, statement, (account_id, account_id, bound, batch), batch)
 
 
 def _in_batches(conn: psycopg.Connection, statement: sql.Composable | str, params: tuple, batch: int) -> int:

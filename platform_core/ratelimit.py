@@ -205,14 +205,18 @@ _ROOM = (f"({_PREV}::bigint * (:window_ms - (EXCLUDED.seen_ms - EXCLUDED.window_
 # The parameters are cast to bigint: limit * window overflows an integer.
 # One statement: ON CONFLICT DO UPDATE locks the key's row and reads its latest committed
 # version, so concurrent requests on any replica queue on that row and each sees the
-# others' hits. The database's clock is used so that replicas with skewed clocks agree.
+# others' hits. The database's clock is used so that replicas with skewed clocks agree:
+# the statement's start time, the same in every expression of it. A VALUES row, not an
+# INSERT ... SELECT, so that on Citus (where this is a reference table) the coordinator
+# plans it as one modification; it refused the SELECT form ("could not determine data
+# type of parameter $1").
+_NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint"
+_START_MS = f"({_NOW_MS} - {_NOW_MS} % :window_ms)"
 _HIT_SQL = text(f"""
 INSERT INTO rate_limit_windows AS w
     (key, window_start_ms, prev_count, cur_count, allowed, seen_ms, expires_at)
-SELECT :key, c.start_ms, 0, CASE WHEN :limit > 0 THEN 1 ELSE 0 END, :limit > 0, c.now_ms,
-       to_timestamp((c.start_ms + 2 * :window_ms) / 1000.0)
-FROM (SELECT n.now_ms, n.now_ms - n.now_ms % :window_ms AS start_ms
-      FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms) AS n) AS c
+VALUES (CAST(:key AS text), {_START_MS}, 0, CASE WHEN :limit > 0 THEN 1 ELSE 0 END, :limit > 0, {_NOW_MS},
+        to_timestamp(({_START_MS} + 2 * :window_ms) / 1000.0))
 ON CONFLICT (key) DO UPDATE SET
     prev_count = {_PREV},
     cur_count = {_CUR} + CASE WHEN {_ROOM} THEN 1 ELSE 0 END,

@@ -226,7 +226,7 @@ async def _delete_landing(session) -> None:
     params = {"a": DEMO_ACCOUNT_ID}
     for table in ("landing_events", "landing_daily_visitors", "landing_daily_stats"):
         await session.execute(
-            text(f"DELETE FROM {table} WHERE tenant_id IN (SELECT id FROM landing_tenants WHERE account_id = :a)"),
+            text(f"DELETE FROM {table} WHERE account_id = :a"),
             params,
         )
     await session.execute(text("DELETE FROM landing_tenants WHERE account_id = :a"), params)

@@ -1,9 +1,9 @@
 """Starts the whole stack locally: `make run` (python -m stack.run).
 
-Embedded PostgreSQL in DATA_DIR unless DATABASE_URL is set, migrations, the demo data,
-every service and Envoy; prints the gateway URL and working curl examples. Ctrl-C (or
-SIGTERM) stops every process it started: Envoy first, then the services (gracefully),
-then the embedded database.
+Embedded PostgreSQL in DATA_DIR unless DATABASE_URL is set (CITUS=1: a Citus coordinator
+and two workers instead), migrations, the demo data, every service and Envoy; prints the
+gateway URL and working curl examples. Ctrl-C (or SIGTERM) stops every process it
+started: Envoy first, then the services (gracefully), then the database servers.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class Stack:
     route_timeout_s: float = 15.0
     # Trusted proxies in front of the gateway (GATEWAY_XFF_TRUSTED_HOPS, docs/gateway.md).
     xff_trusted_hops: int = 0
+    # A Citus coordinator and two workers in data_dir/citus instead of the embedded server
+    # (CITUS=1 make run; docs/scaling.md).
+    citus: bool = False
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     _pg: object | None = None
 
@@ -84,9 +87,20 @@ class Stack:
         return f"http://{self.gateway_host}:{self.gateway_port}"
 
     def start_database(self) -> str:
-        """The services' URL (the app role). The embedded server is ours: as its superuser
-        we create both roles and the database owned by the owner role."""
-        if self.database_url is None:
+        """The services' URL (the app role). The embedded server (or, with `citus`, the
+        Citus cluster) is ours: as its superuser we create both roles and the database
+        owned by the owner role."""
+        if self.database_url is None and self.citus:
+            import shutil
+
+            from platform_core.citus_cluster import CitusCluster
+
+            # A fresh cluster each start (the demo data is loaded again anyway).
+            shutil.rmtree(self.data_dir / "citus", ignore_errors=True)
+            self._pg = CitusCluster(workers=2, base_dir=self.data_dir / "citus").start()
+            urls = self._pg.create_database(DATABASE_NAME)
+            self.database_url, self.migration_database_url = urls.app, urls.owner
+        elif self.database_url is None:
             from platform_core.embedded_pg import EmbeddedPostgres
             from platform_core.roles import prepare_database
 
@@ -398,6 +412,7 @@ def main() -> None:
         database_url=os.environ.get("DATABASE_URL") or None,
         migration_database_url=os.environ.get("MIGRATION_DATABASE_URL") or None,
         xff_trusted_hops=env_int("GATEWAY_XFF_TRUSTED_HOPS", 0),
+        citus=env_int("CITUS", 0) == 1,
     )
     stopping = False
     landing_page = None
@@ -417,7 +432,9 @@ def main() -> None:
 
             refuse_superuser(stack.database_url)
         url = stack.migration_database_url
-        where = f"embedded PostgreSQL in {stack.data_dir / 'postgres'}" if stack._pg else "DATABASE_URL"
+        where = ("DATABASE_URL" if stack._pg is None
+                 else f"a Citus coordinator and two workers in {stack.data_dir / 'citus'}" if stack.citus
+                 else f"embedded PostgreSQL in {stack.data_dir / 'postgres'}")
         print(f"database: {where}\n  DATABASE_URL={stack.database_url}  (services: the app role)"
               f"\n  MIGRATION_DATABASE_URL={url}  (migrations, admin: the owner role)")
         migrate(url)

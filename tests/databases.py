@@ -1,5 +1,6 @@
 """Databases of their own, next to the session's, for tests that change the whole schema or
-run cross-account jobs."""
+run cross-account jobs. On a Citus coordinator (`make test-citus`) each is made on every
+node of the cluster, with the extension, so migrations distribute it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Iterator
 import psycopg
 from sqlalchemy.engine import make_url
 
+from platform_core import citus_cluster
 from platform_core.roles import DatabaseUrls, prepare_database
 
 
@@ -18,10 +20,14 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[DatabaseUrls]:
     """An empty database with both roles (platform_core/roles.py) on the session's server,
     dropped afterwards. `server_url` is a superuser's (the `database_server` fixture)."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    urls = prepare_database(server_url, name)
+    admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
+    citus = citus_cluster.worker_addresses(admin) is not None
+    urls = citus_cluster.create_cluster_database(admin, name) if citus else prepare_database(server_url, name)
     try:
         yield urls
     finally:
-        admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if citus:
+            citus_cluster.drop_cluster_database(admin, name)
+        else:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -60,6 +60,12 @@ def test_the_compose_file_is_valid_for_docker_compose():
     assert result.returncode == 0, result.stderr
 
 
+def test_the_citus_overlay_is_valid_for_docker_compose():
+    """deploy/citus/compose.citus.yml over docker-compose.yml (docs/scaling.md, "Compose")."""
+    result = docker_compose("-f", str(ROOT / "deploy" / "citus" / "compose.citus.yml"), "config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_schema_check_would_catch_a_wrong_key(tmp_path):
     """The loader really validates against the compose-spec schema (not just YAML)."""
     broken = tmp_path / "docker-compose.yml"

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     ForeignKeyConstraint,
-    Identity,
     Index,
     Numeric,
     PrimaryKeyConstraint,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, Currency, Money, ShortText, TimestampTZ
+from platform_core.db import Base, Currency, Money, ShortText, TimestampTZ, sequence_id
 
 Code = String(64)
 Url = String(2048)
@@ -81,13 +80,13 @@ class TrackingEvent(Tenanted, Base):
 
     `event_id` is the client's idempotency key, with `occurred_at` (the month partition's
     column must be in the key; docs/lifecycle.md); `id` is the public number the feeds
-    show (an identity, unique without an index of its own).
+    show (from a sequence, unique without an index of its own).
     """
 
     __tablename__ = "affiliate_events"
 
     event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
+    id: Mapped[int] = sequence_id("affiliate_events")
     event_type: Mapped[str] = mapped_column(String(20))
     occurred_at: Mapped[TimestampTZ] = mapped_column(primary_key=True)
     tracking_code: Mapped[str | None] = mapped_column(Code)
@@ -121,7 +120,7 @@ class Conversion(Tenanted, Base):
     __tablename__ = "affiliate_conversions"
 
     order_id: Mapped[str] = mapped_column(Code, primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
+    id: Mapped[int] = sequence_id("affiliate_conversions")
     tracking_code: Mapped[str] = mapped_column(Code)
     order_total: Mapped[Money]
     commission: Mapped[Money]

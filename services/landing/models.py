@@ -7,13 +7,13 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, Date, ForeignKey, Identity, Index, Integer, LargeBinary, PrimaryKeyConstraint,
+    BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint,
     SmallInteger, String, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, ShortText, TimestampTZ, UUIDCol
+from platform_core.db import Base, ShortText, TimestampTZ, UUIDCol, sequence_id
 
 # The stored prefix of the hex SHA-256 of (salt, tenant, IP): the documented 45 characters.
 VISITOR_HASH_LENGTH = 45
@@ -28,7 +28,7 @@ class LandingTenant(Base):
 
     __tablename__ = "landing_tenants"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[int] = sequence_id("landing_tenants", primary_key=True)
     account_id: Mapped[UUIDCol] = mapped_column(ForeignKey("accounts.id"))
     livemode: Mapped[bool] = mapped_column(Boolean)
     name: Mapped[ShortText]
@@ -55,7 +55,7 @@ class LandingEvent(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("landing_tenants.id"))
     occurred_at: Mapped[TimestampTZ]
-    id: Mapped[int] = mapped_column(BigInteger, Identity())
+    id: Mapped[int] = sequence_id("landing_events")
     # The EventType enum number of partnerlytics.landing.v1.
     event_type: Mapped[int] = mapped_column(SmallInteger)
     visitor_hash: Mapped[str] = mapped_column(String(VISITOR_HASH_LENGTH))

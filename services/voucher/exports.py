@@ -1,7 +1,8 @@
 """Data exports: the job queue in PostgreSQL, the file writers and the worker.
 
 A request inserts a `processing` row (`create_export`). A worker claims the oldest
-claimable row with `FOR UPDATE SKIP LOCKED` and a lease that it renews while it works
+claimable row (read without a lock, then taken in its account with `FOR UPDATE SKIP
+LOCKED`: each statement on one node under Citus) with a lease that it renews while it works
 (`ExportWorker`); when a worker dies its lease runs out and another worker claims the
 job again. The file is written under a temporary name of its own and renamed to the
 job's one final name in the transaction that marks the row completed, guarded by the
@@ -302,6 +303,21 @@ def plain_url(url: str) -> str:
     return url
 
 
+# How many of the oldest claimable jobs one claim tries, one after the other.
+CLAIM_CANDIDATES = 8
+_CLAIMABLE = "status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+_CANDIDATES = text(f"SELECT account_id, livemode, id FROM voucher_exports WHERE {_CLAIMABLE} "
+                   "ORDER BY created_at LIMIT :n")
+_CLAIM = text(
+    f"WITH next AS (SELECT account_id, livemode, id FROM voucher_exports "
+    f"  WHERE account_id = :a AND livemode = :l AND id = :id AND {_CLAIMABLE} FOR UPDATE SKIP LOCKED) "
+    "UPDATE voucher_exports e SET lease_owner = :w, attempts = e.attempts + 1, "
+    "  lease_expires_at = now() + make_interval(secs => :lease) "
+    "FROM next WHERE e.account_id = :a AND e.livemode = next.livemode AND e.id = next.id "
+    f"RETURNING {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))}"
+)
+
+
 class ExportWorker:
     """Claims export jobs from the queue table and builds their files, one at a time."""
 
@@ -316,21 +332,24 @@ class ExportWorker:
         self._clock = clock
 
     async def claim(self) -> ExportJob | None:
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(
-                text(
-                    "WITH next AS (SELECT account_id, livemode, id FROM voucher_exports "
-                    "  WHERE status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now()) "
-                    "  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                    "UPDATE voucher_exports e SET lease_owner = :w, attempts = e.attempts + 1, "
-                    "  lease_expires_at = now() + make_interval(secs => :lease) "
-                    "FROM next WHERE e.account_id = next.account_id AND e.livemode = next.livemode "
-                    "  AND e.id = next.id "
-                    f"RETURNING {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))}"
-                ),
-                {"w": self.worker_id, "lease": self._settings.export_lease_seconds},
-            )).first()
-        return _job(row) if row is not None else None
+        """The oldest claimable job, leased to this worker; None when there is none.
+
+        Two steps, so that each statement stays on one node under Citus (docs/scaling.md),
+        which takes no row locks across shards: read the oldest few candidates of any
+        account without a lock, then claim one of them in its account with
+        `FOR UPDATE SKIP LOCKED` and a check that it is still claimable. Of workers racing
+        for a row, one leases it; the others skip it and try their next candidate."""
+        async with self._engine.connect() as conn:
+            candidates = (await conn.execute(_CANDIDATES, {"n": CLAIM_CANDIDATES})).all()
+        for account_id, livemode, job_id in candidates:
+            async with self._engine.begin() as conn:
+                row = (await conn.execute(_CLAIM, {
+                    "a": account_id, "l": livemode, "id": job_id,
+                    "w": self.worker_id, "lease": self._settings.export_lease_seconds,
+                })).first()
+            if row is not None:
+                return _job(row)
+        return None
 
     async def _owned_update(self, job: ExportJob, sets: str, params: dict) -> bool:
         async with self._engine.begin() as conn:
