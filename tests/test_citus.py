@@ -110,6 +110,20 @@ def test_the_audit_log_stays_append_only_on_the_cluster(citus):
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (1,)
 
 
+def test_the_audit_logs_retention_deletes_only_expired_rows_on_the_cluster(citus):
+    """`audit_log_expire` (migration t001) gets its cutoff to the workers' triggers."""
+    urls, _ = citus
+    with psycopg.connect(urls.owner, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit_log (at, endpoint, status, grpc_code, request_id) "
+                     "VALUES (now() - interval '500 days', 'old', 200, 'OK', 'r1'), (now(), 'new', 200, 'OK', 'r2')")
+        before = conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+        assert lifecycle.expire_audit_log(conn, dt.datetime.now(dt.UTC) - dt.timedelta(days=400), 100) == 1
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (before - 1,)
+        assert conn.execute("SELECT count(*) FROM audit_log WHERE endpoint = 'old'").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute("DELETE FROM audit_log WHERE endpoint = 'new'")
+
+
 def test_a_maintenance_pass_runs_on_the_cluster(citus):
     """Partitions made ahead and dropped (DDL on distributed parents) and an account's old
     rows deleted (per-account statements), as `python -m platform_core.maintenance` does."""

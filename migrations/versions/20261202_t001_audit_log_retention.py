@@ -2,7 +2,7 @@
 
 The append-only trigger of s001 now lets a DELETE through only for rows older than the
 cutoff that `audit_log_expire(before, max_rows)` sets for its own statement (a
-transaction-local setting it clears again); UPDATE, TRUNCATE and any other DELETE are
+transaction-local setting it clears again, passed on to Citus workers too); UPDATE, TRUNCATE and any other DELETE are
 still refused for every role. The app role keeps INSERT only on `audit_log` and gets no
 EXECUTE on the function, so the guarantee against the services is unchanged. Each call
 looks at the `max_rows` oldest rows by id (the primary key, in insertion order) and
@@ -49,12 +49,17 @@ def upgrade() -> None:
         DECLARE
             deleted integer;
         BEGIN
-            PERFORM set_config('{SETTING}', before::text, true);
+            -- SET LOCAL, not set_config(): on Citus the triggers fire on the workers'
+            -- shard placements, and Citus passes a SET LOCAL on to the workers'
+            -- connections when citus.propagate_set_commands is 'local' (on plain
+            -- PostgreSQL the citus.* setting is an inert placeholder).
+            SET LOCAL citus.propagate_set_commands = 'local';
+            EXECUTE format('SET LOCAL {SETTING} = %L', before);
             DELETE FROM audit_log WHERE id IN (
                 SELECT id FROM (SELECT id, at FROM audit_log ORDER BY id LIMIT max_rows) AS oldest
                 WHERE at < before);
             GET DIAGNOSTICS deleted = ROW_COUNT;
-            PERFORM set_config('{SETTING}', '', true);
+            SET LOCAL {SETTING} = '';
             RETURN deleted;
         END $$
     """)
