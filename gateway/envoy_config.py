@@ -21,10 +21,12 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import ipaddress
 import json
 import os
 import pathlib
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -232,6 +234,9 @@ GATEWAY_TIMEOUT = LocalReply(
 INTERNAL_ERROR = LocalReply(
     None, 500, "Internal Server Error", "An unexpected error occurred. Please try again later"
 )
+# Request line and headers over the documented limit (the Lua filter, docs/gateway.md).
+HEADERS_TOO_LARGE_MESSAGE = "The request line and headers are too large (at most 60 KiB and 100 header fields)"
+HEADERS_TOO_LARGE = LocalReply(431, 431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE)
 
 # In mapper order: the first that matches wins, the last is the catch-all.
 FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
@@ -243,6 +248,7 @@ FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     UNSUPPORTED_MEDIA_TYPE,
     SERVICE_UNAVAILABLE,
     GATEWAY_TIMEOUT,
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
 )
 
@@ -264,6 +270,7 @@ CAMPAIGN_LOCAL_REPLIES: tuple[LocalReply, ...] = (
                details="The campaign analytics service sent an invalid response."),
     LocalReply(504, 504, "Gateway Timeout", "Request timeout. Please try again.",
                details="The campaign analytics service did not answer in time."),
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
 )
 
@@ -287,6 +294,7 @@ LANDING_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     LocalReply(503, 503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later",
                retry_after=5),
     LocalReply(504, 504, "TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(431, 431, "REQUEST_HEADERS_TOO_LARGE", HEADERS_TOO_LARGE_MESSAGE),
     LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
 )
 
@@ -392,6 +400,7 @@ VOUCHER_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     LocalReply(415, 415, "UNSUPPORTED_MEDIA_TYPE", "This API accepts JSON; gRPC clients must call the service directly"),
     LocalReply(503, 503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later"),
     LocalReply(504, 504, "GATEWAY_TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(431, 431, "REQUEST_HEADERS_TOO_LARGE", HEADERS_TOO_LARGE_MESSAGE),
     LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
 )
 
@@ -437,6 +446,7 @@ AFFILIATE_LOCAL_REPLIES: tuple[LocalReply, ...] = (
                "This API accepts JSON; gRPC clients must call the service directly"),
     LocalReply(503, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable. Please try again later"),
     LocalReply(504, 504, "GATEWAY_TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(431, 431, "REQUEST_HEADERS_TOO_LARGE", HEADERS_TOO_LARGE_MESSAGE),
     LocalReply(None, 500, "INTERNAL_ERROR", "Internal server error"),
 )
 
@@ -575,7 +585,9 @@ def _local_reply_config(serves_openapi: bool = False) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json")] if serves_openapi else []
     for family in FAMILIES:
         mappers.extend(_asset_mappers(family))
+        mappers.extend(_query_without_content_type_mappers(family))
         mappers.extend(_pre_request_id_mappers(family))
+        mappers.extend(_body_refusal_mappers(family))
         mappers.extend(_family_mappers(family))
     mappers.append(_pathless_mapper())
     # Outside every family: a plain JSON 404, and a plain JSON body for anything else.
@@ -987,8 +999,6 @@ GENERATED_ID_SLOTS = Slots(timestamp=ENVOY_SLOTS.timestamp, request_id="%RESP(X-
 PRE_ID_CAUSES: tuple[tuple[str, str, str, str], ...] = (
     ("path_normalization_failed", "path",
      "The path holds a character that is not allowed, e.g. an escaped control character", "invalid_path"),
-    ("query_missing_content_type", "content-type", "A QUERY request needs a Content-Type header",
-     "missing_content_type"),
 )
 
 
@@ -1034,6 +1044,173 @@ def _pathless_mapper() -> dict[str, Any]:
     }
 
 
+# Request line and headers: up to the documented limit a request is served; above it,
+# up to the codec's higher limit, the Lua filter answers the family's 431 (the path is
+# known there); above the codec's limit the codec refuses it before the path is known
+# (the generic 431 of `_pathless_mapper`). Bytes are names plus values, path included,
+# as the Lua filter sees them; fields exclude pseudo-headers (docs/gateway.md).
+MAX_REQUEST_HEADERS_BYTES = 60 * 1024
+MAX_REQUEST_HEADERS_COUNT = 100
+CODEC_MAX_REQUEST_HEADERS_KB = 128
+CODEC_MAX_HEADERS_COUNT = 200
+
+
+def _with_edge_limits(lua_source: str) -> str:
+    """The Lua source with the limits it enforces filled in."""
+    for name, value in (("max_request_headers_bytes", MAX_REQUEST_HEADERS_BYTES),
+                        ("max_request_headers_count", MAX_REQUEST_HEADERS_COUNT),
+                        ("max_request_body_bytes", MAX_REQUEST_BODY_BYTES)):
+        placeholder = "{{" + name + "}}"
+        if placeholder not in lua_source:
+            raise ValueError(f"the Lua source has no {placeholder}")
+        lua_source = lua_source.replace(placeholder, str(value))
+    return lua_source
+
+
+def _template_regex(path: str) -> str:
+    """A regex for `:path` (query string included) matching a route's path or URI template."""
+    parts = re.split(r"\{[a-z_]+\}", path)
+    return "^" + "[^/?#]+".join(re.escape(part) for part in parts) + r"(\?.*)?$"
+
+
+def _query_without_content_type_mappers(family: Family) -> list[dict[str, Any]]:
+    """Envoy 1.40 refuses a QUERY without Content-Type (RFC 10008) before routing and
+    before a request id exists (details `query_missing_content_type`), and has no runtime
+    guard left to turn that off. No route serves QUERY, so its answer is what any other
+    method the route does not serve gets: the route's 405 with `Allow`, the family's 404
+    elsewhere under the prefix; with a request id made for the reply."""
+    served = [*((asset.path, ("GET", "HEAD")) for asset in family.assets), *family.routes]  # route order
+    mappers = []
+    for path, methods in served:
+        reply = family.reply_for(405)
+        mappers.append({
+            "filter": {"and_filter": {"filters": [
+                {"header_filter": {"header": {"name": ":path", "string_match": {
+                    "safe_regex": {"regex": _template_regex(path)}}}}},
+                _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
+            "status_code": 405,
+            "headers_to_add": [*_generated_id_header(), {"header": {"key": "allow", "value": ", ".join(methods)},
+                                                          "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+            "body_format_override": _reply_format(reply.body(family.envelope, GENERATED_ID_SLOTS)),
+        })
+    mappers.append({
+        "filter": {"and_filter": {"filters": [
+            _family_filter(family), _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
+        "status_code": 404,
+        "headers_to_add": _generated_id_header(),
+        "body_format_override": _reply_format(family.reply_for(404).body(family.envelope, GENERATED_ID_SLOTS)),
+    })
+    return mappers
+
+
+# --------------------------------------------------------------------------- JSON bodies
+
+# The Lua filter reads a JSON-body route strictly (the transcoder takes `"ids": "a"` for
+# a repeated field, an object for a repeated message, trailing commas, an empty body and
+# any Content-Type). Its refusals: (marker, field, message, code); `{field}` is the
+# offending field's path as the caller wrote it, which the filter puts in the metadata.
+REFUSAL_FIELD = "%DYNAMIC_METADATA(envoy.filters.http.lua:refusal_field)%"
+BODY_REFUSALS: tuple[tuple[str, str, str, str], ...] = (
+    ("content_type", "content-type", "The request body must be JSON, sent with Content-Type: application/json",
+     "unsupported_media_type"),
+    ("invalid_json", "body", "Request body must be a valid JSON object", "invalid_json"),
+    ("not_an_array", REFUSAL_FIELD, REFUSAL_FIELD + " must be an array", "invalid_type"),
+)
+# Well-known types are JSON values of their own (Struct, Value, Timestamp...): not walked.
+WELL_KNOWN_PREFIX = "google.protobuf."
+
+
+def _lua_marker_filter(key: str, value: str) -> dict[str, Any]:
+    return {"metadata_filter": {"matcher": {"filter": LUA_FILTER_NAME, "path": [{"key": key}],
+                                            "value": {"string_match": {"exact": value}}},
+                                "match_if_key_not_found": False}}
+
+
+def _body_refusal_mappers(family: Family) -> list[dict[str, Any]]:
+    """The family's bad-body reply (its 400, the affiliate's 422) for each refusal."""
+    base = next(r for r in family.replies() if r.details_prefix == "grpc_json_transcode_failure")
+    mappers = []
+    for marker, field, message, code in BODY_REFUSALS:
+        # A reply whose message repeats its field's (the voucher family's) names this refusal.
+        summary = message if base.fields and base.message == base.fields[0][1] else base.message
+        reply = dataclasses.replace(base, message=summary, fields=((field, message, code),))
+        mapper: dict[str, Any] = {
+            "filter": {"and_filter": {"filters": [_family_filter(family), _lua_marker_filter("refusal", marker)]}},
+            "body_format_override": _reply_format(reply.body(family.envelope, ENVOY_SLOTS)),
+        }
+        if reply.reply_status != 400:
+            mapper["status_code"] = reply.reply_status
+        mappers.append(mapper)
+    return mappers
+
+
+def _repeated_paths(message: Any, prefix: str = "", seen: frozenset[str] = frozenset()) -> list[str]:
+    """Every repeated field of `message` and of the messages it holds, as the Lua filter
+    reads them: "a|aJson" for a field, "a[]." before the fields of a repeated message's
+    elements, "a." before those of a singular one."""
+    paths = []
+    for field in message.fields:
+        names = field.name if field.json_name == field.name else f"{field.name}|{field.json_name}"
+        nested = field.message_type
+        if nested is not None and nested.GetOptions().map_entry:
+            continue  # a JSON object
+        repeated = field.is_repeated
+        if repeated:
+            paths.append(prefix + names)
+        if nested is not None and not nested.full_name.startswith(WELL_KNOWN_PREFIX) and nested.full_name not in seen:
+            paths += _repeated_paths(nested, f"{prefix}{names}{'[]' if repeated else ''}.", seen | {nested.full_name})
+    return paths
+
+
+@functools.lru_cache(maxsize=4)
+def _json_bodies(descriptor: pathlib.Path) -> dict[tuple[str, str], str]:
+    """(HTTP method, path template) of every RPC with a JSON body -> its repeated-field
+    paths (space-separated), from the descriptor set the transcoder loads."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    bodies: dict[tuple[str, str], str] = {}
+    for file in files.file:
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                if not rule.body:
+                    continue
+                message = pool.FindMessageTypeByName(method.input_type.lstrip("."))
+                if rule.body != "*":
+                    message = message.fields_by_name[rule.body].message_type
+                verb = rule.WhichOneof("pattern")
+                paths = [] if message is None or message.full_name.startswith(WELL_KNOWN_PREFIX) else (
+                    _repeated_paths(message))
+                bodies[(verb.upper(), getattr(rule, verb))] = " ".join(paths)
+    return bodies
+
+
+def _with_body_checks(family: Family, routes: list[dict[str, Any]], descriptor_path: str) -> list[dict[str, Any]]:
+    """Tells the Lua filter, in the metadata of each forwarding route with a JSON body,
+    which method carries the body, which media types it may have (browser paths also
+    take text/plain, what navigator.sendBeacon sends) and its repeated fields."""
+    descriptor = pathlib.Path(descriptor_path)
+    # The compose config names the container's path; the local build is the same file.
+    bodies = _json_bodies(descriptor if descriptor.exists() else DEFAULT_DESCRIPTOR)
+    for path, methods in family.routes:
+        for method in methods:
+            if (method, path) not in bodies:
+                continue
+            for route in routes:
+                if route["name"] == f"{family.name}:{path}":
+                    route["metadata"]["filter_metadata"][LUA_FILTER_NAME].update({
+                        "json_body_method": method,
+                        "json_body_types": "json text" if path in family.browser_paths else "json",
+                        "json_body_arrays": bodies[(method, path)],
+                    })
+    return routes
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -1070,13 +1247,14 @@ def render(
         raise ValueError("route_timeout_s must be positive")
     if xff_trusted_hops < 0:
         raise ValueError("xff_trusted_hops must not be negative")
-    lua_source = pathlib.Path(lua_path).read_text(encoding="utf-8")
+    lua_source = _with_edge_limits(pathlib.Path(lua_path).read_text(encoding="utf-8"))
     spec = pathlib.Path(openapi_path).read_text(encoding="utf-8") if openapi_path else None
 
     routes: list[dict[str, Any]] = [_openapi_route(spec)] if spec is not None else []
     for family in FAMILIES:
         routes.extend(_asset_routes(family))
-        routes.extend(_with_browser_policy(family, _family_routes(family, route_timeout_s), route_timeout_s))
+        routes.extend(_with_body_checks(family, _with_browser_policy(
+            family, _family_routes(family, route_timeout_s), route_timeout_s), descriptor_path))
     routes.append(
         {
             "name": "not-found",
@@ -1146,7 +1324,9 @@ def render(
         # Header names with underscores are dropped rather than refused (a refusal is a bare
         # 400); nothing documented uses them, and dropping stops `x_request_id`-style
         # spoofing of a dashed header by a component that folds "_" into "-".
-        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER",
+                                         "max_headers_count": CODEC_MAX_HEADERS_COUNT},
+        "max_request_headers_kb": CODEC_MAX_REQUEST_HEADERS_KB,
         "http_protocol_options": _http1_options(),
         # Request ids: the caller's header is moved aside before the connection manager
         # handles request ids, so Envoy generates a UUID v4 for every request; the Lua
