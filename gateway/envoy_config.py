@@ -1107,7 +1107,7 @@ def _query_without_content_type_mappers(family: Family) -> list[dict[str, Any]]:
 
 # The Lua filter reads a JSON-body route strictly (the transcoder takes `"ids": "a"` for
 # a repeated field, an object for a repeated message, trailing commas, an empty body and
-# any Content-Type). Its refusals: (marker, field, message, code); `{field}` is the
+# any Content-Type; it refuses a number in an array of strings, but as "not a JSON object"). Its refusals: (marker, field, message, code); `{field}` is the
 # offending field's path as the caller wrote it, which the filter puts in the metadata.
 REFUSAL_FIELD = "%DYNAMIC_METADATA(envoy.filters.http.lua:refusal_field)%"
 BODY_REFUSALS: tuple[tuple[str, str, str, str], ...] = (
@@ -1115,6 +1115,7 @@ BODY_REFUSALS: tuple[tuple[str, str, str, str], ...] = (
      "unsupported_media_type"),
     ("invalid_json", "body", "Request body must be a valid JSON object", "invalid_json"),
     ("not_an_array", REFUSAL_FIELD, REFUSAL_FIELD + " must be an array", "invalid_type"),
+    ("not_a_string", REFUSAL_FIELD, REFUSAL_FIELD + " must be a string", "invalid_type"),
 )
 # Well-known types are JSON values of their own (Struct, Value, Timestamp...): not walked.
 WELL_KNOWN_PREFIX = "google.protobuf."
@@ -1146,8 +1147,9 @@ def _body_refusal_mappers(family: Family) -> list[dict[str, Any]]:
 
 def _repeated_paths(message: Any, prefix: str = "", seen: frozenset[str] = frozenset()) -> list[str]:
     """Every repeated field of `message` and of the messages it holds, as the Lua filter
-    reads them: "a|aJson" for a field, "a[]." before the fields of a repeated message's
-    elements, "a." before those of a singular one."""
+    reads them: "a|aJson" for a field (":string" after it when its elements are strings),
+    "a[]." before the fields of a repeated message's elements, "a." before those of a
+    singular one."""
     paths = []
     for field in message.fields:
         names = field.name if field.json_name == field.name else f"{field.name}|{field.json_name}"
@@ -1156,7 +1158,7 @@ def _repeated_paths(message: Any, prefix: str = "", seen: frozenset[str] = froze
             continue  # a JSON object
         repeated = field.is_repeated
         if repeated:
-            paths.append(prefix + names)
+            paths.append(prefix + names + (":string" if field.type == field.TYPE_STRING else ""))
         if nested is not None and not nested.full_name.startswith(WELL_KNOWN_PREFIX) and nested.full_name not in seen:
             paths += _repeated_paths(nested, f"{prefix}{names}{'[]' if repeated else ''}.", seen | {nested.full_name})
     return paths

@@ -264,29 +264,38 @@ local function split(text, sep)
 end
 
 -- The first repeated field (path segments from `i` on, see _repeated_paths in
--- gateway/envoy_config.py) of `value` that holds something else than an array or
--- null, as the caller wrote its path; nil when there is none.
-local function not_an_array(value, segments, i, where)
+-- gateway/envoy_config.py) of `value` that holds something else than an array or null,
+-- or an array of strings holding something else than a string: its path as the caller
+-- wrote it and the refusal ("not_an_array", "not_a_string"); nil when there is none.
+local function misfit(value, segments, i, where)
   if type(value) ~= "table" or value.k ~= "o" then return nil end
   local segment = segments[i]
   local elements = string.sub(segment, -2) == "[]"
   if elements then segment = string.sub(segment, 1, -3) end
+  local names, strings = string.match(segment, "^(.-)(:string)$")
+  segment = names or segment
   for _, name in ipairs(split(segment, "|")) do
     local field = value.v[name]
     if field ~= nil then
       local here = where == "" and name or (where .. "." .. name)
+      local array = type(field) == "table" and field.k == "a"
       if i == #segments then
-        if field ~= "null" and not (type(field) == "table" and field.k == "a") then return here end
-      elseif elements then
-        if type(field) == "table" and field.k == "a" then
+        if field ~= "null" and not array then return here, "not_an_array" end
+        if array and strings then
           for index, item in ipairs(field.v) do
-            local found = not_an_array(item, segments, i + 1, here .. "[" .. (index - 1) .. "]")
-            if found then return found end
+            if item ~= "string" then return here .. "[" .. (index - 1) .. "]", "not_a_string" end
+          end
+        end
+      elseif elements then
+        if array then
+          for index, item in ipairs(field.v) do
+            local found, refusal = misfit(item, segments, i + 1, here .. "[" .. (index - 1) .. "]")
+            if found then return found, refusal end
           end
         end
       else
-        local found = not_an_array(field, segments, i + 1, here)
-        if found then return found end
+        local found, refusal = misfit(field, segments, i + 1, here)
+        if found then return found, refusal end
       end
     end
   end
@@ -303,7 +312,8 @@ end
 
 -- Why the body of this request is refused (a marker the mappers know, and the field),
 -- or nil: it is not JSON, not an object, not sent as JSON, or a repeated field is not
--- an array. Over MAX_BODY_BYTES the transcoder's 413 answers instead.
+-- an array (or an array of strings holds something else). Over MAX_BODY_BYTES the
+-- transcoder's 413 answers instead.
 local function body_refusal(handle, types, arrays, content_type)
   local body = handle:body()
   local size = body and body:length() or 0
@@ -314,8 +324,8 @@ local function body_refusal(handle, types, arrays, content_type)
   local value = size > 0 and json_read(body:getBytes(0, size)) or nil
   if type(value) ~= "table" or value.k ~= "o" then return "invalid_json" end
   for _, path in ipairs(split(arrays, " ")) do
-    local field = not_an_array(value, split(path, "."), 1, "")
-    if field ~= nil then return "not_an_array", field end
+    local field, refusal = misfit(value, split(path, "."), 1, "")
+    if field ~= nil then return refusal, field end
   end
   return nil
 end

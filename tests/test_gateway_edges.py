@@ -242,6 +242,23 @@ def test_a_body_that_is_not_a_json_object_is_the_familys_bad_body(http: httpx.Cl
         assert field == "body" and code in ("invalid_json", "affiliate"), (path, raw)
 
 
+def _placed(spec: str, value: str) -> list[tuple[str, bytes]]:
+    """(the field's path as written, a body holding `value` there) for each JSON name of
+    the repeated field `spec`, inside a second element of each repeated message around it."""
+    *outer, leaf = spec.split(".")
+    out = []
+    for name in leaf.removesuffix(":string").split("|"):
+        inner: Any = json.loads(f'{{"{name}": {value}}}')
+        written = name
+        for segment in reversed(outer):
+            outer_name = segment.removesuffix("[]").split("|")[0]
+            many = segment.endswith("[]")
+            inner = {outer_name: [{"ok": 1}, inner] if many else inner}
+            written = f"{outer_name}[1].{written}" if many else f"{outer_name}.{written}"
+        out.append((written, json.dumps(inner).encode()))
+    return out
+
+
 @pytest.mark.parametrize("value", ['"v_1"', "5", '{"a": 1}', "true"])
 def test_a_repeated_field_given_something_else_than_an_array_is_refused(http: httpx.Client, value: str) -> None:
     """The transcoder took a string for a repeated string and an object for a repeated
@@ -250,26 +267,32 @@ def test_a_repeated_field_given_something_else_than_an_array_is_refused(http: ht
     checked = 0
     for family, path, arrays in JSON_ROUTES:
         for spec in arrays:
-            *outer, leaf = spec.split(".")
-            for name in leaf.split("|"):
-                inner: Any = json.loads(f'{{"{name}": {value}}}')
-                written = name
-                for segment in reversed(outer):
-                    outer_name = segment.removesuffix("[]").split("|")[0]
-                    inner = {outer_name: [{"ok": 1}, inner] if segment.endswith("[]") else inner}
-                    written = f"{outer_name}[1].{written}" if segment.endswith("[]") else f"{outer_name}.{written}"
-                field, code = _refusal(family, _post(http, path, json.dumps(inner).encode()))
+            for written, body in _placed(spec, value):
+                field, code = _refusal(family, _post(http, path, body))
                 assert field == written and code in ("invalid_type", "affiliate"), (path, spec)
                 checked += 1
     assert checked >= 8
+
+
+@pytest.mark.parametrize("value", ["[1]", '["a", {"b": 1}]', '["a", null]', '["a", ["b"]]', '["a", true]'])
+def test_an_array_of_strings_holding_something_else_is_refused(http: httpx.Client, value: str) -> None:
+    checked = 0
+    for family, path, arrays in JSON_ROUTES:
+        for spec in (s for s in arrays if s.endswith(":string")):
+            for written, body in _placed(spec, value):
+                index = json.loads(value).index(next(v for v in json.loads(value) if not isinstance(v, str)))
+                field, code = _refusal(family, _post(http, path, body))
+                assert field == f"{written}[{index}]" and code in ("invalid_type", "affiliate"), (path, spec)
+                checked += 1
+    assert checked >= 4
 
 
 def test_arrays_and_null_in_repeated_fields_pass(http: httpx.Client) -> None:
     for family, path, arrays in JSON_ROUTES:
         for spec in arrays:
             if "." not in spec:
-                for value in ("[]", "null"):
-                    body = f'{{"{spec.split("|")[0]}": {value}}}'.encode()
+                for value in ("[]", "null", *(['["a", ""]'] if spec.endswith(":string") else [])):
+                    body = f'{{"{spec.split("|")[0].removesuffix(":string")}": {value}}}'.encode()
                     assert _passed(family, _post(http, path, body)), (path, body)
 
 
