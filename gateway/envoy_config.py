@@ -1132,9 +1132,11 @@ def _body_refusal_mappers(family: Family) -> list[dict[str, Any]]:
     base = next(r for r in family.replies() if r.details_prefix == "grpc_json_transcode_failure")
     mappers = []
     for marker, field, message, code in BODY_REFUSALS:
-        # A reply whose message repeats its field's (the voucher family's) names this refusal.
+        # A reply whose message repeats its field's (the voucher family's) names this refusal;
+        # a body that is not JSON gets exactly the transcoder's reply.
         summary = message if base.fields and base.message == base.fields[0][1] else base.message
-        reply = dataclasses.replace(base, message=summary, fields=((field, message, code),))
+        reply = base if marker == "invalid_json" else dataclasses.replace(
+            base, message=summary, fields=((field, message, code),))
         mapper: dict[str, Any] = {
             "filter": {"and_filter": {"filters": [_family_filter(family), _lua_marker_filter("refusal", marker)]}},
             "body_format_override": _reply_format(reply.body(family.envelope, ENVOY_SLOTS)),
