@@ -46,6 +46,7 @@ from gateway.common import (  # noqa: F401 (re-exported: the renderer's public n
     TRANSCODER_FILTER_NAME,
     _socket_address,
 )
+from gateway.edges import _with_body_checks, _with_edge_limits
 from gateway.families import Family, default_upstream_addrs, http_families, registered
 from gateway.listeners import _gateway_hcm, _stats_listener
 from gateway.replies import ENVOY_SLOTS, LUA_SLOTS, _lua_metadata, _plain_not_found  # noqa: F401
@@ -96,13 +97,14 @@ def render(
         raise ValueError("route_timeout_s must be positive")
     if xff_trusted_hops < 0:
         raise ValueError("xff_trusted_hops must not be negative")
-    lua_source = pathlib.Path(lua_path).read_text(encoding="utf-8")
+    lua_source = _with_edge_limits(pathlib.Path(lua_path).read_text(encoding="utf-8"))
     spec = pathlib.Path(openapi_path).read_text(encoding="utf-8") if openapi_path else None
 
     routes: list[dict[str, Any]] = [_openapi_route(spec)] if spec is not None else []
     for family in FAMILIES:
         routes.extend(_asset_routes(family))
-        routes.extend(_with_browser_policy(family, _family_routes(family, route_timeout_s), route_timeout_s))
+        routes.extend(_with_body_checks(family, _with_browser_policy(
+            family, _family_routes(family, route_timeout_s), route_timeout_s), descriptor_path))
     routes.append(
         {
             "name": "not-found",

@@ -15,6 +15,7 @@ from gateway.common import (
     _socket_address,
     _typed,
 )
+from gateway.edges import CODEC_MAX_HEADERS_COUNT, CODEC_MAX_REQUEST_HEADERS_KB
 from gateway.replies import _local_reply_config
 from gateway.routes import MAX_DIRECT_RESPONSE_BYTES
 from platform_core.family import HttpFamily as Family
@@ -90,7 +91,9 @@ def _gateway_hcm(
         # Header names with underscores are dropped rather than refused (a refusal is a bare
         # 400); nothing documented uses them, and dropping stops `x_request_id`-style
         # spoofing of a dashed header by a component that folds "_" into "-".
-        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER",
+                                         "max_headers_count": CODEC_MAX_HEADERS_COUNT},
+        "max_request_headers_kb": CODEC_MAX_REQUEST_HEADERS_KB,
         "http_protocol_options": _http1_options(),
         # Request ids: the caller's header is moved aside before the connection manager
         # handles request ids, so Envoy generates a UUID v4 for every request; the Lua

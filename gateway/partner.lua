@@ -7,6 +7,11 @@
 --     as x-request-id. Put the caller's id back when it is a valid UUID.
 --   * Drop internal headers a caller may send (grpc-*, x-envelope*).
 --   * Remember the request id and the receive time for the response side.
+--   * Refuse a request line and headers over the documented limit (431), and, on a
+--     route with a JSON body (route metadata), a body that is not JSON, not sent as
+--     JSON or that gives a repeated field something else than an array (the
+--     transcoder would take it). The local reply mappers word each refusal in the
+--     family's envelope; the dynamic metadata says which refusal it is.
 -- Responses:
 --   * A gRPC error (grpc-status other than 0) that carries x-envelope-status and
 --     x-envelope (trailing metadata; in a trailers-only response they arrive as headers)
@@ -18,6 +23,11 @@
 --   * grpc-* and x-envelope* never reach the client, on any response.
 
 local FILTER = "envoy.filters.http.lua"
+-- Filled in by gateway/envoy_config.py (_with_edge_limits).
+local MAX_HEADER_BYTES = {{max_request_headers_bytes}}
+local MAX_HEADER_FIELDS = {{max_request_headers_count}}
+local MAX_BODY_BYTES = {{max_request_body_bytes}}
+local JSON_MAX_DEPTH = 64
 local CLIENT_ID_HEADER = "x-gateway-client-request-id"
 
 local UUID_PATTERN = "^" .. string.rep("%x", 8) .. "%-" .. string.rep("%x", 4) .. "%-"
@@ -110,6 +120,216 @@ local function malformed_escapes(path)
   return not valid_utf8(decoded)
 end
 
+
+-- Names plus values of every header (the path included) and the number of header
+-- fields (pseudo-headers are not fields).
+local function header_size(headers)
+  local bytes, fields = 0, 0
+  for name, value in pairs(headers) do
+    bytes = bytes + #name + #value
+    if string.byte(name, 1) ~= 58 then
+      fields = fields + 1
+    end
+  end
+  return bytes, fields
+end
+
+-- A strict JSON (RFC 8259) reader. Objects are {k = "o", v = {key = value}}, arrays
+-- {k = "a", v = {...}}, scalars their kind ("string", "number", "bool", "null").
+-- Returns nil on any syntax error (trailing commas, comments, single quotes, a bad
+-- escape, a control character in a string, trailing data) or nesting over the limit.
+local ESCAPES = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+
+local function json_read(text)
+  local pos, n = 1, #text
+
+  local function skip()
+    pos = string.find(text, "[^ \t\r\n]", pos) or (n + 1)
+  end
+
+  local function read_string()
+    local parts, from = {}, pos + 1
+    while true do
+      local at = string.find(text, '[%z\001-\031"\\]', from)
+      if at == nil then return nil end
+      local c = string.sub(text, at, at)
+      parts[#parts + 1] = string.sub(text, from, at - 1)
+      if c == '"' then
+        pos = at + 1
+        return table.concat(parts)
+      elseif c ~= "\\" then
+        return nil -- an unescaped control character
+      end
+      local e = string.sub(text, at + 1, at + 1)
+      if ESCAPES[e] ~= nil then
+        parts[#parts + 1] = ESCAPES[e]
+        from = at + 2
+      elseif e == "u" and string.find(text, "^%x%x%x%x", at + 2) then
+        -- Kept as written: only keys are compared, and the documented ones are ASCII.
+        parts[#parts + 1] = string.sub(text, at, at + 5)
+        from = at + 6
+      else
+        return nil
+      end
+    end
+  end
+
+  local function read_number()
+    local _, last = string.find(text, "^%-?0", pos)
+    if last == nil then
+      _, last = string.find(text, "^%-?[1-9]%d*", pos)
+    end
+    if last == nil then return nil end
+    pos = last + 1
+    _, last = string.find(text, "^%.%d+", pos)
+    if last ~= nil then pos = last + 1 elseif string.sub(text, pos, pos) == "." then return nil end
+    _, last = string.find(text, "^[eE][+-]?%d+", pos)
+    if last ~= nil then pos = last + 1 elseif string.find(text, "^[eE]", pos) then return nil end
+    return "number"
+  end
+
+  local read_value
+  read_value = function(depth)
+    if depth > JSON_MAX_DEPTH then return nil end
+    skip()
+    local c = string.sub(text, pos, pos)
+    if c == "{" then
+      local fields = {}
+      pos = pos + 1
+      skip()
+      if string.sub(text, pos, pos) == "}" then
+        pos = pos + 1
+        return { k = "o", v = fields }
+      end
+      while true do
+        skip()
+        if string.sub(text, pos, pos) ~= '"' then return nil end
+        local key = read_string()
+        if key == nil then return nil end
+        skip()
+        if string.sub(text, pos, pos) ~= ":" then return nil end
+        pos = pos + 1
+        local value = read_value(depth + 1)
+        if value == nil then return nil end
+        fields[key] = value
+        skip()
+        c = string.sub(text, pos, pos)
+        pos = pos + 1
+        if c == "}" then return { k = "o", v = fields } end
+        if c ~= "," then return nil end
+      end
+    elseif c == "[" then
+      local items = {}
+      pos = pos + 1
+      skip()
+      if string.sub(text, pos, pos) == "]" then
+        pos = pos + 1
+        return { k = "a", v = items }
+      end
+      while true do
+        local value = read_value(depth + 1)
+        if value == nil then return nil end
+        items[#items + 1] = value
+        skip()
+        c = string.sub(text, pos, pos)
+        pos = pos + 1
+        if c == "]" then return { k = "a", v = items } end
+        if c ~= "," then return nil end
+      end
+    elseif c == '"' then
+      return read_string() and "string"
+    elseif string.sub(text, pos, pos + 3) == "true" or string.sub(text, pos, pos + 3) == "null" then
+      local kind = string.sub(text, pos, pos + 3) == "null" and "null" or "bool"
+      pos = pos + 4
+      return kind
+    elseif string.sub(text, pos, pos + 4) == "false" then
+      pos = pos + 5
+      return "bool"
+    end
+    return read_number()
+  end
+
+  local value = read_value(1)
+  skip()
+  if value == nil or pos <= n then return nil end
+  return value
+end
+
+local function split(text, sep)
+  local out = {}
+  for part in string.gmatch(text, "[^" .. sep .. "]+") do
+    out[#out + 1] = part
+  end
+  return out
+end
+
+-- The first repeated field (path segments from `i` on, see _repeated_paths in
+-- gateway/envoy_config.py) of `value` that holds something else than an array or null,
+-- or an array of strings holding something else than a string: its path as the caller
+-- wrote it and the refusal ("not_an_array", "not_a_string"); nil when there is none.
+local function misfit(value, segments, i, where)
+  if type(value) ~= "table" or value.k ~= "o" then return nil end
+  local segment = segments[i]
+  local elements = string.sub(segment, -2) == "[]"
+  if elements then segment = string.sub(segment, 1, -3) end
+  local names, strings = string.match(segment, "^(.-)(:string)$")
+  segment = names or segment
+  for _, name in ipairs(split(segment, "|")) do
+    local field = value.v[name]
+    if field ~= nil then
+      local here = where == "" and name or (where .. "." .. name)
+      local array = type(field) == "table" and field.k == "a"
+      if i == #segments then
+        if field ~= "null" and not array then return here, "not_an_array" end
+        if array and strings then
+          for index, item in ipairs(field.v) do
+            if item ~= "string" then return here .. "[" .. (index - 1) .. "]", "not_a_string" end
+          end
+        end
+      elseif elements then
+        if array then
+          for index, item in ipairs(field.v) do
+            local found, refusal = misfit(item, segments, i + 1, here .. "[" .. (index - 1) .. "]")
+            if found then return found, refusal end
+          end
+        end
+      else
+        local found, refusal = misfit(field, segments, i + 1, here)
+        if found then return found, refusal end
+      end
+    end
+  end
+  return nil
+end
+
+local function json_media_type(value, text_too)
+  local media = string.lower(string.match(value or "", "^%s*([^;%s]*)") or "")
+  if media == "application/json" or string.find(media, "^application/[%w!#%$&%^_%.%-]+%+json$") then
+    return true
+  end
+  return text_too and media == "text/plain"
+end
+
+-- Why the body of this request is refused (a marker the mappers know, and the field),
+-- or nil: it is not JSON, not an object, not sent as JSON, or a repeated field is not
+-- an array (or an array of strings holds something else). Over MAX_BODY_BYTES the
+-- transcoder's 413 answers instead.
+local function body_refusal(handle, types, arrays, content_type)
+  local body = handle:body()
+  local size = body and body:length() or 0
+  if size > MAX_BODY_BYTES then return nil end
+  if not json_media_type(content_type, string.find(types, "text", 1, true) ~= nil) then
+    return "content_type"
+  end
+  local value = size > 0 and json_read(body:getBytes(0, size)) or nil
+  if type(value) ~= "table" or value.k ~= "o" then return "invalid_json" end
+  for _, path in ipairs(split(arrays, " ")) do
+    local field, refusal = misfit(value, split(path, "."), 1, "")
+    if field ~= nil then return refusal, field end
+  end
+  return nil
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local client_id = headers:get(CLIENT_ID_HEADER)
@@ -125,9 +345,27 @@ function envoy_on_request(handle)
   -- The transcoder would put such bytes into a proto string field, which the service
   -- cannot even parse (a 500). A local 400: the family's mapper words it as its
   -- malformed-request reply.
+  local bytes, fields = header_size(headers)
+  if bytes > MAX_HEADER_BYTES or fields > MAX_HEADER_FIELDS then
+    handle:respond({[":status"] = "431"}, "Request Header Fields Too Large")
+    return
+  end
   if malformed_escapes(headers:get(":path") or "") then
     handle:respond({[":status"] = "400"}, "malformed percent-encoding")
     return
+  end
+  local route = handle:metadata()
+  if route ~= nil and route:get("json_body_method") == headers:get(":method") then
+    -- Everything from the route and the headers first: body() yields, and handles taken
+    -- before it are no longer valid.
+    local refusal, field = body_refusal(handle, route:get("json_body_types") or "json",
+      route:get("json_body_arrays") or "", headers:get("content-type"))
+    if refusal ~= nil then
+      meta = handle:streamInfo():dynamicMetadata() -- body() yielded: take the handle again
+      meta:set(FILTER, "refusal", refusal)
+      meta:set(FILTER, "refusal_field", field or "")
+      handle:respond({[":status"] = "400"}, "Bad Request")
+    end
   end
 end
 

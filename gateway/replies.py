@@ -5,6 +5,7 @@ the replies made before a request id exists."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from gateway.common import LUA_FILTER_NAME, OPENAPI_PATH, _compact_json
@@ -98,7 +99,9 @@ def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = Fal
     mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json")] if serves_openapi else []
     for family in families:
         mappers.extend(_asset_mappers(family))
+        mappers.extend(_query_without_content_type_mappers(family))
         mappers.extend(_pre_request_id_mappers(family))
+        mappers.extend(_body_refusal_mappers(family))
         mappers.extend(_family_mappers(family))
     mappers.append(_pathless_mapper())
     # Outside every family: a plain JSON 404, and a plain JSON body for anything else.
@@ -176,8 +179,6 @@ GENERATED_ID_SLOTS = Slots(timestamp=ENVOY_SLOTS.timestamp, request_id="%RESP(X-
 PRE_ID_CAUSES: tuple[tuple[str, str, str, str], ...] = (
     ("path_normalization_failed", "path",
      "The path holds a character that is not allowed, e.g. an escaped control character", "invalid_path"),
-    ("query_missing_content_type", "content-type", "A QUERY request needs a Content-Type header",
-     "missing_content_type"),
 )
 
 
@@ -221,3 +222,81 @@ def _pathless_mapper() -> dict[str, Any]:
             "content_type": "application/json",
         },
     }
+
+
+def _template_regex(path: str) -> str:
+    """A regex for `:path` (query string included) matching a route's path or URI template."""
+    parts = re.split(r"\{[a-z_]+\}", path)
+    return "^" + "[^/?#]+".join(re.escape(part) for part in parts) + r"(\?.*)?$"
+
+
+def _query_without_content_type_mappers(family: Family) -> list[dict[str, Any]]:
+    """Envoy 1.40 refuses a QUERY without Content-Type (RFC 10008) before routing and
+    before a request id exists (details `query_missing_content_type`), and has no runtime
+    guard left to turn that off. No route serves QUERY, so its answer is what any other
+    method the route does not serve gets: the route's 405 with `Allow`, the family's 404
+    elsewhere under the prefix; with a request id made for the reply."""
+    served = [*((asset.path, ("GET", "HEAD")) for asset in family.assets), *family.routes]  # route order
+    mappers = []
+    for path, methods in served:
+        reply = family.reply_for(405)
+        mappers.append({
+            "filter": {"and_filter": {"filters": [
+                {"header_filter": {"header": {"name": ":path", "string_match": {
+                    "safe_regex": {"regex": _template_regex(path)}}}}},
+                _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
+            "status_code": 405,
+            "headers_to_add": [*_generated_id_header(), {"header": {"key": "allow", "value": ", ".join(methods)},
+                                                          "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+            "body_format_override": _reply_format(reply.body(family.envelope, GENERATED_ID_SLOTS)),
+        })
+    mappers.append({
+        "filter": {"and_filter": {"filters": [
+            _family_filter(family), _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
+        "status_code": 404,
+        "headers_to_add": _generated_id_header(),
+        "body_format_override": _reply_format(family.reply_for(404).body(family.envelope, GENERATED_ID_SLOTS)),
+    })
+    return mappers
+
+
+# --------------------------------------------------------------------------- JSON bodies
+
+# The Lua filter reads a JSON-body route strictly (the transcoder takes `"ids": "a"` for
+# a repeated field, an object for a repeated message, trailing commas, an empty body and
+# any Content-Type; it refuses a number in an array of strings, but as "not a JSON object"). Its refusals: (marker, field, message, code); `{field}` is the
+# offending field's path as the caller wrote it, which the filter puts in the metadata.
+REFUSAL_FIELD = "%DYNAMIC_METADATA(envoy.filters.http.lua:refusal_field)%"
+BODY_REFUSALS: tuple[tuple[str, str, str, str], ...] = (
+    ("content_type", "content-type", "The request body must be JSON, sent with Content-Type: application/json",
+     "unsupported_media_type"),
+    ("invalid_json", "body", "Request body must be a valid JSON object", "invalid_json"),
+    ("not_an_array", REFUSAL_FIELD, REFUSAL_FIELD + " must be an array", "invalid_type"),
+    ("not_a_string", REFUSAL_FIELD, REFUSAL_FIELD + " must be a string", "invalid_type"),
+)
+
+
+def _lua_marker_filter(key: str, value: str) -> dict[str, Any]:
+    return {"metadata_filter": {"matcher": {"filter": LUA_FILTER_NAME, "path": [{"key": key}],
+                                            "value": {"string_match": {"exact": value}}},
+                                "match_if_key_not_found": False}}
+
+
+def _body_refusal_mappers(family: Family) -> list[dict[str, Any]]:
+    """The family's bad-body reply (its 400, the affiliate's 422) for each refusal."""
+    base = next(r for r in family.replies() if r.details_prefix == "grpc_json_transcode_failure")
+    mappers = []
+    for marker, field, message, code in BODY_REFUSALS:
+        # A reply whose message repeats its field's (the voucher family's) names this refusal;
+        # a body that is not JSON gets exactly the transcoder's reply.
+        summary = message if base.fields and base.message == base.fields[0][1] else base.message
+        reply = base if marker == "invalid_json" else dataclasses.replace(
+            base, message=summary, fields=((field, message, code),))
+        mapper: dict[str, Any] = {
+            "filter": {"and_filter": {"filters": [_family_filter(family), _lua_marker_filter("refusal", marker)]}},
+            "body_format_override": _reply_format(reply.body(family.envelope, ENVOY_SLOTS)),
+        }
+        if reply.reply_status != 400:
+            mapper["status_code"] = reply.reply_status
+        mappers.append(mapper)
+    return mappers

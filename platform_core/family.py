@@ -114,6 +114,9 @@ GATEWAY_TIMEOUT = LocalReply(
 INTERNAL_ERROR = LocalReply(
     None, 500, "Internal Server Error", "An unexpected error occurred. Please try again later"
 )
+# Request line and headers over the documented limit (the Lua filter, docs/gateway.md).
+HEADERS_TOO_LARGE_MESSAGE = "The request line and headers are too large (at most 60 KiB and 100 header fields)"
+HEADERS_TOO_LARGE = LocalReply(431, 431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE)
 
 # In mapper order: the first that matches wins, the last is the catch-all.
 FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
@@ -125,6 +128,7 @@ FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     UNSUPPORTED_MEDIA_TYPE,
     SERVICE_UNAVAILABLE,
     GATEWAY_TIMEOUT,
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
 )
 

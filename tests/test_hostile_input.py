@@ -83,3 +83,38 @@ def test_an_affiliate_range_ending_in_year_one_starts_on_the_first_calendar_day(
     answer = httpx.get(f"{url}?section=trends&to=0001-01-01&from=x", headers=auth)
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["details"] == {"from": ["The from field must be a valid date in YYYY-MM-DD format."]}
+
+
+# JSON bodies the transcoder took although they are not what the documents describe: a
+# string or an object where the field is an array, a trailing comma, a text/plain body.
+# Each family's ingestion or body endpoint, with the family's bad-body status and shape.
+@pytest.mark.parametrize(("path", "content", "content_type", "status", "field"), [
+    ("/v1/affiliate/affiliates:batch", b'{"affiliates": {"id": "a1", "name": "A"}}', "application/json", 422,
+     "affiliates"),
+    ("/v1/affiliate/conversions:batch", b'{"conversions": [{"id": "c1", "product_ids": "p1"}]}', "application/json",
+     422, "conversions[0].product_ids"),
+    ("/v1/affiliate/events:batch", b'{"events": [],}', "application/json", 422, "body"),
+    ("/v1/affiliate/tracking-codes:batch", b'{"tracking_codes": []}', "text/plain", 422, "content-type"),
+    ("/v1/analytics/export", b'{"voucher_ids": "v_d3f36144fe465396", "metrics": ["uses"]}', "application/json", 400,
+     "voucher_ids"),
+    ("/partner/v1/instances/analytics", b'{"instance_ids": []}', "text/plain", 400, "content-type"),
+    ("/partner/v1/instances/analytics", b'{"instance_ids": [],}', "application/json", 400, "body"),
+    ("/api/analytics/track", b'{"tenant_id": 1, "event_type": "pageview"}', "application/x-www-form-urlencoded",
+     400, "content-type"),
+])
+def test_bodies_are_read_strictly_in_every_family(gateway, fuzz_accounts, path, content, content_type, status, field):
+    answer = httpx.post(gateway.gateway_url + path, content=content, headers={
+        "Authorization": f"Bearer {fuzz_accounts[0].key}", "content-type": content_type})
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    if path.startswith("/v1/affiliate/"):
+        assert body["success"] is False and body["error"]["code"] == "VALIDATION_ERROR"
+        assert list(body["error"]["details"]) == [field]
+    elif path.startswith("/v1/analytics/"):
+        assert body["error"]["code"] == "INVALID_REQUEST_BODY"
+        assert [f["field"] for f in body["error"]["details"]["fields"]] == [field]
+    else:
+        assert body["success"] is False
+        assert [f["field"] for f in body["fields"]] == [field]
+    assert answer.headers["x-request-id"] in (body.get("meta", {}).get("requestId"), body.get("request_id"),
+                                              answer.headers["x-request-id"])

@@ -206,3 +206,47 @@ async def test_a_file_larger_than_one_chunk_streams_through_the_gateway(http, vo
     assert len(records) == status["record_count"] == 12 * 90
     vid = list(data.vouchers)[5]
     assert {k: v for k, v in records[5 * 90 + 89].items() if k in METRICS} == data.daily(vid, now.date())
+
+
+def _bad_body(field: str, message: str, code: str, summary: str | None = None) -> dict:
+    return error("INVALID_REQUEST_BODY", summary or message,
+                 {"fields": [{"field": field, "message": message, "code": code}]})
+
+
+NOT_JSON = _bad_body("body", "Request body must be a valid JSON object", "invalid_json")
+
+
+@pytest.mark.parametrize(("content", "content_type", "expected"), [
+    (b'{"voucher_ids": "v_1234567890abcdef", "metrics": ["uses"]}', "application/json",
+     _bad_body("voucher_ids", "voucher_ids must be an array", "invalid_type")),
+    (b'{"voucherIds": 5, "metrics": ["uses"]}', "application/json",
+     _bad_body("voucherIds", "voucherIds must be an array", "invalid_type")),
+    (b'{"voucher_ids": {"id": "v_1234567890abcdef"}, "metrics": ["uses"]}', "application/json",
+     _bad_body("voucher_ids", "voucher_ids must be an array", "invalid_type")),
+    (b'{"voucher_ids": ["v_1234567890abcdef", 7], "metrics": ["uses"]}', "application/json",
+     _bad_body("voucher_ids[1]", "voucher_ids[1] must be a string", "invalid_type")),
+    (b'{"voucher_ids": ["v_1234567890abcdef"], "metrics": "uses"}', "application/json",
+     _bad_body("metrics", "metrics must be an array", "invalid_type")),
+    (b'{"voucher_ids": ["v_1234567890abcdef"], "metrics": ["uses"]}', "text/plain",
+     _bad_body("content-type", "The request body must be JSON, sent with Content-Type: application/json",
+               "unsupported_media_type")),
+    (b'{"voucher_ids": ["v_1234567890abcdef"], "metrics": ["uses"]}', None,
+     _bad_body("content-type", "The request body must be JSON, sent with Content-Type: application/json",
+               "unsupported_media_type")),
+    (b'{"voucher_ids": ["v_1234567890abcdef"], "metrics": ["uses"],}', "application/json", NOT_JSON),
+    (b"", "application/json", NOT_JSON),
+    (b'{"voucher_ids": ["v_1234567890abcdef"], "metrics": ["uses"]} []', "application/json", NOT_JSON),
+])
+async def test_export_requests_are_read_strictly(http, exported, content, content_type, expected):
+    """Each one was accepted (or answered as another error) before: the transcoder takes a
+    string for a repeated field, a trailing comma, an empty body and any content type."""
+    tenant, data, _ = exported
+    headers = {**auth(tenant.test_key), **({"content-type": content_type} if content_type else {})}
+    response = await http.post("/v1/analytics/export", content=content, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json() == expected
+    assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-request-id"])
+    # Refused at the gateway: the export limit (10 a minute) is not spent on it.
+    valid = await http.post("/v1/analytics/export", json={"voucher_ids": list(data.vouchers), "metrics": ["uses"]},
+                            headers=auth(tenant.test_key))
+    assert valid.status_code == 200 and valid.headers["x-ratelimit-remaining"] == "9"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_core.family import HttpFamily, LocalReply, ServiceFamily, Slots, serving
+from platform_core.family import HEADERS_TOO_LARGE_MESSAGE, HttpFamily, LocalReply, ServiceFamily, Slots, serving
 from services.affiliate.errors import affiliate_envelope
 
 
@@ -53,6 +53,7 @@ AFFILIATE_LOCAL_REPLIES: tuple[LocalReply, ...] = (
                "This API accepts JSON; gRPC clients must call the service directly"),
     LocalReply(503, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable. Please try again later"),
     LocalReply(504, 504, "GATEWAY_TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(431, 431, "REQUEST_HEADERS_TOO_LARGE", HEADERS_TOO_LARGE_MESSAGE),
     LocalReply(None, 500, "INTERNAL_ERROR", "Internal server error"),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from platform_core.errors import campaign_envelope
 from platform_core.family import (
     BAD_BODY,
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
     METHOD_NOT_ALLOWED,
@@ -34,6 +35,7 @@ CAMPAIGN_LOCAL_REPLIES: tuple[LocalReply, ...] = (
                details="The campaign analytics service sent an invalid response."),
     LocalReply(504, 504, "Gateway Timeout", "Request timeout. Please try again.",
                details="The campaign analytics service did not answer in time."),
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
 )
 

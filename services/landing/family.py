@@ -8,7 +8,7 @@ import logging
 import pathlib
 from typing import Any
 
-from platform_core.family import HttpFamily, LocalReply, ServiceFamily, Slots, StaticAsset
+from platform_core.family import HEADERS_TOO_LARGE_MESSAGE, HttpFamily, LocalReply, ServiceFamily, Slots, StaticAsset
 from services.landing.envelope import landing_envelope
 
 log = logging.getLogger("services.landing")
@@ -97,6 +97,7 @@ LANDING_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     LocalReply(503, 503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later",
                retry_after=5),
     LocalReply(504, 504, "TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(431, 431, "REQUEST_HEADERS_TOO_LARGE", HEADERS_TOO_LARGE_MESSAGE),
     LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
 )
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from platform_core.family import HttpFamily, LocalReply, ServiceFamily, Slots
+from platform_core.family import HEADERS_TOO_LARGE_MESSAGE, HttpFamily, LocalReply, ServiceFamily, Slots
 from services.voucher.errors import voucher_envelope
 
 
@@ -73,6 +73,7 @@ VOUCHER_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     LocalReply(415, 415, "UNSUPPORTED_MEDIA_TYPE", "This API accepts JSON; gRPC clients must call the service directly"),
     LocalReply(503, 503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later"),
     LocalReply(504, 504, "GATEWAY_TIMEOUT", "The service did not respond in time. Please try again later"),
+    LocalReply(431, 431, "REQUEST_HEADERS_TOO_LARGE", HEADERS_TOO_LARGE_MESSAGE),
     LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
 )
 
