@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import pytest_asyncio
-
 from partnerlytics.campaign.v1 import campaigns_pb2 as registry_pb
 from partnerlytics.campaign.v1 import campaigns_pb2_grpc as registry_grpc
+
+from platform_core.family import HEADERS_TOO_LARGE_MESSAGE
 from tests import factories as f
 from tests.contract import TOO_MANY, UNAUTHORIZED, bad_request, new_request_id, rfc3339, split_meta
 
@@ -444,12 +445,20 @@ async def test_a_very_long_path_is_the_documented_400_not_a_500(http, make_tenan
 
 
 async def test_headers_over_the_gateways_limit_are_a_json_431_not_a_500(http, make_tenant):
-    """Envoy's HTTP codec refuses more than 60 KiB of request headers before the path is
-    known, so no family's envelope can apply: the gateway's generic JSON body, with the
-    HTTP status that says what is wrong (docs/gateway.md)."""
+    """Over the documented 60 KiB of request headers the Lua filter answers the family's
+    431 (the path is known there); over the codec's 128 KiB Envoy refuses the request
+    before the path is known, so no family's envelope can apply: the gateway's generic
+    JSON body, with the HTTP status that says what is wrong (docs/gateway.md)."""
     tenant = await make_tenant()
     response = await http.get(f"{path(str(uuid.uuid4()))}?time_frame=per_day",
                               headers={**auth(tenant.test_key), "X-Filler": "a" * 70_000})
+    assert response.status_code == 431
+    body = response.json()
+    assert body["success"] is False and body["message"] == HEADERS_TOO_LARGE_MESSAGE
+    assert body["meta"]["requestId"] == response.headers["x-request-id"]
+    assert uuid.UUID(response.headers["x-request-id"]).version == 4
+    response = await http.get(f"{path(str(uuid.uuid4()))}?time_frame=per_day",
+                              headers={**auth(tenant.test_key), "X-Filler": "a" * 140_000})
     assert response.status_code == 431
     assert response.headers["content-type"] == "application/json"
     # The request id is generated for the reply itself (docs/gateway.md).

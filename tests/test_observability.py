@@ -207,8 +207,7 @@ def test_envoy_stats_are_served_on_the_stats_listener_and_nothing_else_of_the_ad
 
 
 def test_the_stats_listener_is_rendered_only_when_asked(tmp_path):
-    lua = tmp_path / "filter.lua"
-    lua.write_text("")
+    lua = envoy_config.DEFAULT_LUA
     common = dict(listen_host="127.0.0.1", listen_port=8080, admin_host="127.0.0.1", admin_port=9901,
                   descriptor_path="x.pb", upstreams={f.cluster: [("127.0.0.1", 1)] for f in envoy_config.FAMILIES},
                   lua_path=str(lua))

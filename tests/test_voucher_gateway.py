@@ -36,7 +36,7 @@ def test_local_replies_use_the_voucher_error_shape():
     bodies = _voucher_mappers(_render(upstreams=UPSTREAMS))
     assert [b["error"]["code"] for b in bodies] == [
         "NOT_FOUND", "METHOD_NOT_ALLOWED", "INVALID_REQUEST_BODY", "INVALID_PARAMETER", "PAYLOAD_TOO_LARGE",
-        "UNSUPPORTED_MEDIA_TYPE", "SERVICE_UNAVAILABLE", "GATEWAY_TIMEOUT", "INTERNAL_ERROR",
+        "UNSUPPORTED_MEDIA_TYPE", "SERVICE_UNAVAILABLE", "GATEWAY_TIMEOUT", "REQUEST_HEADERS_TOO_LARGE", "INTERNAL_ERROR",
     ]
     assert all(set(b) == {"error"} and set(b["error"]) == {"code", "message", "details"} for b in bodies)
 

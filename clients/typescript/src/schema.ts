@@ -1551,6 +1551,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -1675,6 +1684,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -1772,6 +1790,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1904,6 +1931,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2048,6 +2084,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2165,6 +2210,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2263,6 +2317,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2384,6 +2447,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2482,6 +2554,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2594,6 +2675,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2699,6 +2789,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2797,6 +2896,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2918,6 +3026,15 @@ export interface operations {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -3015,6 +3132,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3158,6 +3284,15 @@ export interface operations {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -3257,6 +3392,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3375,6 +3519,15 @@ export interface operations {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -3485,6 +3638,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
