@@ -304,9 +304,11 @@ class StaticAsset:
         return self.file.read_text(encoding="utf-8")
 
 
+# text/javascript: the JavaScript media type of RFC 9239 (application/javascript is obsolete),
+# and one that generated API clients read as text.
 TRACKER_JS = StaticAsset(
     "/api/analytics/tracker.js", pathlib.Path(__file__).resolve().parent / "tracker.js",
-    "application/javascript; charset=utf-8",
+    "text/javascript; charset=utf-8",
 )
 
 # Browser calls are cross-origin from any landing page: any origin, no credentials, the
