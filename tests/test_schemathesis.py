@@ -31,6 +31,7 @@ from schemathesis import engine
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES as NEGATIVE_REFUSALS
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.engine import events
+from schemathesis.generation.meta import TestPhase
 
 from tests import fuzzing
 from tools import genopenapi
@@ -175,13 +176,16 @@ def fuzz_schema(gateway, fuzz_accounts):
             lambda v: value if v is ABSENT else {**value, name: v})
 
     # Real values replace generated ones only where the case was generated valid (so that
-    # an invalid case stays invalid).
+    # an invalid case stays invalid), and never in the stateful phase, whose values come
+    # from the previous answers (an export just created, then read).
     parts = [(ParameterLocation.PATH, "path_parameters", path_parameters), (ParameterLocation.QUERY, "query", query),
              (ParameterLocation.BODY, "body", body)]
 
     @schema.hook
     def flatmap_case(ctx, case):
         strategy = st.just(case)
+        if case.meta is not None and case.meta.phase.name == TestPhase.STATEFUL:
+            return strategy
         for location, attribute, draw in parts:
             if case.meta is not None and case.meta.is_negative_at(location):
                 continue

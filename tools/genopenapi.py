@@ -233,8 +233,11 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
                 "then": {"required": required,
                          "properties": {name: {"type": "string", "minLength": 1} for name in required}}}
 
-    # services/affiliate/ingest.py: from 2000-01-01 (and not in the future).
-    since_2000 = {"format": "date-time", "pattern": r"^[2-9]\d{3}-"}
+    # services/affiliate/ingest.py: from 2000-01-01 UTC (and not in the future): a time of
+    # 2000-01-01 itself only with a UTC or negative offset.
+    since_2000 = {"format": "date-time", "pattern": (
+        r"^(2000-01-01T[^+]*$|2000-01-01T.*\+00:00$|2000-01-(0[2-9]|[12]\d|3[01])T|2000-(0[2-9]|1[0-2])-"
+        r"|200[1-9]-|20[1-9]\d-|2[1-9]\d{2}-|[3-9]\d{3}-)")}
 
     out = {
         "landing.v1.TrackEventRequest": {
@@ -242,9 +245,9 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
             "tenant_id": {"type": "integer", "minimum": 1, "maximum": tracking.MAX_TENANT_ID},
             "event_type": {"type": "string", **_names(tracking.EVENT_TYPES)},
             "metadata": {"type": ["object", "null"], "maxProperties": tracking.MAX_METADATA_KEYS,
-                         "additionalProperties": {"type": ["string", "number", "boolean", "null"],
-                                                  "pattern": r"^[^\x00]*$"},
-                         "propertyNames": {"pattern": r"^[^\x00]*$", "maxLength": 32}},
+                         # No NUL in a key or a string value (deeper ones are refused too).
+                         "additionalProperties": {"pattern": r"^[^\x00]*$"},
+                         "propertyNames": {"pattern": r"^[^\x00]*$"}},
             "allOf": [{"if": {"properties": {"event_type": {"const": "time_on_page"}}},
                        "then": {"required": ["metadata"],
                                 "properties": {"metadata": {"type": "object", "required": ["seconds"], "properties": {
@@ -262,7 +265,7 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
             "metrics": {"minItems": 1, "items": {"type": "string", **_names(voucher.EXPORT_METRICS)}},
             "format": _names(exports.FORMATS),
         },
-        "voucher.v1.ExportPeriod": {},
+        "voucher.v1.ExportPeriod": {"start": MOMENT, "end": MOMENT},
         "affiliate.v1.UpsertAffiliatesRequest": {"required": ["affiliates"], "affiliates": _batch()},
         "affiliate.v1.UpsertProductsRequest": {"required": ["products"], "products": _batch()},
         "affiliate.v1.CreateTrackingCodesRequest": {"required": ["tracking_codes"],
