@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from schemathesis import engine
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES as NEGATIVE_REFUSALS
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.engine import events
+from schemathesis.engine import StopReason, events
 from schemathesis.generation.meta import TestPhase
 
 from tests import fuzzing
@@ -312,6 +312,8 @@ def _run(schema) -> tuple[list[str], set[str], collections.Counter]:
             per_check["error"] += 1
             failures.append(f"error {getattr(event, 'label', '')}: {getattr(event, 'value', None) or event.exception!r}")
         elif isinstance(event, events.EngineFinished):
+            if event.stop_reason != StopReason.COMPLETED:  # interrupted, out of time, server gone
+                failures.append(f"the run stopped early: {event.stop_reason}")
             for failure in event.failures:
                 per_check[",".join(failure.checks) or failure.code] += 1
                 failures.append(f"[after run] {failure.code} {failure.operation}: {failure.title}; {failure.message}")
