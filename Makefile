@@ -70,7 +70,7 @@ test-citus: $(STAMP) ## The contract suite against a Citus coordinator and two w
 FUZZ_RATE_LIMITS := instances.list=1000000/60,instances.details=1000000/60,campaigns.analytics=1000000/60,vouchers.performance=1000000/60,vouchers.trends=1000000/60,vouchers.customers=1000000/60,vouchers.export=1000000/60,vouchers.export_status=1000000/60,affiliate.analytics=1000000/60,affiliate.ingest=1000000/60,landing.track=1000000/60,landing.track.source=1000000/60,landing.dashboard=1000000/60
 FUZZ_EXAMPLES ?= 300
 
-fuzz: $(STAMP) ## Schemathesis on every operation through the live gateway, FUZZ_EXAMPLES (300) each (docs/reliability.md)
+fuzz: $(STAMP) ## Schemathesis, every check, on every operation through the live gateway, FUZZ_EXAMPLES (300) each (docs/reliability.md)
 	RATE_LIMITS=$(FUZZ_RATE_LIMITS) FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider tests/test_schemathesis.py
 
 bench: proto ## Every benchmark in one run: make run's and compose's stacks vs lean ceilings, then the families (BENCH_SCALE events, default 10M; about an hour): docs/performance.md

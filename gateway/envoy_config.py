@@ -50,7 +50,7 @@ from gateway.edges import _with_body_checks, _with_edge_limits
 from gateway.families import Family, default_upstream_addrs, http_families, registered
 from gateway.listeners import _gateway_hcm, _stats_listener
 from gateway.replies import ENVOY_SLOTS, LUA_SLOTS, _lua_metadata, _plain_not_found  # noqa: F401
-from gateway.routes import _asset_routes, _family_routes, _openapi_route, _with_browser_policy
+from gateway.routes import _asset_routes, _family_routes, _openapi_405_route, _openapi_route, _with_browser_policy
 from platform_core.family import FAMILY_LOCAL_REPLIES, LocalReply, Slots, StaticAsset  # noqa: F401
 
 # Every family's HTTP face, in registry order (render() reads this name when it runs, so
@@ -100,7 +100,7 @@ def render(
     lua_source = _with_edge_limits(pathlib.Path(lua_path).read_text(encoding="utf-8"))
     spec = pathlib.Path(openapi_path).read_text(encoding="utf-8") if openapi_path else None
 
-    routes: list[dict[str, Any]] = [_openapi_route(spec)] if spec is not None else []
+    routes: list[dict[str, Any]] = [_openapi_route(spec), _openapi_405_route()] if spec is not None else []
     for family in FAMILIES:
         routes.extend(_asset_routes(family))
         routes.extend(_with_body_checks(family, _with_browser_policy(

@@ -96,7 +96,8 @@ def _family_mappers(family: Family) -> list[dict[str, Any]]:
 
 
 def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = False) -> dict[str, Any]:
-    mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json")] if serves_openapi else []
+    mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json"),
+                                     _openapi_query_mapper()] if serves_openapi else []
     for family in families:
         mappers.extend(_asset_mappers(family))
         mappers.extend(_query_without_content_type_mappers(family))
@@ -300,3 +301,22 @@ def _body_refusal_mappers(family: Family) -> list[dict[str, Any]]:
             mapper["status_code"] = reply.reply_status
         mappers.append(mapper)
     return mappers
+
+
+def _openapi_query_mapper() -> dict[str, Any]:
+    """A QUERY of /openapi.json without Content-Type, refused before routing (see
+    `_query_without_content_type_mappers`): the 405 any other method of it gets."""
+    return {
+        "filter": {"and_filter": {"filters": [
+            {"header_filter": {"header": {"name": ":path", "string_match": {
+                "safe_regex": {"regex": _template_regex(OPENAPI_PATH)}}}}},
+            _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
+        "status_code": 405,
+        "headers_to_add": [*_generated_id_header(), {"header": {"key": "allow", "value": "GET, HEAD"},
+                                                      "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+        "body_format_override": {
+            "json_format": {"error": "Method Not Allowed", "status": "%RESPONSE_CODE%",
+                            "requestId": GENERATED_ID_SLOTS.request_id},
+            "content_type": "application/json",
+        },
+    }

@@ -192,6 +192,19 @@ def _openapi_route(spec: str) -> dict[str, Any]:
     }
 
 
+def _openapi_405_route() -> dict[str, Any]:
+    """Any other method of /openapi.json: 405 with `Allow`, in the gateway's plain JSON body
+    (the document is outside every family)."""
+    return {
+        "name": "openapi:405",
+        "match": _path_match(OPENAPI_PATH),
+        "direct_response": {"status": 405, "body": {"inline_string": "Method Not Allowed"}},
+        "response_headers_to_add": [{"header": {"key": "allow", "value": "GET, HEAD"},
+                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+        "metadata": _lua_metadata(404, _plain_not_found(LUA_SLOTS)),
+    }
+
+
 def _with_browser_policy(family: Family, routes: list[dict[str, Any]], route_timeout_s: float) -> list[dict[str, Any]]:
     """Adds the CORS policy and the client headers to every route of a browser path, and a
     preflight route before its 405: the CORS filter only answers on a route that forwards

@@ -580,7 +580,7 @@ async def test_dashboard_errors(http, landing_tenant, make_tenant, suffix):
 async def test_tracker_script_is_served_by_the_gateway(http):
     response = await http.get("/api/analytics/tracker.js")
     assert response.status_code == 200
-    assert response.headers["content-type"] == "application/javascript; charset=utf-8"
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.text == (ROOT / "gateway" / "tracker.js").read_text(encoding="utf-8")

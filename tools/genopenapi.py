@@ -116,31 +116,197 @@ ENVELOPE_SCHEMAS: dict[str, str | dict[str, Any]] = {
     "voucher": VOUCHER_ERROR_SCHEMA,
 }
 
-# The constraints the services enforce on path and query parameters (all `string` in the
-# protos, so that the services word the refusal), in one place: (request message, field)
-# -> JSON Schema keywords added to the parameter's schema. Each is a subset of what the
-# service accepts, so that every value the document allows is accepted (tests/test_schemathesis.py).
+# The constraints the services enforce, in one place, so that the document accepts what
+# the services accept and nothing else (tests/test_schemathesis.py runs every Schemathesis
+# check against it). Path and query parameters are all `string` in the protos, so that the
+# services word the refusal: (request message, field) -> JSON Schema keywords added to the
+# parameter's schema (`required` is the parameter's, not the schema's).
 # platform_core.params.integer: at most 9 digits; page >= 1, limit 1..100.
 PAGE = {"pattern": r"^[1-9]\d{0,8}$"}
 LIMIT = {"pattern": r"^([1-9]|[1-9]\d|100)$"}
 # services/landing/servicer.py: a positive integer up to 2^53 - 1 (15 digits stay below it).
 TENANT_ID = {"pattern": r"^[1-9]\d{0,14}$"}
-# services/campaign/servicer.py: time_frame is required; `required` is the parameter's, not the schema's.
-CAMPAIGN_TIME_FRAME = {"required": True, "enum": ["per_hour", "per_day", "per_month", "custom_range"]}
-PARAM_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
-    (".partnerlytics.landing.v1.GetAnalyticsRequest", "tenant_id"): TENANT_ID,
-    (".partnerlytics.landing.v1.GetTodayAnalyticsRequest", "tenant_id"): TENANT_ID,
-    (".partnerlytics.instance.v1.ListInstanceAnalyticsRequest", "page"): PAGE,
-    (".partnerlytics.instance.v1.ListInstanceAnalyticsRequest", "limit"): LIMIT,
-    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "time_frame"): CAMPAIGN_TIME_FRAME,
-    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "is_purchase"): {"enum": ["true", "false", "all"]},
-    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "page"): PAGE,
-    (".partnerlytics.campaign.v1.GetCampaignAnalyticsRequest", "limit"): LIMIT,
-}
+UUID = {"format": "uuid", "pattern": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}
+# platform_core.params: calendar dates from 1970-01-01 to 9998-12-31, `YYYY-MM-DD`.
+_YEAR = r"(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d)"
+DAY = {"format": "date", "pattern": rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"}
+# platform_core.params.moment: such a date, or an RFC 3339 date-time on such a day (or
+# empty: no bound).
+MOMENT = {"anyOf": [DAY, {"format": "date-time", "pattern": rf"^{_YEAR}-"}, {"maxLength": 0}]}
+# services/affiliate/servicer.py: any calendar date, `YYYY-MM-DD`.
+ANY_DAY = {"format": "date", "pattern": r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"}
+BOOLEAN = {"enum": ["true", "false"]}
+
+
+def _names(names) -> dict[str, Any]:
+    return {"enum": list(names)}
+
+
+def _comma_list(names) -> dict[str, Any]:
+    """A comma-separated list of the names (empty: the default)."""
+    one = "|".join(names)
+    return {"pattern": rf"^(({one})(,({one}))*)?$"}
+
+
+def _param_constraints() -> dict[tuple[str, str], dict[str, Any]]:
+    from services.affiliate import servicer as affiliate
+    from services.voucher import queries as voucher
+    from services.voucher import servicer as voucher_servicer
+
+    voucher_id = {"pattern": voucher_servicer.VOUCHER_ID.pattern}
+    export_id = {"pattern": voucher_servicer.EXPORT_ID.pattern}
+    all_metrics = sorted({m for names in affiliate.METRICS.values() for m in names})
+    out = {
+        ("landing.v1.GetAnalyticsRequest", "tenant_id"): TENANT_ID,
+        ("landing.v1.GetTodayAnalyticsRequest", "tenant_id"): TENANT_ID,
+        ("instance.v1.ListInstanceAnalyticsRequest", "is_purchased"): BOOLEAN,
+        ("instance.v1.ListInstanceAnalyticsRequest", "time_frame"): _names(("hour", "day", "custom")),
+        ("instance.v1.ListInstanceAnalyticsRequest", "start_date"): MOMENT,
+        ("instance.v1.ListInstanceAnalyticsRequest", "end_date"): MOMENT,
+        ("instance.v1.ListInstanceAnalyticsRequest", "page"): PAGE,
+        ("instance.v1.ListInstanceAnalyticsRequest", "limit"): LIMIT,
+        ("instance.v1.GetInstanceDetailsRequest", "events"): _names(("first", "last", "all")),
+        ("campaign.v1.GetCampaignAnalyticsRequest", "campaign_id"): UUID,
+        # time_frame is required.
+        ("campaign.v1.GetCampaignAnalyticsRequest", "time_frame"): {
+            "required": True, **_names(("per_hour", "per_day", "per_month", "custom_range"))},
+        ("campaign.v1.GetCampaignAnalyticsRequest", "start_date"): DAY,
+        ("campaign.v1.GetCampaignAnalyticsRequest", "end_date"): DAY,
+        ("campaign.v1.GetCampaignAnalyticsRequest", "is_purchase"): _names(("true", "false", "all")),
+        ("campaign.v1.GetCampaignAnalyticsRequest", "page"): PAGE,
+        ("campaign.v1.GetCampaignAnalyticsRequest", "limit"): LIMIT,
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "section"): {"required": True, **_names(affiliate.SECTIONS)},
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "from"): ANY_DAY,
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "to"): ANY_DAY,
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "metrics"): _comma_list(all_metrics),
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "page"): PAGE,
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "per_page"): LIMIT,
+        ("affiliate.v1.GetAffiliateAnalyticsRequest", "top_limit"): {"pattern": r"^([1-9]|[1-4]\d|50)$"},
+        ("voucher.v1.GetExportRequest", "export_id"): export_id,
+        ("voucher.v1.DownloadExportRequest", "export_id"): export_id,
+    }
+    for view in ("Performance", "Trends", "Customers"):
+        message = f"voucher.v1.GetVoucher{view}Request"
+        out[(message, "voucher_id")] = voucher_id
+        out[(message, "start_date")] = MOMENT
+        out[(message, "end_date")] = MOMENT
+    out[("voucher.v1.GetVoucherPerformanceRequest", "include_details")] = BOOLEAN
+    out[("voucher.v1.GetVoucherTrendsRequest", "interval")] = _names(voucher.INTERVALS)
+    out[("voucher.v1.GetVoucherTrendsRequest", "metrics")] = {"items": {"type": "string", **_names(voucher.TREND_METRICS)}}
+    return {(f".partnerlytics.{m}", f): c for (m, f), c in out.items()}
+
+
+# Request bodies: message -> {"required": [...], field -> keywords}. proto3 JSON reads ""
+# and null as an absent field, so a required string is a non-empty one and every other
+# field may be null; unknown fields are ignored.
+_KEY = r"^[A-Za-z0-9_.\-]{1,64}$"
+_OPTIONAL_KEY = r"^[A-Za-z0-9_.\-]{0,64}$"
+
+
+def _text(max_len: int, required: bool = False) -> dict[str, Any]:
+    """services/affiliate/ingest.py: printable text of at most max_len characters."""
+    return {"maxLength": max_len, "pattern": r"^[^\x00-\x1f\x7f]+$" if required else r"^[^\x00-\x1f\x7f]*$"}
+
+
+def _url(required: bool) -> dict[str, Any]:
+    return {"maxLength": 2048, "pattern": r"^https?://[\x21-\x7e]+$" if required else r"^(https?://[\x21-\x7e]+)?$"}
+
+
+def _batch() -> dict[str, Any]:
+    from services.affiliate.ingest import MAX_BATCH
+
+    return {"minItems": 1, "maxItems": MAX_BATCH}
+
+
+def _body_constraints() -> dict[str, dict[str, Any]]:
+    from services.affiliate import ingest as affiliate
+    from services.landing import tracking
+    from services.voucher import exports
+    from services.voucher import queries as voucher
+    from services.voucher import servicer as voucher_servicer
+
+    money = {"pattern": affiliate._DECIMAL.pattern.replace(r"\Z", "$")}
+    product_kinds = sorted(affiliate.PRODUCT_EVENTS)
+
+    def when(kind, required):
+        return {"if": {"properties": {"type": {"enum": kind}}, "required": ["type"]},
+                "then": {"required": required,
+                         "properties": {name: {"type": "string", "minLength": 1} for name in required}}}
+
+    # services/affiliate/ingest.py: from 2000-01-01 UTC (and not in the future): a time of
+    # 2000-01-01 itself only with a UTC or negative offset.
+    since_2000 = {"format": "date-time", "pattern": (
+        r"^(2000-01-01T[^+]*$|2000-01-01T.*\+00:00$|2000-01-(0[2-9]|[12]\d|3[01])T|2000-(0[2-9]|1[0-2])-"
+        r"|200[1-9]-|20[1-9]\d-|2[1-9]\d{2}-|[3-9]\d{3}-)")}
+
+    out = {
+        "landing.v1.TrackEventRequest": {
+            "required": ["tenant_id", "event_type"],
+            "tenant_id": {"type": "integer", "minimum": 1, "maximum": tracking.MAX_TENANT_ID},
+            "event_type": {"type": "string", **_names(tracking.EVENT_TYPES)},
+            "metadata": {"type": ["object", "null"], "maxProperties": tracking.MAX_METADATA_KEYS,
+                         # No NUL in a key or a string value (deeper ones are refused too).
+                         "additionalProperties": {"pattern": r"^[^\x00]*$"},
+                         "propertyNames": {"pattern": r"^[^\x00]*$"}},
+            "allOf": [{"if": {"properties": {"event_type": {"const": "time_on_page"}}},
+                       "then": {"required": ["metadata"],
+                                "properties": {"metadata": {"type": "object", "required": ["seconds"], "properties": {
+                                    "seconds": {"type": "number", "minimum": 0,
+                                                "maximum": tracking.MAX_SECONDS_ON_PAGE}}}}}}],
+        },
+        "instance.v1.GetInstanceDetailsBody": {
+            "required": ["instance_ids"],
+            "instance_ids": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string", **UUID}},
+        },
+        "voucher.v1.CreateExportRequest": {
+            "required": ["voucher_ids", "metrics"],
+            "voucher_ids": {"minItems": 1, "maxItems": voucher_servicer.MAX_EXPORT_VOUCHERS,
+                            "items": {"type": "string", "pattern": voucher_servicer.VOUCHER_ID.pattern}},
+            "metrics": {"minItems": 1, "items": {"type": "string", **_names(voucher.EXPORT_METRICS)}},
+            "format": _names(exports.FORMATS),
+        },
+        "voucher.v1.ExportPeriod": {"start": MOMENT, "end": MOMENT},
+        "affiliate.v1.UpsertAffiliatesRequest": {"required": ["affiliates"], "affiliates": _batch()},
+        "affiliate.v1.UpsertProductsRequest": {"required": ["products"], "products": _batch()},
+        "affiliate.v1.CreateTrackingCodesRequest": {"required": ["tracking_codes"],
+                                                    "tracking_codes": _batch()},
+        "affiliate.v1.RecordEventsRequest": {"required": ["events"], "events": _batch()},
+        "affiliate.v1.RecordConversionsRequest": {"required": ["conversions"], "conversions": _batch()},
+        "affiliate.v1.AffiliateRecord": {"required": ["id", "name"], "id": {"pattern": _KEY},
+                                         "name": {"minLength": 1, **_text(200, True)}},
+        "affiliate.v1.ProductRecord": {"required": ["product_id", "name"], "product_id": {"pattern": _KEY},
+                                       "name": {"minLength": 1, **_text(200, True)}},
+        "affiliate.v1.TrackingCodeRecord": {"required": ["code", "affiliate_id"], "code": {"pattern": _KEY},
+                                            "affiliate_id": {"pattern": _KEY}},
+        "affiliate.v1.EventRecord": {
+            "required": ["id", "type", "occurred_at"],
+            "id": UUID, "type": _names(affiliate.EVENT_COUNTERS), "occurred_at": since_2000,
+            "tracking_code": {"pattern": _OPTIONAL_KEY}, "product_id": {"pattern": _OPTIONAL_KEY},
+            "session_id": _text(128), "page_url": _url(False), "referrer_url": _url(False),
+            "user_agent": _text(1024), "country": {"pattern": r"^([A-Za-z]{2})?$"},
+            **{name: _text(200) for name in ("utm_source", "utm_medium", "utm_campaign")},
+            "allOf": [when(["click"], ["tracking_code", "page_url"]), when(["pageview"], ["session_id", "page_url"]),
+                      when(product_kinds, ["product_id"])],
+        },
+        "affiliate.v1.ConversionRecord": {
+            "required": ["order_id", "tracking_code", "order_total", "commission", "currency", "occurred_at"],
+            "order_id": {"minLength": 1, **_text(64, True)}, "tracking_code": {"pattern": _KEY},
+            "order_total": money, "commission": money, "currency": {"pattern": r"^[A-Z]{3}$"},
+            "occurred_at": since_2000,
+            "product_ids": {"maxItems": affiliate.MAX_PRODUCTS, "items": {"type": "string", "pattern": _KEY}},
+        },
+    }
+    return {f".partnerlytics.{m}": c for m, c in out.items()}
+
+
+PARAM_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = _param_constraints()
+_USED: set[tuple[str, str]] = set()
+BODY_CONSTRAINTS: dict[str, dict[str, Any]] = _body_constraints()
 
 
 def _constrained(message: str, field: descriptor_pb2.FieldDescriptorProto, schema: dict[str, Any]) -> dict[str, Any]:
     """The parameter's schema with its constraints from PARAM_CONSTRAINTS."""
+    _USED.add((message, field.name))
     extra = {k: v for k, v in PARAM_CONSTRAINTS.get((message, field.name), {}).items() if k != "required"}
     return {**schema, **extra}
 
@@ -289,6 +455,23 @@ class Builder:
             schema["description"] = doc
         schema["properties"] = properties
         required = SERVICE_PRINTED.get(name, required)
+        body = BODY_CONSTRAINTS.get(full_name)
+        if body is not None:  # a request body: what the service requires, nothing else
+            required = body.get("required", [])
+            schema["propertyNames"] = {"minLength": 1}  # the transcoder refuses an empty field name
+            for field_name, extra in body.items():
+                if field_name == "allOf":
+                    schema["allOf"] = extra
+                elif field_name != "required":
+                    prop = properties[field_name]
+                    properties[field_name] = ({**prop, **extra} if "allOf" not in prop
+                                              else {**prop, "allOf": [*prop["allOf"], extra]})
+            for field_name, prop in properties.items():
+                if field_name not in required and isinstance(prop.get("type"), str):
+                    properties[field_name] = {**prop, "type": [prop["type"], "null"]}
+            if required:
+                schema["required"] = required
+            return schema
         if required:
             schema["x-always-printed"] = required
         return schema
@@ -340,6 +523,16 @@ def _gateway_replies(family: Family, has_body: bool) -> dict[int, str]:
         text = f"Answered by the gateway: {what}." if what else "Answered by the gateway."
         replies.setdefault(reply.reply_status, text)
     return replies
+
+
+def _file_schema(content_type: str) -> dict[str, Any]:
+    """The schema of an export file of that media type (OpenAPI 3.1: `contentMediaType`)."""
+    media = content_type.split(";")[0]
+    if media == "application/json":
+        return JSON_EXPORT_SCHEMA
+    if media.startswith("text/"):
+        return {"type": "string", "contentMediaType": media, "description": "The file's text (UTF-8)."}
+    return {"type": "string", "format": "binary", "contentMediaType": media, "description": "The file's bytes."}
 
 
 def _path_params(template: str) -> list[str]:
@@ -431,10 +624,10 @@ def build(descriptor: bytes) -> dict[str, Any]:
                     "description": "The file's bytes as they are stored (google.api.HttpBody, streamed): "
                                    "the content type is the export's format; `Content-Disposition` names the file.",
                     "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
-                    # CSV and XLSX are files; a JSON export is one object (services/voucher/exports.py).
-                    "content": {ctype.split(";")[0]: {"schema": JSON_EXPORT_SCHEMA if ctype == "application/json"
-                                                      else {"type": "string", "format": "binary"}}
-                                for ctype in CONTENT_TYPES.values()},
+                    # The export's format decides: CSV is text, a JSON export one object, XLSX
+                    # binary (services/voucher/exports.py). CSV first: a client that reads one
+                    # media type per status reads the answer as text.
+                    "content": {ctype.split(";")[0]: {"schema": _file_schema(ctype)} for ctype in CONTENT_TYPES.values()},
                 }
             else:
                 responses["200"] = {
@@ -465,7 +658,9 @@ def build(descriptor: bytes) -> dict[str, Any]:
                 "summary": f"The {asset.path.rsplit('/', 1)[-1]} file, served by the gateway itself.",
                 "security": [],
                 "responses": {"200": {"description": "The file.",
-                                      "content": {asset.content_type.split(";")[0]: {"schema": {"type": "string"}}}}},
+                                      "content": {asset.content_type.split(";")[0]: {"schema": {
+                                          "type": "string", "contentMediaType": asset.content_type.split(";")[0],
+                                          "description": "The file's text (UTF-8)."}}}}},
             }}
     paths[SPEC_PATH] = {"get": {
         "operationId": "GetOpenApiDocument",
@@ -477,6 +672,10 @@ def build(descriptor: bytes) -> dict[str, Any]:
     }}
 
     _mark_required(builder.schemas)
+    unused = sorted(set(PARAM_CONSTRAINTS) - _USED) + sorted(
+        f".{name}" for name in {m.lstrip(".") for m in BODY_CONSTRAINTS} - set(builder.schemas))
+    if unused:
+        raise SystemExit(f"constraints of no documented parameter or body: {unused}")
     return {
         "openapi": "3.1.0",
         "info": {

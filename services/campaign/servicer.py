@@ -64,9 +64,10 @@ def parse_request(
     page = params.integer("page", get("page"), 1, 1, None, "Invalid page number (must be positive integer)")
     limit = params.integer("limit", get("limit"), 50, 1, 100, "Invalid limit value (must be 1-100)")
     window = Window.trailing(now, TIME_FRAMES.get(time_frame, TIME_FRAMES["per_day"]))
+    # A malformed date is refused whatever the time frame (it is used only by custom_range).
+    start = params.date("start_date", get("start_date"), "Invalid date format (must be YYYY-MM-DD)")
+    end = params.date("end_date", get("end_date"), "Invalid date format (must be YYYY-MM-DD)")
     if time_frame == CUSTOM_RANGE:
-        start = params.date("start_date", get("start_date"), "Invalid date format (must be YYYY-MM-DD)")
-        end = params.date("end_date", get("end_date"), "Invalid date format (must be YYYY-MM-DD)")
         if get("start_date") is None:
             params.fail("start_date", "Missing start_date for custom_range", "required")
         if get("end_date") is None:

@@ -52,9 +52,10 @@ def parse_list_request(request: api.ListInstanceAnalyticsRequest, now: dt.dateti
     page = params.integer("page", get("page"), 1, 1, None, "Invalid page number (must be positive integer)")
     limit = params.integer("limit", get("limit"), 20, 1, 100, "Invalid limit value (must be 1-100)")
     window = Window.trailing(now, TIME_FRAMES.get(time_frame, TIME_FRAMES["day"]))
+    # A malformed date is refused whatever the time frame (it is used only by `custom`).
+    start = params.moment("start_date", get("start_date"), "Invalid start_date (must be an ISO 8601 date)")
+    end = params.moment("end_date", get("end_date"), "Invalid end_date (must be an ISO 8601 date)")
     if time_frame == "custom":
-        start = params.moment("start_date", get("start_date"), "Invalid start_date (must be an ISO 8601 date)")
-        end = params.moment("end_date", get("end_date"), "Invalid end_date (must be an ISO 8601 date)")
         if start is None and not (get("start_date") or "").strip():
             params.fail("start_date", "Missing start_date for custom time_frame", "required")
         if end is None and not (get("end_date") or "").strip():

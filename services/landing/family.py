@@ -101,9 +101,11 @@ LANDING_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     LocalReply(None, 500, "INTERNAL_ERROR", "An unexpected error occurred. Please try again later"),
 )
 
+# text/javascript: the JavaScript media type of RFC 9239 (application/javascript is obsolete),
+# and one that generated API clients read as text.
 TRACKER_JS = StaticAsset(
     "/api/analytics/tracker.js", pathlib.Path(__file__).resolve().parents[2] / "gateway" / "tracker.js",
-    "application/javascript; charset=utf-8",
+    "text/javascript; charset=utf-8",
 )
 
 FAMILY = ServiceFamily(

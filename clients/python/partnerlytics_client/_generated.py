@@ -112,7 +112,7 @@ class ConversionRecord:
     commission: str | None = None
     currency: str | None = None
     occurred_at: datetime.datetime | None = None
-    product_ids: list[str] | None = None
+    product_ids: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -154,16 +154,16 @@ class EventRecord:
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     type: str | None = None
     occurred_at: datetime.datetime | None = None
-    tracking_code: str | None = None
-    session_id: str | None = None
-    page_url: str | None = None
-    referrer_url: str | None = None
-    user_agent: str | None = None
-    country: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    product_id: str | None = None
+    tracking_code: Any | None = None
+    session_id: Any | None = None
+    page_url: Any | None = None
+    referrer_url: Any | None = None
+    user_agent: Any | None = None
+    country: Any | None = None
+    utm_source: Any | None = None
+    utm_medium: Any | None = None
+    utm_campaign: Any | None = None
+    product_id: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -373,7 +373,7 @@ class Event:
 class GetInstanceDetailsBody:
     """GetInstanceDetailsBody is the JSON body of the details request."""
 
-    instance_ids: Any | None = None
+    instance_ids: list[str] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -505,8 +505,8 @@ class LandingError:
 class TrackEventRequest:
     """TrackEventRequest is the documented body of `POST /api/analytics/track`."""
 
-    tenant_id: Any | None = None
-    event_type: Any | None = None
+    tenant_id: int | None = None
+    event_type: str | None = None
     metadata: Any | None = None
 
 
@@ -566,7 +566,7 @@ class CreateExportRequest:
 
     voucher_ids: list[str] | None = None
     metrics: list[str] | None = None
-    format: str | None = None
+    format: Any | None = None
     time_period: ExportPeriod | None = None
 
 
@@ -609,8 +609,8 @@ class CustomerSegment:
 class ExportPeriod:
     """ExportPeriod is the request's `time_period`, unparsed."""
 
-    start: str | None = None
-    end: str | None = None
+    start: Any | None = None
+    end: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
