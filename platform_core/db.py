@@ -98,5 +98,16 @@ def reader(engine: AsyncEngine, *, pool_size: int = 10, statement_timeout_ms: in
                  connect_timeout_s=DB_CONNECT_TIMEOUT_S, pool_timeout_s=DB_POOL_TIMEOUT_S)
 
 
+def writer(engine: AsyncEngine, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> "Reads":
+    """Writable autocommit psycopg connections for the single statements the request path
+    writes (the PostgreSQL rate-limit store's upsert, the audit log's batch INSERT): the
+    read path's pool (platform_core/reads.py) without `default_transaction_read_only`.
+    Transactions of more than one statement (ingestion, registries) stay in sessions."""
+    from platform_core.reads import Reads
+
+    return Reads(engine, size=pool_size, statement_timeout_ms=statement_timeout_ms,
+                 connect_timeout_s=DB_CONNECT_TIMEOUT_S, pool_timeout_s=DB_POOL_TIMEOUT_S, read_only=False)
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
