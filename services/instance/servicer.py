@@ -7,7 +7,7 @@ import decimal
 import uuid
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from partnerlytics.instance.v1 import (
@@ -111,21 +111,20 @@ def _event(row: list[Any]) -> api.Event:
 
 
 def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
-    """The order as a JSON object shaped by the `Order` message, or null."""
+    """The order as a JSON object shaped by the `Order` message, or null: the fields of
+    `Order` and `OrderItem` under their proto names, numbers as doubles, `created_at` as
+    the Timestamp's RFC 3339 text (what MessageToDict of an `Order` gives, without building
+    the message and walking it)."""
     if order is None:
         return _null_or(None)
-    message = api.Order(
-        id=order["id"],
-        total=order["total"],
-        currency=order["currency"],
-        status=order["status"],
-        items=[api.OrderItem(product_id=p, quantity=q, price=price) for p, q, price in order["items"]],
-        created_at=_micros(order["created_at"]),
-    )
-    shaped = json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    return struct_pb2.Value(struct_value=shaped)
+    return struct_pb2.Value(struct_value={
+        "id": order["id"],
+        "total": float(order["total"]),
+        "currency": order["currency"],
+        "status": order["status"],
+        "items": [{"product_id": p, "quantity": float(q), "price": float(price)} for p, q, price in order["items"]],
+        "created_at": _micros(order["created_at"]).ToJsonString(),
+    })
 
 
 def _details(d: queries.Details) -> api.InstanceDetails:
