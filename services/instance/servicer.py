@@ -19,7 +19,7 @@ from partnerlytics.instance.v1 import (
 from platform_core import context
 from platform_core.errors import NotFound, partner_meta
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, pagination, timestamp_of
+from platform_core.paging import PageRequest, Window, pagination, timestamp_fields
 from platform_core.params import Params, parse_uuid
 from platform_core.server import Deps, ServiceSpec
 from services.instance import ingest, queries
@@ -94,9 +94,11 @@ def parse_instance_ids(body: api.GetInstanceDetailsBody) -> list[uuid.UUID]:
     return ids
 
 
-def _micros(us: int) -> Timestamp:
+def _micros(us: int) -> dict[str, int]:
+    """A Timestamp field's value from epoch microseconds, as the fields' dict (a message's
+    constructor fills the field from it without a Timestamp object in between)."""
     seconds, micros = divmod(us, 1_000_000)
-    return Timestamp(seconds=seconds, nanos=micros * 1000)
+    return {"seconds": seconds, "nanos": micros * 1000}
 
 
 def _event(row: list[Any]) -> api.Event:
@@ -123,7 +125,7 @@ def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
         "currency": order["currency"],
         "status": order["status"],
         "items": [{"product_id": p, "quantity": float(q), "price": float(price)} for p, q, price in order["items"]],
-        "created_at": _micros(order["created_at"]).ToJsonString(),
+        "created_at": Timestamp(**_micros(order["created_at"])).ToJsonString(),
     })
 
 
@@ -166,7 +168,7 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
             message="Instance analytics retrieved successfully",
             data=[
                 api.InstanceSummary(
-                    timestamp=timestamp_of(r.timestamp),
+                    timestamp=timestamp_fields(r.timestamp),
                     instance_id=str(r.instance_id),
                     is_purchase=r.is_purchase,
                     insider_id=str(r.insider_id),
