@@ -32,7 +32,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Text, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import DB_CONNECT_TIMEOUT_S, DB_POOL_TIMEOUT_S, Base
+from platform_core.db import DB_CONNECT_TIMEOUT_S, DB_POOL_TIMEOUT_S, WRITER_POOL_SIZE, Base
 from platform_core.reads import Reads
 
 
@@ -236,7 +236,7 @@ class PostgresLimiter:
     path's pool, writable; platform_core/reads.py): one round trip per hit, prepared once."""
 
     def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0, *, connections: Reads | None = None,
-                 pool_size: int = 10, statement_timeout_ms: int = 0) -> None:
+                 pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0) -> None:
         self._own = connections is None
         self._connections = connections or Reads(
             engine, size=pool_size, statement_timeout_ms=statement_timeout_ms,
@@ -262,7 +262,7 @@ class PostgresLimiter:
 
 def create_limiter(
     store: str, *, redis_url: str | None, engine: AsyncEngine | None, redis_timeout_s: float = 1.0,
-    pool_size: int = 10, statement_timeout_ms: int = 0, connections: Reads | None = None,
+    pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0, connections: Reads | None = None,
 ) -> Limiter:
     """The limiter of `store` (config.RATE_LIMIT_STORES; see Settings.rate_limit_store).
 

@@ -56,7 +56,7 @@ class Deps:
         sessions = db.sessionmaker(engine)
         reader = db.reader(engine, pool_size=settings.db_pool_size,
                            statement_timeout_ms=settings.db_statement_timeout_ms)
-        writer = db.writer(engine, pool_size=settings.db_pool_size,
+        writer = db.writer(engine, pool_size=min(settings.db_pool_size, db.WRITER_POOL_SIZE),
                            statement_timeout_ms=settings.db_statement_timeout_ms)
         return cls(
             settings=settings,
