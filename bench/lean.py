@@ -197,6 +197,22 @@ def start_ceilings(stack: Stack, database_url: str, answer: Any, data_dir: pathl
     return f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{fport}"
 
 
+# The one embedded PostgreSQL holds the four stacks' 25 service processes, each with its
+# read, write and engine pools: past PostgreSQL's default of 100 connections once every
+# read family has been loaded (one stack alone stays well under it).
+MAX_CONNECTIONS = 400
+
+
+def more_connection_slots(stack: Stack) -> None:
+    """Raises the embedded server's max_connections to MAX_CONNECTIONS (a restart)."""
+    import psycopg
+
+    with psycopg.connect(stack._pg.admin_url, autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+    stack._pg.stop_immediately()  # type: ignore[attr-defined]
+    stack._pg.start()  # type: ignore[attr-defined]
+
+
 def service_stack(data_dir: pathlib.Path, database_url: str, env: dict[str, str], replicas: int = 1) -> Stack:
     s = Stack(data_dir=data_dir, gateway_port=free_port(), admin_port=free_port(),
               service_ports={x.name: [free_port() for _ in range(replicas)] for x in SERVICES},
@@ -250,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                      extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0"})
         stacks.append(base)
         base.start_database()
+        more_connection_slots(base)
         migrate(base.migration_database_url)
         results["demo"] = seed_demo(base.migration_database_url)
         _say(f"demo data: {results['demo']}")
