@@ -46,6 +46,7 @@ from bench import dataset
 from bench import wrk as loadgen
 from bench.ceiling import start_ceilings
 from bench.measure import CpuMeter, cpu_model, process_tree, run_series, spread, summary
+from platform_core.accounts import Principal
 from services.landing import queries
 from services.landing.salts import local_midnight
 from stack.run import ROOT, Stack, free_port, migrate
@@ -239,10 +240,11 @@ def _service_sql_params(account_id: Any, tenant_id: int, days: int) -> tuple[str
     UTC instants of the window's local days."""
     now = dt.datetime.now(dt.timezone.utc)
     dates = queries.local_days(now, ZONE, days)
-    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(queries._DAYS.text))
+    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(queries._REPORT.text))
     zone = ZoneInfo(ZONE)
     start, end = local_midnight(dates[0], zone), local_midnight(dates[-1] + dt.timedelta(days=1), zone)
-    return sql, {"a": account_id, "t": tenant_id, "first": dates[0], "last": dates[-1]}, start, end
+    who = Principal(account_id, account_id, "test", frozenset())  # the bench's tenants are test-mode
+    return sql, queries.report_params(who, tenant_id, now, days), start, end
 
 
 def measure_dashboards(db: Database, gateway_url: str, key: str, tenant_id: int, rounds: int,

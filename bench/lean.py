@@ -5,9 +5,10 @@ audit log, metrics and logs on, the demo data) and as compose runs it (the Redis
 a redis-server this benchmark starts on a free port), against, in the same run:
 
 * the bare server (bench/bare_server.py): Starlette + asyncpg in one process, the same
-  SQL and the same JSON, with a cached key check, an in-memory limit and the same headers.
-  Its JSON is checked equal to the gateway's (all but meta's request id and instant)
-  before anything is measured; a difference stops the run;
+  SQL and the same JSON, with a cached key check, an in-memory limit and the same headers,
+  for each of the five reads (instance list, campaign analytics, affiliate `stats`, voucher
+  `trends`, landing dashboard). Each answer is checked equal to the gateway's (all but the
+  answer's request id and instant) before anything is measured; a difference stops the run;
 * the gRPC floor (bench/floor.py): the real gateway configuration in front of a trivial
   grpc.aio handler, and Envoy's direct response through the same filter chain.
 
@@ -45,7 +46,7 @@ import httpx
 
 from bench import wrk as loadgen
 from bench.ceiling import CEILING_PATH, gateway_chain_config
-from stack.demo import DEMO_KEY, LANDING_TENANTS
+from stack.demo import DEMO_KEY, LANDING_TENANTS, _id, voucher_id
 from stack.run import ROOT, SERVICES, Stack, free_port, migrate, seed_demo
 
 RESULTS = ROOT / "bench" / "results"
@@ -66,6 +67,21 @@ def list_path(today: dt.date) -> str:
     """The instance list over a 30-day window (custom, whole days), page 1 of 20."""
     return (f"/partner/v1/instances/analytics?time_frame=custom&start_date={today - dt.timedelta(days=29)}"
             f"&end_date={today}&limit=20")
+
+
+def read_paths(today: dt.date) -> dict[str, str]:
+    """The five reads of issue 13 on the demo data, by the name the report gives them: the
+    instance list, campaign analytics (custom range, 30 days), affiliate `stats` and voucher
+    `trends` (their default 30 days) and the landing dashboard."""
+    start = today - dt.timedelta(days=29)
+    return {
+        "list": list_path(today),
+        "campaign analytics": f"/api/partner/v1/campaigns/{_id('campaign', 0)}/analytics?time_frame=custom_range"
+                              f"&start_date={start}&end_date={today}",
+        "affiliate stats": "/v1/affiliate/analytics?section=stats",
+        "voucher trends": f"/v1/analytics/vouchers/{voucher_id(0)}/trends?interval=week",
+        "landing dashboard": f"/api/analytics/{LANDING_TENANTS[0][0]}",
+    }
 
 
 TRACK_PATH = "/api/analytics/track"
@@ -106,9 +122,10 @@ def python_client_p50(url: str, path: str, n: int) -> float:
 
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where two answers differ, leaving out only meta's request id and instant."""
+    """Where two answers differ, leaving out only the answer's request id and instant
+    (meta's, and the voucher family's `generated_at`)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        skip = ("requestId", "timestamp") if path == ".meta" else ()
+        skip = ("requestId", "timestamp") if path == ".meta" else ("generated_at",) if path == "" else ()
         return [f"{path}.{k}" if (k in a) != (k in b) else d for k in sorted(set(a) | set(b)) if k not in skip
                 for d in (differences(a.get(k), b.get(k), f"{path}.{k}") if (k in a) == (k in b) else [k])]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
@@ -132,8 +149,17 @@ def check_same_answer(gateway_url: str, bare_url: str, path: str) -> dict[str, A
     if gs != 200 or bs != 200 or diff or missing:
         raise RuntimeError(f"the bare server's answer differs from the gateway's for {path}: status {gs}/{bs}, "
                            f"fields {diff}, headers missing {missing}")
-    return {"path": path, "equal": True, "items": len(gbody.get("data", [])), "headers": sorted(
+    return {"path": path, "equal": True, "items": _items(gbody), "headers": sorted(
         h for h in gh if h.startswith("x-"))}
+
+
+def _items(body: Any) -> int:
+    """The length of the longest list in an answer (its rows, points or days)."""
+    if isinstance(body, list):
+        return max([len(body), *(_items(x) for x in body)])
+    if isinstance(body, dict):
+        return max([0, *(_items(x) for x in body.values())])
+    return 0
 
 
 # ------------------------------------------------------------------------------- processes
@@ -169,6 +195,22 @@ def start_ceilings(stack: Stack, database_url: str, answer: Any, data_dir: pathl
     upstreams["instance"] = upstreams["landing"] = [("127.0.0.1", floor_port)]
     stack.start_envoy("envoy-floor", gateway_chain_config(fport, fadmin, json.dumps(answer), upstreams), fadmin)
     return f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{fport}"
+
+
+# The one embedded PostgreSQL holds the four stacks' 25 service processes, each with its
+# read, write and engine pools: past PostgreSQL's default of 100 connections once every
+# read family has been loaded (one stack alone stays well under it).
+MAX_CONNECTIONS = 400
+
+
+def more_connection_slots(stack: Stack) -> None:
+    """Raises the embedded server's max_connections to MAX_CONNECTIONS (a restart)."""
+    import psycopg
+
+    with psycopg.connect(stack._pg.admin_url, autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+    stack._pg.stop_immediately()  # type: ignore[attr-defined]
+    stack._pg.start()  # type: ignore[attr-defined]
 
 
 def service_stack(data_dir: pathlib.Path, database_url: str, env: dict[str, str], replicas: int = 1) -> Stack:
@@ -224,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                      extra_env={"RATE_LIMITS": RATE_LIMITS, "VOUCHER_EXPORT_WORKERS": "0"})
         stacks.append(base)
         base.start_database()
+        more_connection_slots(base)
         migrate(base.migration_database_url)
         results["demo"] = seed_demo(base.migration_database_url)
         _say(f"demo data: {results['demo']}")
@@ -250,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         two = service_stack(data_dir / "replicas", url, {"RATE_LIMIT_STORE": "postgres"}, replicas=2)
         stacks.append(two)
 
-        checks = {"instance list": check_same_answer(base.gateway_url, bare_url, path)}
+        reads = read_paths(today)
+        checks = {("instance list" if name == "list" else name): check_same_answer(base.gateway_url, bare_url, p)
+                  for name, p in reads.items()}
         for s in (red, mem, two):
             _s, _h, other = fetch(s.gateway_url + path)
             if differences(answer, other):
@@ -267,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             "list: Envoy direct response (gateway chain)": (floor_url, "GET", CEILING_PATH, None),
             "list: ablation, memory limiter": (mem.gateway_url, "GET", path, None),
             "list: ablation, 2 replicas (PostgreSQL limiter)": (two.gateway_url, "GET", path, None),
+            **{f"{name}: {where}": (u, "GET", p, None) for name, p in reads.items() if name != "list"
+               for where, u in (("gateway, PostgreSQL limiter (make run)", base.gateway_url),
+                                ("bare Starlette + asyncpg", bare_url))},
             "track: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "POST", TRACK_PATH, body),
             "track: gateway, Redis limiter (compose)": (red.gateway_url, "POST", TRACK_PATH, body),
             "track: Envoy + transcoder + trivial grpc.aio": (floor_url, "POST", TRACK_PATH, body),

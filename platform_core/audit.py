@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_core.db import Base, TimestampTZ, sequence_id
+from platform_core.reads import Reads
 
 log = logging.getLogger("platform_core.audit")
 
@@ -78,6 +79,10 @@ class AuditWriter:
     engine: AsyncEngine
     flush_seconds: float = FLUSH_SECONDS
     flush_rows: int = FLUSH_ROWS
+    # The service's writable psycopg connections (platform_core/reads.py, shared with the
+    # PostgreSQL rate-limit store): the batch INSERT runs there instead of through a
+    # SQLAlchemy checkout. None: through the engine.
+    connections: Reads | None = None
 
     def __post_init__(self) -> None:
         self._pending: list[dict[str, Any]] = []
@@ -118,8 +123,13 @@ class AuditWriter:
         try:
             # One statement is atomic by itself: in autocommit it is one round trip, not
             # BEGIN, INSERT and COMMIT (three).
-            async with self.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-                await conn.execute(_INSERT, {name: [row[name] for row in rows] for name in _COLUMNS})
+            params = {name: [row[name] for row in rows] for name in _COLUMNS}
+            if self.connections is not None:
+                async with self.connections() as conn:
+                    await conn.execute(_INSERT, params)
+            else:
+                async with self.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+                    await conn.execute(_INSERT, params)
         except Exception:
             log.exception("audit rows not written yet; retrying", extra={"fields": {"rows": len(rows)}})
             self._pending[:0] = rows[-MAX_PENDING:]

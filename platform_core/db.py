@@ -104,5 +104,24 @@ def reader(engine: AsyncEngine, *, pool_size: int = 10, statement_timeout_ms: in
                  connect_timeout_s=DB_CONNECT_TIMEOUT_S, pool_timeout_s=DB_POOL_TIMEOUT_S)
 
 
+# Connections of a process's writer pool (db.writer), at most. Small on purpose: its
+# statements are short, the limiter's upserts of one key queue on that key's row anyway,
+# and every connection of every pool of every process counts against the server's
+# max_connections (100 by default; a compose stack of replicas, or bench.lean's four
+# stacks on one database, reach it).
+WRITER_POOL_SIZE = 4
+
+
+def writer(engine: AsyncEngine, *, pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0) -> "Reads":
+    """Writable autocommit psycopg connections for the single statements the request path
+    writes (the PostgreSQL rate-limit store's upsert, the audit log's batch INSERT): the
+    read path's pool (platform_core/reads.py) without `default_transaction_read_only`.
+    Transactions of more than one statement (ingestion, registries) stay in sessions."""
+    from platform_core.reads import Reads
+
+    return Reads(engine, size=pool_size, statement_timeout_ms=statement_timeout_ms,
+                 connect_timeout_s=DB_CONNECT_TIMEOUT_S, pool_timeout_s=DB_POOL_TIMEOUT_S, read_only=False)
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -72,5 +72,13 @@ def timestamp_of(moment: dt.datetime) -> Timestamp:
     return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
+def timestamp_fields(moment: dt.datetime) -> dict[str, int]:
+    """The fields of `timestamp_of(moment)` as a dict, for a Timestamp field set in a
+    message's constructor: protobuf fills the field from the dict itself, about half the
+    cost of building a Timestamp object and copying it in (per row of the lists)."""
+    delta = moment - _EPOCH
+    return {"seconds": delta.days * 86400 + delta.seconds, "nanos": delta.microseconds * 1000}
+
+
 def floor_hour(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)

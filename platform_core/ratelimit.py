@@ -11,7 +11,8 @@ estimate against a true sliding log. The counters live in one of three stores
 
 * Redis when `REDIS_URL` is set: one atomic script per request, shared by every replica;
 * PostgreSQL otherwise (the default without Redis): one statement per request on an
-  UNLOGGED table, shared by every replica that uses the same database;
+  UNLOGGED table, shared by every replica that uses the same database, run on psycopg
+  directly like the reads;
 * process memory only when asked for (`RATE_LIMIT_STORE=memory`): one process only.
 
 Every store uses its own clock (the memory store the process's) and returns the raw
@@ -31,7 +32,8 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Text, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base
+from platform_core.db import DB_CONNECT_TIMEOUT_S, DB_POOL_TIMEOUT_S, WRITER_POOL_SIZE, Base
+from platform_core.reads import Reads
 
 
 @dataclass(frozen=True)
@@ -232,17 +234,23 @@ _SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < clock_times
 class PostgresLimiter:
     """Sliding-window counter in an UNLOGGED PostgreSQL table, shared by all replicas on one
     database: one row of two counters per key, so a hit costs the same at any load. Rows
-    whose windows are both over are deleted every `sweep_seconds`."""
+    whose windows are both over are deleted every `sweep_seconds`.
 
-    def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0) -> None:
-        # Autocommit: the one statement is its own transaction, one round trip per hit.
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    The statement runs on psycopg autocommit connections of the limiter's own (the read
+    path's pool, writable; platform_core/reads.py): one round trip per hit, prepared once."""
+
+    def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0, *, connections: Reads | None = None,
+                 pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0) -> None:
+        self._own = connections is None
+        self._connections = connections or Reads(
+            engine, size=pool_size, statement_timeout_ms=statement_timeout_ms,
+            connect_timeout_s=DB_CONNECT_TIMEOUT_S, pool_timeout_s=DB_POOL_TIMEOUT_S, read_only=False)
         self._sweep_seconds = sweep_seconds
         self._next_sweep = time.monotonic() + sweep_seconds
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
         window_ms = window_seconds * 1000
-        async with self._engine.connect() as conn:
+        async with self._connections() as conn:
             row = (await conn.execute(_HIT_SQL, {"key": key, "limit": limit, "window_ms": window_ms})).one()
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self._sweep_seconds
@@ -250,9 +258,15 @@ class PostgresLimiter:
         allowed, prev, cur, start, now = row
         return decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_ms)
 
+    async def close(self) -> None:
+        """Closes the connections it opened itself (shared ones belong to their owner)."""
+        if self._own:
+            await self._connections.close()
+
 
 def create_limiter(
-    store: str, *, redis_url: str | None, engine: AsyncEngine | None, redis_timeout_s: float = 1.0
+    store: str, *, redis_url: str | None, engine: AsyncEngine | None, redis_timeout_s: float = 1.0,
+    pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0, connections: Reads | None = None,
 ) -> Limiter:
     """The limiter of `store` (config.RATE_LIMIT_STORES; see Settings.rate_limit_store).
 
@@ -263,7 +277,8 @@ def create_limiter(
     if store == "memory":
         return MemoryLimiter()
     if store == "postgres" and engine is not None:
-        return PostgresLimiter(engine)
+        return PostgresLimiter(engine, connections=connections, pool_size=pool_size,
+                               statement_timeout_ms=statement_timeout_ms)
     if store == "redis" and redis_url:
         import redis.asyncio as redis_asyncio
         from redis.asyncio.retry import Retry

@@ -17,9 +17,15 @@ on psycopg directly:
 * each `text()` compiled once to psycopg's `%(name)s` form and cached by its SQL;
 * rows as tuples with attribute access by column name (what the query code reads).
 
-SQLAlchemy stays where it earns its place: models, migrations, writes in sessions, the
-rate-limit store. The engine's dialect gives the connect arguments and psycopg adapters,
-so a value reads the same here as through the engine.
+SQLAlchemy stays where it earns its place: models, migrations, writes in sessions. The
+engine's dialect gives the connect arguments and psycopg adapters, so a value reads the
+same here as through the engine.
+
+The PostgreSQL rate-limit store runs its one upsert per request on a pool of its own of
+the same kind, but writable (`read_only=False`; platform_core/ratelimit.py): the same
+statement path as the read it guards, instead of SQLAlchemy's checkout, events and result
+processing. Its retry of a statement whose idle connection was gone can at worst count
+one hit twice (the server ran it and died before answering), which errs on the strict side.
 """
 
 from __future__ import annotations
@@ -148,7 +154,7 @@ class Reads:
     """The read connections of one process: at most `size`, idle ones kept for reuse."""
 
     def __init__(self, engine: AsyncEngine, *, size: int, statement_timeout_ms: int,
-                 connect_timeout_s: int, pool_timeout_s: float) -> None:
+                 connect_timeout_s: int, pool_timeout_s: float, read_only: bool = True) -> None:
         dialect = engine.sync_engine.dialect
         # The engine's `before_cursor_execute` listeners (instrumentation, the tests'
         # statement counters) are called for these statements as well; checking for
@@ -162,8 +168,8 @@ class Reads:
             "prepare_threshold": 0,
             "connect_timeout": connect_timeout_s,
             # JIT off as on the engine (docs/database.md); read-only makes the retry safe.
-            "options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)} "
-                       "-c default_transaction_read_only=on",
+            "options": f"-c jit=off -c statement_timeout={int(statement_timeout_ms)}"
+                       + (" -c default_transaction_read_only=on" if read_only else ""),
         }
         self._dialect = dialect
         self._idle: collections.deque[psycopg.AsyncConnection] = collections.deque()

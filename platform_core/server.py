@@ -44,6 +44,9 @@ class Deps:
     reader: Reads
     # The audit log's batched writer (platform_core/audit.py); None: calls are not audited.
     audit: AuditWriter | None = None
+    # Writable single-statement connections (db.writer): the PostgreSQL limiter's and the
+    # audit writer's; closed on shutdown after both.
+    writer: Reads | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, limiter: Limiter | None = None) -> "Deps":
@@ -54,17 +57,20 @@ class Deps:
         sessions = db.sessionmaker(engine)
         reader = db.reader(engine, pool_size=settings.db_pool_size,
                            statement_timeout_ms=settings.db_statement_timeout_ms)
+        writer = db.writer(engine, pool_size=min(settings.db_pool_size, db.WRITER_POOL_SIZE),
+                           statement_timeout_ms=settings.db_statement_timeout_ms)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             limiter=limiter or create_limiter(
                 settings.rate_limit_store, redis_url=settings.redis_url, engine=engine,
-                redis_timeout_s=settings.redis_timeout_ms / 1000,
+                redis_timeout_s=settings.redis_timeout_ms / 1000, connections=writer,
             ),
             authenticator=Authenticator(reader, settings.auth_cache_seconds),
             reader=reader,
-            audit=AuditWriter(engine),
+            audit=AuditWriter(engine, connections=writer),
+            writer=writer,
         )
 
 
@@ -175,6 +181,8 @@ async def serve_forever(running: RunningServer, deps: Deps, gauges: Sequence[met
     if exporter is not None:
         exporter.stop()
     await deps.reader.close()
+    if deps.writer is not None:
+        await deps.writer.close()
     await deps.engine.dispose()
     log.info("stopped")
 

@@ -132,6 +132,15 @@ def test_lean_ceilings_answer_what_the_gateway_answers(demo_stack, tmp_path):
     check = lean.check_same_answer(stack.gateway_url, bare_url, path)
     assert check["equal"] and check["items"] == len(answer["data"])
     assert "x-ratelimit-remaining" in check["headers"]
+    # Every read of the issue: the same JSON (a difference raises) with rows in it, and the
+    # same headers.
+    reads = lean.read_paths(dt.datetime.now(dt.timezone.utc).date())
+    assert set(reads) == {"list", "campaign analytics", "affiliate stats", "voucher trends", "landing dashboard"}
+    for name, read in reads.items():
+        check = lean.check_same_answer(stack.gateway_url, bare_url, read)
+        assert check["equal"] and (check["items"] > 0 or name == "affiliate stats"), name
+        assert {"x-request-id", "x-ratelimit-remaining"} <= set(check["headers"]), name
+    assert lean.fetch(stack.gateway_url + reads["affiliate stats"])[2]["data"]["stats"]["total_clicks"] > 0
     # The floor answers the list through the real gateway configuration with the same body
     # (but meta), and acknowledges a tracked event; Envoy's direct response answers too.
     _s, _h, floor = lean.fetch(floor_url + path)
@@ -148,6 +157,9 @@ def test_lean_differences_see_every_field_but_metas_request_id_and_instant():
     one = {"data": [{"timestamp": "t1", "id": "a"}], "meta": {"requestId": "x", "timestamp": "m1"}}
     assert lean.differences(one, {"data": [{"timestamp": "t1", "id": "a"}],
                                   "meta": {"requestId": "y", "timestamp": "m2"}}) == []
+    assert lean.differences({"generated_at": "g1", "n": 1}, {"generated_at": "g2", "n": 1}) == []
+    assert lean.differences({"data": {"generated_at": "g1"}}, {"data": {"generated_at": "g2"}}) == [
+        ".data.generated_at"]
     assert lean.differences(one, {"data": [{"timestamp": "t2", "id": "a"}],
                                   "meta": {"requestId": "x", "timestamp": "m1"}}) == [".data[0].timestamp"]
     assert lean.differences({"n": 1}, {"n": 1.0}) == [".n"]

@@ -52,17 +52,18 @@ def _params(who: Principal, **extra: Any) -> dict[str, Any]:
 Totals = dict[str, decimal.Decimal | int]
 
 
+_SUMS = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COUNTERS)
+# Every counter summed over [:first, :last] (current) and [:from_day, :first) (previous).
+PERIOD_TOTALS = text(
+    f"SELECT day >= :first AS current, {_SUMS} FROM affiliate_daily_counts "
+    f"WHERE {_SCOPE} AND dimension = 'total' AND day BETWEEN :from_day AND :last GROUP BY 1"
+)
+
+
 async def period_totals(conn: AsyncConnection, who: Principal, days: Days, with_previous: bool) -> tuple[Totals, Totals]:
     """Every counter summed over `days` and over the period before it (zeros when not asked)."""
     first = days.previous().first if with_previous else days.first
-    sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COUNTERS)
-    rows = await conn.execute(
-        text(
-            f"SELECT day >= :first AS current, {sums} FROM affiliate_daily_counts "
-            f"WHERE {_SCOPE} AND dimension = 'total' AND day BETWEEN :from_day AND :last GROUP BY 1"
-        ),
-        _params(who, first=days.first, from_day=first, last=days.last),
-    )
+    rows = await conn.execute(PERIOD_TOTALS, _params(who, first=days.first, from_day=first, last=days.last))
     zero: Totals = {c: 0 for c in COUNTERS}
     current, previous = dict(zero), dict(zero)
     for row in rows.mappings():

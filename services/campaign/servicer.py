@@ -18,7 +18,7 @@ from platform_core import context
 from platform_core.errors import FieldViolation, NotFound, Unprocessable, partner_meta
 from platform_core.ingest import contains_nul
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, pagination, timestamp_of
+from platform_core.paging import PageRequest, Window, pagination, timestamp_fields, timestamp_of
 from platform_core.params import Params, parse_uuid
 from platform_core.server import Deps, ServiceSpec
 from services.campaign import queries
@@ -146,7 +146,7 @@ class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
                         insider_id=str(r.insider_id),
                         is_purchase=r.is_purchase,
                         purchased_insider_id=_nullable_id(r.purchased_insider_id),
-                        timestamp=timestamp_of(r.timestamp),
+                        timestamp=timestamp_fields(r.timestamp),
                         revenue=_money(r.revenue),
                     )
                     for r in found.rows

@@ -7,7 +7,7 @@ import decimal
 import uuid
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from partnerlytics.instance.v1 import (
@@ -19,7 +19,7 @@ from partnerlytics.instance.v1 import (
 from platform_core import context
 from platform_core.errors import NotFound, partner_meta
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, pagination, timestamp_of
+from platform_core.paging import PageRequest, Window, pagination, timestamp_fields
 from platform_core.params import Params, parse_uuid
 from platform_core.server import Deps, ServiceSpec
 from services.instance import ingest, queries
@@ -95,9 +95,11 @@ def parse_instance_ids(body: api.GetInstanceDetailsBody) -> list[uuid.UUID]:
     return ids
 
 
-def _micros(us: int) -> Timestamp:
+def _micros(us: int) -> dict[str, int]:
+    """A Timestamp field's value from epoch microseconds, as the fields' dict (a message's
+    constructor fills the field from it without a Timestamp object in between)."""
     seconds, micros = divmod(us, 1_000_000)
-    return Timestamp(seconds=seconds, nanos=micros * 1000)
+    return {"seconds": seconds, "nanos": micros * 1000}
 
 
 def _event(row: list[Any]) -> api.Event:
@@ -112,21 +114,20 @@ def _event(row: list[Any]) -> api.Event:
 
 
 def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
-    """The order as a JSON object shaped by the `Order` message, or null."""
+    """The order as a JSON object shaped by the `Order` message, or null: the fields of
+    `Order` and `OrderItem` under their proto names, numbers as doubles, `created_at` as
+    the Timestamp's RFC 3339 text (what MessageToDict of an `Order` gives, without building
+    the message and walking it)."""
     if order is None:
         return _null_or(None)
-    message = api.Order(
-        id=order["id"],
-        total=order["total"],
-        currency=order["currency"],
-        status=order["status"],
-        items=[api.OrderItem(product_id=p, quantity=q, price=price) for p, q, price in order["items"]],
-        created_at=_micros(order["created_at"]),
-    )
-    shaped = json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    return struct_pb2.Value(struct_value=shaped)
+    return struct_pb2.Value(struct_value={
+        "id": order["id"],
+        "total": float(order["total"]),
+        "currency": order["currency"],
+        "status": order["status"],
+        "items": [{"product_id": p, "quantity": float(q), "price": float(price)} for p, q, price in order["items"]],
+        "created_at": Timestamp(**_micros(order["created_at"])).ToJsonString(),
+    })
 
 
 def _details(d: queries.Details) -> api.InstanceDetails:
@@ -168,7 +169,7 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
             message="Instance analytics retrieved successfully",
             data=[
                 api.InstanceSummary(
-                    timestamp=timestamp_of(r.timestamp),
+                    timestamp=timestamp_fields(r.timestamp),
                     instance_id=str(r.instance_id),
                     is_purchase=r.is_purchase,
                     insider_id=str(r.insider_id),

@@ -13,19 +13,26 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import uuid
 from dataclasses import dataclass, field, fields
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from platform_core.accounts import Principal
+
 DAYS = 7
 
-_DAYS = text(
-    "SELECT day, visitors, pageview, click_whatsapp, click_call, click_toggle_currency, time_on_page, qr_scan, "
-    "product_click, duration_ms FROM landing_daily_stats "
-    "WHERE account_id = :a AND tenant_id = :t AND day >= :first AND day <= :last"
+# The caller's tenant and its daily rows in one statement (one round trip): the tenant
+# scoped to the account and mode (another's is no row, like a missing one), left-joined to
+# its rows of [:first, :last], a range wide enough for the local days of any zone (UTC-12
+# to UTC+14); report() keeps the tenant's own days.
+_REPORT = text(
+    "SELECT t.time_zone, d.day, d.visitors, d.pageview, d.click_whatsapp, d.click_call, d.click_toggle_currency, "
+    "d.time_on_page, d.qr_scan, d.product_click, d.duration_ms FROM landing_tenants t "
+    "LEFT JOIN landing_daily_stats d ON d.account_id = :a AND d.tenant_id = t.id AND d.day >= :first "
+    "AND d.day <= :last "
+    "WHERE t.account_id = :a AND t.livemode = :l AND t.id = :t"
 )
 
 
@@ -65,17 +72,29 @@ def local_days(now: dt.datetime, time_zone: str, days: int) -> list[dt.date]:
     return [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
 
 
-async def report(
-    conn: AsyncConnection, account_id: uuid.UUID, tenant_id: int, time_zone: str, now: dt.datetime, days: int
-) -> Report:
-    """The last `days` local days of the tenant (today included), per day and in all."""
-    dates = local_days(now, time_zone, days)
-    rows = (
-        await conn.execute(_DAYS, {"a": account_id, "t": tenant_id, "first": dates[0], "last": dates[-1]})
-    ).all()
-    found = {row.day: Figures(*(int(v) for v in row[1:])) for row in rows}
+def report_params(who: Principal, tenant_id: int, now: dt.datetime, days: int) -> dict:
+    """_REPORT's parameters: the UTC days around `now` that hold the last `days` local days
+    of any zone (a zone's date is at most one day off UTC's)."""
+    today = now.astimezone(dt.timezone.utc).date()
+    return {"a": who.account_id, "l": who.livemode, "t": tenant_id,
+            "first": today - dt.timedelta(days=days), "last": today + dt.timedelta(days=1)}
+
+
+def report_of(rows: list, now: dt.datetime, days: int) -> Report | None:
+    """The report from _REPORT's rows; None when the tenant is not the caller's."""
+    if not rows:
+        return None
+    dates = local_days(now, rows[0][0], days)
+    found = {row[1]: Figures(*(int(v) for v in row[2:])) for row in rows if row[1] is not None}
     per_day = [found.get(day, Figures()) for day in dates]
     whole = Figures()
     for figures in per_day:
         whole = whole + figures
     return Report(dates, per_day, whole)
+
+
+async def report(conn: AsyncConnection, who: Principal, tenant_id: int, now: dt.datetime, days: int) -> Report | None:
+    """The last `days` local days of the caller's tenant (today included), per day and in
+    all; None when the tenant is not the caller's. One statement."""
+    rows = (await conn.execute(_REPORT, report_params(who, tenant_id, now, days))).all()
+    return report_of(rows, now, days)

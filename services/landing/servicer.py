@@ -77,12 +77,10 @@ class LandingAnalyticsServicer(api_grpc.LandingAnalyticsServiceServicer):
     async def _report(self, raw_tenant_id: str, days: int) -> queries.Report:
         tenant_id = parse_tenant_id(raw_tenant_id)
         async with self._reader() as conn:
-            tenant = await tenants.find_tenant(conn, context.principal(), tenant_id)
-            if tenant is None:
-                raise TenantNotFound(message="Tenant not found", details=f"No tenant has the id {tenant_id}.")
-            return await queries.report(
-                conn, tenant.account_id, tenant.id, tenant.time_zone, self._landing.salts.now(), days
-            )
+            report = await queries.report(conn, context.principal(), tenant_id, self._landing.salts.now(), days)
+        if report is None:
+            raise TenantNotFound(message="Tenant not found", details=f"No tenant has the id {tenant_id}.")
+        return report
 
     async def GetAnalytics(self, request, _context):
         report = await self._report(request.tenant_id, queries.DAYS)

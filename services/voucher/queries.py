@@ -201,27 +201,37 @@ def bucket_of(day: dt.date, interval: str) -> dt.date:
     return day
 
 
+# One statement (one round trip): the caller's voucher (no row when it is not the
+# caller's) and, beside it, its per-bucket sums and the previous period's uses.
 _TRENDS = text("""
-SELECT 'bucket' AS kind, date_trunc(:unit, day::timestamp)::date AS bucket, sum(uses) AS uses,
-       sum(discount) AS discount, sum(gross) AS gross, sum(validations) AS validations
-FROM voucher_daily
-WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :fd AND day <= :ld
-GROUP BY 2
-UNION ALL
-SELECT 'previous', NULL, coalesce(sum(uses), 0), 0, 0, 0
-FROM voucher_daily
-WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :pfd AND day < :fd
+SELECT vo.code, vo.currency, t.kind, t.bucket, t.uses, t.discount, t.gross, t.validations
+FROM vouchers vo CROSS JOIN LATERAL (
+    SELECT 'bucket' AS kind, date_trunc(:unit, day::timestamp)::date AS bucket, sum(uses) AS uses,
+           sum(discount) AS discount, sum(gross) AS gross, sum(validations) AS validations
+    FROM voucher_daily
+    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :fd AND day <= :ld
+    GROUP BY 2
+    UNION ALL
+    SELECT 'previous', NULL, coalesce(sum(uses), 0), 0, 0, 0
+    FROM voucher_daily
+    WHERE account_id = :a AND livemode = :l AND voucher_id = :v AND day >= :pfd AND day < :fd
+) AS t
+WHERE vo.account_id = :a AND vo.livemode = :l AND vo.id = :v
 """)
 
 
-async def trends(
-    conn: AsyncConnection, who: Principal, voucher: Voucher, period: Period, interval: str
-) -> Trends:
-    """Zero-filled points from the bucket holding the first day to the one holding the last."""
-    params = {**_scope(who, voucher.id, period), "unit": INTERVALS[interval], "pfd": period.previous().first_day}
+def trends_params(who: Principal, voucher_id: str, period: Period, interval: str) -> dict:
+    return {**_scope(who, voucher_id, period), "unit": INTERVALS[interval], "pfd": period.previous().first_day}
+
+
+def trends_of(rows: list, voucher_id: str, period: Period, interval: str) -> Trends | None:
+    """Zero-filled points from the bucket holding the first day to the one holding the
+    last, from _TRENDS's rows; None when the voucher is not the caller's."""
+    if not rows:
+        return None
     by_bucket: dict[dt.date, TrendPoint] = {}
     previous = 0
-    for row in await conn.execute(_TRENDS, params):
+    for row in rows:
         if row.kind == "previous":
             previous = int(row.uses)
         else:
@@ -233,7 +243,16 @@ async def trends(
         if bucket not in seen:
             seen.add(bucket)
             points.append(by_bucket.get(bucket, TrendPoint(bucket, 0, 0, 0, 0)))
-    return Trends(voucher, points, previous)
+    return Trends(Voucher(voucher_id, rows[0].code, rows[0].currency), points, previous)
+
+
+async def trends(
+    conn: AsyncConnection, who: Principal, voucher_id: str, period: Period, interval: str
+) -> Trends | None:
+    """The caller's voucher and its trend points, in one statement; None when the voucher
+    is not the caller's."""
+    rows = (await conn.execute(_TRENDS, trends_params(who, voucher_id, period, interval))).all()
+    return trends_of(rows, voucher_id, period, interval)
 
 
 # --------------------------------------------------------------------------- customers

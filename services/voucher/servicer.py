@@ -154,8 +154,10 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         params.check()
         check_length(period)
         async with self._reader() as conn:
-            voucher = await self._voucher(conn, voucher_id)
-            found = await queries.trends(conn, context.principal(), voucher, period, interval)
+            found = await queries.trends(conn, context.principal(), voucher_id, period, interval)
+        if found is None:
+            raise voucher_not_found([voucher_id], [])
+        voucher = found.voucher
         points = []
         for p in found.points:
             point = api.TrendPoint(date=p.day.isoformat())
