@@ -160,7 +160,7 @@ async def _main_reads(conn, who: Principal) -> None:
     await campaign_queries.campaign_page(conn, who, uuid.uuid4(), window, None, page)
     await affiliate_queries.period_totals(conn, who, affiliate_queries.Days(today - dt.timedelta(days=6), today), True)
     await voucher_queries.performance(conn, who, "SUMMER", Period(today - dt.timedelta(days=6), today))
-    await landing_queries.report(conn, who.account_id, 1, "UTC", now, 7)
+    await landing_queries.report(conn, who, 1, now, 7)
 
 
 def _is_router(plan: str) -> bool:
