@@ -21,6 +21,11 @@ each family's main read endpoint through the gateway, and the service's own SQL 
 round-to-round spread; EXPLAIN (ANALYZE, BUFFERS) of the raw SQL in both databases shows
 which index answers it, scoped by account.
 
+Why this module is long: it is one experiment, whose parts only mean something together:
+the probe's data and its clones, the requests and their EXPLAIN, the interleaved rounds
+and the report section share the families' table (`INDEPENDENT`, `_INDEX`) and the plan
+reader (`root_buffers`), so splitting it would spread one claim over several files.
+
     python -m bench.accounts                 # 1,000 accounts x ~10,000 events each (~10-15 min on 2 cores)
     python -m bench.accounts --quick         # 1,000 accounts x ~2,000 events each (a few minutes)
 """

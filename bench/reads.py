@@ -14,6 +14,11 @@ Every case is measured through five layers, each answering the same question:
   cursor computed beforehand (an oracle no page-number API has); for details, one
   statement that builds the whole JSON answer in PostgreSQL.
 
+Why this module is long: the five layers are five implementations of the same two reads,
+kept side by side on purpose: each SQL baseline sits next to the request it is compared
+with, and `answers`/`agreement` check that every layer did the same work before any of
+them is timed. Apart they would drift apart unseen.
+
 Before timing, each case's answer is fetched through every layer and compared (the same
 ids in the same order and the same total; per instance the same number of events,
 order items and rewards), so the layers are known to do the same work.

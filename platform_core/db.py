@@ -7,7 +7,7 @@ import decimal
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, MetaData, Numeric, String, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, ForeignKeyConstraint, MetaData, Numeric, String, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
@@ -54,6 +54,16 @@ class Tenanted:
         ForeignKey("accounts.id"), primary_key=True, sort_order=-2
     )
     livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=-1)
+
+
+def tenant_foreign_key(column: str, parent: str, name: str) -> ForeignKeyConstraint:
+    """A reference within one account and mode: (account_id, livemode, column) to the
+    parent table's (account_id, livemode, id)."""
+    return ForeignKeyConstraint(
+        ["account_id", "livemode", column],
+        [f"{parent}.account_id", f"{parent}.livemode", f"{parent}.id"],
+        name=name,
+    )
 
 
 def async_url(url: str) -> str:

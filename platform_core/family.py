@@ -118,14 +118,20 @@ INTERNAL_ERROR = LocalReply(
 HEADERS_TOO_LARGE_MESSAGE = "The request line and headers are too large (at most 60 KiB and 100 header fields)"
 HEADERS_TOO_LARGE = LocalReply(431, 431, "Request Header Fields Too Large", HEADERS_TOO_LARGE_MESSAGE)
 
-# In mapper order: the first that matches wins, the last is the catch-all.
-FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+# The gateway's refusals of a request itself (no route, method, body, size, media type),
+# in mapper order; a family that words only its upstream replies itself starts with them.
+REQUEST_LOCAL_REPLIES: tuple[LocalReply, ...] = (
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     BAD_BODY,
     MALFORMED_REQUEST,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
+)
+
+# In mapper order: the first that matches wins, the last is the catch-all.
+FAMILY_LOCAL_REPLIES: tuple[LocalReply, ...] = (
+    *REQUEST_LOCAL_REPLIES,
     SERVICE_UNAVAILABLE,
     GATEWAY_TIMEOUT,
     HEADERS_TOO_LARGE,

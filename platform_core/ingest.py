@@ -15,11 +15,12 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_core import context
 from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation, InvalidArgument
 from platform_core.metrics import IngestCounter
@@ -147,7 +148,7 @@ def json_value(value: Any) -> str:
     """JSON for the values json.dumps does not know; PostgreSQL parses them back exactly."""
     if isinstance(value, (uuid.UUID, decimal.Decimal)):
         return str(value)
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date):  # a datetime too
         return value.isoformat()
     raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
 
@@ -156,42 +157,63 @@ async def insert_batch(
     session: AsyncSession, who: Principal, table: str, columns: dict[str, tuple[str, str]], rows: dict[str, list[Any]],
     *, returning: str | None = "id", idempotent: bool = True, claim: tuple[str, str] | None = None,
 ) -> list[Any]:
+    """`insert_records` for rows given column by column: `columns` maps each table column
+    to (the key of its values in `rows`, its SQL type)."""
+    names = list(columns)
+    records = [
+        dict(zip(names, values, strict=True))
+        for values in zip(*(rows[key] for key, _ in columns.values()), strict=True)
+    ]
+    return await insert_records(
+        session, who, table, {name: sql_type for name, (_, sql_type) in columns.items()}, records,
+        conflict="ON CONFLICT DO NOTHING" if idempotent else None, returning=returning, claim=claim,
+    )
+
+
+async def insert_records(
+    session: AsyncSession, who: Principal, table: str, columns: dict[str, str], records: list[dict[str, Any]],
+    *, conflict: str | None = "ON CONFLICT DO NOTHING", returning: str | None = "id",
+    claim: tuple[str, str] | None = None,
+) -> list[Any]:
     """One `INSERT ... SELECT FROM jsonb_to_recordset(batch)` statement for a whole batch.
 
-    `claim` = (id column, time column) for a partitioned table, whose key holds the time:
-    the ids are claimed in record_keys first, so a resend at another time is a duplicate.
-    `columns` maps each table column to (the key of its values in `rows`, its SQL type).
-    The batch travels as one JSON parameter: the driver serialises it with the C JSON
-    encoder, where one typed array per column cost about 40% of ingestion's CPU
-    (bench: ~20% more rows/s from one client).
+    `columns` maps each table column to its SQL type; the table is `t` in `conflict` (for
+    example `ON CONFLICT (...) DO UPDATE SET n = t.n + EXCLUDED.n`). `claim` = (id column,
+    time column) for a partitioned table, whose key holds the time: the ids are claimed in
+    record_keys first, so a resend at another time is a duplicate. The batch travels as
+    one JSON parameter: the driver serialises it with the C JSON encoder, where one typed
+    array per column cost about 40% of ingestion's CPU (bench: ~20% more rows/s from one
+    client).
     """
     names = list(columns)
-    batch = json.dumps(
-        [dict(zip(names, values, strict=True)) for values in zip(*(rows[key] for key, _ in columns.values()), strict=True)],
-        default=json_value,
-    )
-    record = ", ".join(f"{name} {sql_type}" for name, (_, sql_type) in columns.items())
+    record = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
     if claim is not None:
         # A partitioned table: its ids are claimed in record_keys (platform_core/record_keys.py).
-        statement = claiming_insert(table, names, record, *claim, returning=returning or "1")
-        result = await session.execute(text(statement), {"a": who.account_id, "l": who.livemode, "batch": batch})
-        return result.all()
-    statement = (
-        f"INSERT INTO {table} (account_id, livemode, {', '.join(names)}) "
-        f"SELECT :a, :l, {', '.join(names)} FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS t({record})"
-        + (" ON CONFLICT DO NOTHING" if idempotent else "")
-        + (f" RETURNING {returning}" if returning else "")
-    )
+        statement = claiming_insert(table, names, record, *claim, returning=returning or "1", alias=" AS t")
+    else:
+        statement = (
+            f"INSERT INTO {table} AS t (account_id, livemode, {', '.join(names)}) "
+            f"SELECT :a, :l, {', '.join(names)} FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS r({record})"
+            + (f" {conflict}" if conflict else "")
+            + (f" RETURNING {returning}" if returning else "")
+        )
+    batch = json.dumps(records, default=json_value, separators=(",", ":"))
     result = await session.execute(text(statement), {"a": who.account_id, "l": who.livemode, "batch": batch})
-    return result.all() if returning else []
+    return result.all() if returning or claim is not None else []
 
 
 async def commit_and_acknowledge(
     session: AsyncSession, records: Sequence[Any], inserted: list[Any], counter: IngestCounter
 ) -> IngestResult:
     """Commits the call's transaction; only then is the write acknowledged (and counted)."""
+    return await commit_and_count(session, len(records), len(inserted), counter)
+
+
+async def commit_and_count(session: AsyncSession, total: int, created: int, counter: IngestCounter) -> IngestResult:
+    """Commits the call's transaction; only then are its `created` of `total` records
+    acknowledged (and counted), the rest as duplicates."""
     await session.commit()
-    result = IngestResult(created=len(inserted), duplicates=len(records) - len(inserted))
+    result = IngestResult(created=created, duplicates=total - created)
     counter.committed(result.created, result.duplicates)
     return result
 
@@ -206,3 +228,52 @@ def check_batch_size(checker: RecordChecker, field: str, records: Sequence[Any])
 
 def field_path(field: str, index: int | None) -> str:
     return field if index is None else f"{field}[{index}]"
+
+
+def record_paths(records: Sequence[Any], field: str, single: bool) -> Iterator[tuple[str, Any]]:
+    """Each record with its path in violations: `field` for a single record,
+    `field[i]` in a batch."""
+    for i, record in enumerate(records):
+        yield field_path(field, None if single else i), record
+
+
+# ---------------------------------------------------------------------------------------
+# The ingestion servicers' shared part: one session a call, the caller's principal, and
+# the family's reply message built from the result.
+
+
+class IngestionServicer:
+    """Mixed in before a generated `...IngestionServiceServicer`: `reply` (a staticmethod)
+    builds the family's response from a result; the RPCs are `ingest_rpc(...)` and
+    `ingest_rpcs(...)` class attributes."""
+
+    reply: Callable[[IngestResult], Any]
+
+    def __init__(self, deps) -> None:
+        self._sessions = deps.sessions
+
+    async def _run(self, command, records: Sequence[Any], *args: Any) -> Any:
+        async with self._sessions() as session:
+            return self.reply(await command(session, context.principal(), records, *args))
+
+
+def ingest_rpc(command, field: str, single: bool = False):
+    """An RPC writing the request's `field`: one record (`single`, and the command is told
+    so) or a batch. The field's name is also the path named in violations."""
+
+    async def rpc(self: IngestionServicer, request, _context) -> Any:
+        if single:
+            return await self._run(command, [getattr(request, field)], field, True)
+        return await self._run(command, getattr(request, field), field)
+
+    return rpc
+
+
+def ingest_rpcs(command, single_field: str, batch_field: str):
+    """The `CreateX` and `BatchCreateX` pair of one command."""
+    return ingest_rpc(command, single_field, single=True), ingest_rpc(command, batch_field)
+
+
+def result_message(message_type) -> Callable[[IngestResult], Any]:
+    """The family's `IngestResult` message for a result."""
+    return lambda result: message_type(created_count=result.created, duplicate_count=result.duplicates)

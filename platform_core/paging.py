@@ -12,6 +12,16 @@ from partnerlytics.partner.v1 import envelope_pb2
 HOUR = dt.timedelta(hours=1)
 
 
+# No window could fill a page this deep: a deeper page number is served as this one, so
+# that the offset cannot overflow.
+MAX_OFFSET = 2_000_000_000
+
+
+def capped_page(page: int, per_page: int) -> int:
+    """The page number, lowered so that its offset stays below MAX_OFFSET."""
+    return min(page, MAX_OFFSET // per_page)
+
+
 @dataclass(frozen=True)
 class PageRequest:
     page: int

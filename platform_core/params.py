@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Iterable
+from typing import Callable, Iterable
 
 from platform_core.errors import FieldViolation, invalid
 
@@ -17,17 +17,19 @@ LATEST_DAY = dt.date(9998, 12, 31)
 
 
 class Params:
-    """Collects violations while parsing; `check()` raises them all as one 400."""
+    """Collects violations while parsing; `check()` raises them all as one error: the
+    platform's 400, or what the family's `raise_with` makes of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, raise_with: Callable[[list[FieldViolation]], Exception] = invalid) -> None:
         self.violations: list[FieldViolation] = []
+        self._raise_with = raise_with
 
     def fail(self, field: str, message: str, code: str) -> None:
         self.violations.append(FieldViolation(field, message, code))
 
     def check(self) -> None:
         if self.violations:
-            raise invalid(self.violations)
+            raise self._raise_with(self.violations)
 
     def boolean(self, field: str, raw: str | None, message: str) -> bool | None:
         if raw is None:
@@ -38,12 +40,13 @@ class Params:
         self.fail(field, message, "invalid_boolean")
         return None
 
-    def integer(self, field: str, raw: str | None, default: int, low: int, high: int | None, message: str) -> int:
+    def integer(self, field: str, raw: str | None, default: int, low: int, high: int | None, message: str,
+                malformed_code: str = "invalid_integer") -> int:
         if raw is None:
             return default
         text = raw.strip()
         if not re.fullmatch(r"[+]?\d{1,9}", text):
-            self.fail(field, message, "invalid_integer")
+            self.fail(field, message, malformed_code)
             return default
         value = int(text)
         if value < low or (high is not None and value > high):
@@ -60,14 +63,16 @@ class Params:
         self.fail(field, message, "invalid_enum")
         return default
 
-    def date(self, field: str, raw: str | None, message: str) -> dt.date | None:
-        """A calendar date written exactly `YYYY-MM-DD`."""
+    def date(self, field: str, raw: str | None, message: str, bounded: bool = True) -> dt.date | None:
+        """A calendar date written exactly `YYYY-MM-DD`; `bounded`: between EARLIEST_DAY
+        and LATEST_DAY."""
         if raw is None:
             return None
         text = raw.strip()
         try:
             if _DATE.match(text):
-                return self._in_range(field, dt.date.fromisoformat(text), message)
+                day = dt.date.fromisoformat(text)
+                return self._in_range(field, day, message) if bounded else day
         except ValueError:
             pass
         self.fail(field, message, "invalid_date")
@@ -98,6 +103,23 @@ class Params:
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value.astimezone(dt.timezone.utc), False
+
+
+def optional_field(request, name: str) -> str | None:
+    """A request's optional string field: None when it is not set."""
+    return getattr(request, name) if request.HasField(name) else None
+
+
+# The partner documents' page parameters (instance and campaign families).
+PAGE_MESSAGE = "Invalid page number (must be positive integer)"
+LIMIT_MESSAGE = "Invalid limit value (must be 1-100)"
+
+
+def partner_page(params: Params, raw_page: str | None, raw_limit: str | None, default_limit: int) -> tuple[int, int]:
+    """`page` (from 1) and `limit` (1 to 100) in the partner documents' words."""
+    page = params.integer("page", raw_page, 1, 1, None, PAGE_MESSAGE)
+    limit = params.integer("limit", raw_limit, default_limit, 1, 100, LIMIT_MESSAGE)
+    return page, limit
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

@@ -18,6 +18,11 @@ path (malformed request, body refused or too large for operations with a body, g
 content type, upstream unavailable / timed out, internal error), and 429 (every
 endpoint is rate limited). Each error status has its family's envelope.
 
+Why this module is long: it is one translation, protos to OpenAPI, whose parts are read
+together: the field and parameter constraints must match the schemas they are written
+into and the error envelopes the statuses they name; the constraint tables are kept here,
+next to their use, so that the document and the services' rules are reviewed in one place.
+
 `make proto` runs it after tools/genproto.py; tests/test_openapi.py regenerates it in
 memory and fails if docs/openapi.json differs.
 """

@@ -11,10 +11,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import decimal
-import json
 import re
-import uuid
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sqlalchemy import text
@@ -23,16 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
 from platform_core.accounts import Principal
 from platform_core.errors import FieldViolation
+from platform_core.ingest import (
+    MAX_FUTURE,
+    IngestResult,
+    RecordChecker,
+    check_batch_size,
+    commit_and_count,
+    insert_records,
+    timestamp_value,
+)
 from platform_core.metrics import IngestCounter
-from platform_core.ingest import timestamp_value
 from platform_core.params import parse_uuid
-from platform_core.record_keys import claiming_insert
 from services.affiliate.classify import parse_user_agent, traffic_source
 from services.affiliate.errors import validation_failed
 from services.affiliate.models import COUNTERS
 
-MAX_BATCH = 5000
-MAX_FUTURE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MAX_PRODUCTS = 100
 
@@ -56,12 +58,6 @@ PRODUCT_EVENTS = {"product_view", "add_to_cart", "remove_from_cart"}
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    created: int
-    duplicates: int
-
-
 Field = str | tuple[str, str]  # a path, or (record path, field name) joined only on failure
 
 
@@ -69,20 +65,17 @@ def _name(field: Field) -> str:
     return field if isinstance(field, str) else f"{field[0]}.{field[1]}"
 
 
-class _Checker:
-    """Collects field violations with their paths (`events[3].page_url`).
+class _Checker(RecordChecker):
+    """The platform's checker in the affiliate document's words (`The {field} field ...`)
+    and rules, raising its 422.
 
     Paths of valid fields are never formatted: a 5,000-event batch would otherwise
     build some 60,000 strings for nothing.
     """
 
     def __init__(self, field: str, records: Sequence[Any]) -> None:
-        self.violations: list[FieldViolation] = []
-        if not records:
-            self.fail(field, f"{field} must hold at least one record", "required")
-        elif len(records) > MAX_BATCH:
-            self.fail(field, f"{field} must hold at most {MAX_BATCH} records", "too_many")
-        self.raise_if_any()
+        super().__init__()
+        check_batch_size(self, field, records)
 
     def fail(self, field: Field, message: str, code: str = "invalid_value") -> None:
         self.violations.append(FieldViolation(_name(field), message.replace("{field}", _name(field)), code))
@@ -145,36 +138,6 @@ class _Checker:
             raise validation_failed(self.violations)
 
 
-def _json_value(value: Any) -> str:
-    if isinstance(value, (uuid.UUID, decimal.Decimal)):
-        return str(value)
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__} to PostgreSQL as JSON")
-
-
-async def _insert(
-    session: AsyncSession, who: Principal, table: str, columns: dict[str, str], rows: list[dict[str, Any]],
-    *, conflict: str = "ON CONFLICT DO NOTHING", returning: str, claim: tuple[str, str] | None = None,
-) -> list[Any]:
-    """One `INSERT ... SELECT FROM jsonb_to_recordset(batch)` for a whole batch; the
-    batch travels as one JSON parameter (the platform's measured fastest path)."""
-    record = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
-    names = ", ".join(columns)
-    if claim is not None:
-        # A partitioned table: its ids are claimed in record_keys (platform_core/record_keys.py).
-        statement = claiming_insert(table, list(columns), record, *claim, returning=returning, alias=" AS t")
-    else:
-        statement = (
-            f"INSERT INTO {table} AS t (account_id, livemode, {names}) "
-            f"SELECT :a, :l, {names} FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS r({record}) "
-            f"{conflict} RETURNING {returning}"
-        )
-    batch = json.dumps(rows, default=_json_value, separators=(",", ":"))
-    result = await session.execute(text(statement), {"a": who.account_id, "l": who.livemode, "batch": batch})
-    return result.all()
-
-
 async def _existing(session: AsyncSession, who: Principal, table: str, column: str, values: set[str]) -> set[str]:
     if not values:
         return set()
@@ -212,7 +175,7 @@ class Deltas:
         columns = {"dimension": "text", "day": "date", "label": "text",
                    **{c: "numeric" if c in ("revenue", "commission") else "bigint" for c in COUNTERS}}
         updates = ", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in COUNTERS)
-        await _insert(
+        await insert_records(
             session, who, "affiliate_daily_counts", columns, rows,
             conflict=f"ON CONFLICT (account_id, livemode, dimension, day, label) DO UPDATE SET {updates}",
             returning="1",
@@ -220,9 +183,7 @@ class Deltas:
 
 
 async def _committed(session: AsyncSession, total: int, created: int, kind: str) -> IngestResult:
-    await session.commit()
-    IngestCounter("affiliate", kind).committed(created, total - created)
-    return IngestResult(created=created, duplicates=total - created)
+    return await commit_and_count(session, total, created, IngestCounter("affiliate", kind))
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -238,7 +199,7 @@ async def upsert_affiliates(session: AsyncSession, who: Principal, records: Sequ
         if key and name:
             rows[key] = {"id": key, "name": name}  # the last record of an id wins
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_records(
         session, who, "affiliates", {"id": "text", "name": "text"}, list(rows.values()),
         conflict="ON CONFLICT (account_id, livemode, id) DO UPDATE SET name = EXCLUDED.name",
         returning="(xmax = 0) AS created",
@@ -256,7 +217,7 @@ async def upsert_products(session: AsyncSession, who: Principal, records: Sequen
         if key and name:
             rows[key] = {"product_id": key, "name": name}
     checker.raise_if_any()
-    inserted = await _insert(
+    inserted = await insert_records(
         session, who, "affiliate_products", {"product_id": "text", "name": "text"}, list(rows.values()),
         conflict="ON CONFLICT (account_id, livemode, product_id) DO UPDATE SET name = EXCLUDED.name",
         returning="(xmax = 0) AS created",
@@ -279,8 +240,9 @@ async def create_tracking_codes(session: AsyncSession, who: Principal, records: 
     known = await _existing(session, who, "affiliates", "id", {v for _, v in refs})
     _check_refs(checker, refs, known, "affiliate")
     checker.raise_if_any()
-    inserted = await _insert(session, who, "affiliate_tracking_codes", {"code": "text", "affiliate_id": "text"}, rows,
-                             returning="code")
+    inserted = await insert_records(
+        session, who, "affiliate_tracking_codes", {"code": "text", "affiliate_id": "text"}, rows, returning="code"
+    )
     return await _committed(session, len(records), len(inserted), "tracking_codes")
 
 
@@ -346,8 +308,8 @@ async def record_events(session: AsyncSession, who: Principal, records: Sequence
     known = await _existing(session, who, "affiliate_tracking_codes", "code", {v for _, v in refs})
     _check_refs(checker, refs, known, "tracking code")
     checker.raise_if_any()
-    inserted = {r.event_id for r in await _insert(session, who, "affiliate_events", EVENT_COLUMNS, rows,
-                                                  returning="event_id", claim=("event_id", "occurred_at"))}
+    inserted = {r.event_id for r in await insert_records(session, who, "affiliate_events", EVENT_COLUMNS, rows,
+                                                         returning="event_id", claim=("event_id", "occurred_at"))}
     deltas = Deltas()
     sessions: set[tuple[dt.date, str]] = set()
     created = 0
@@ -370,7 +332,7 @@ async def record_events(session: AsyncSession, who: Principal, records: Sequence
         elif kind == "product_view":
             deltas.add("product", day, row["product_id"], "product_views")
     if sessions:
-        new_days = await _insert(
+        new_days = await insert_records(
             session, who, "affiliate_session_days", {"day": "date", "session_id": "text"},
             [{"day": d, "session_id": s} for d, s in sorted(sessions)], returning="day",
         )
@@ -432,8 +394,8 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
     checker.raise_if_any()
     columns = {"order_id": "text", "tracking_code": "text", "order_total": "numeric", "commission": "numeric",
                "currency": "text", "occurred_at": "timestamptz", "product_ids": "text[]"}
-    inserted = {r.order_id for r in await _insert(session, who, "affiliate_conversions", columns,
-                                                  await _new_orders(session, who, rows), returning="order_id")}
+    inserted = {r.order_id for r in await insert_records(session, who, "affiliate_conversions", columns,
+                                                         await _new_orders(session, who, rows), returning="order_id")}
     deltas = Deltas()
     created = 0
     for row in rows:

@@ -14,10 +14,7 @@ import uuid
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Date,
-    ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Numeric,
     PrimaryKeyConstraint,
@@ -27,17 +24,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, Currency, Money, ShortText, TimestampTZ, sequence_id
+from platform_core.db import Base, Currency, Money, ShortText, Tenanted, TimestampTZ, sequence_id, tenant_foreign_key
 
 Code = String(64)
 Url = String(2048)
-
-
-class Tenanted:
-    """The leading key columns of every domain table."""
-
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True, sort_order=-2)
-    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=-1)
 
 
 class Affiliate(Tenanted, Base):
@@ -58,11 +48,7 @@ class TrackingCode(Tenanted, Base):
     affiliate_id: Mapped[str] = mapped_column(Code)
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["account_id", "livemode", "affiliate_id"],
-            ["affiliates.account_id", "affiliates.livemode", "affiliates.id"],
-            name="fk_affiliate_tracking_codes_affiliate",
-        ),
+        tenant_foreign_key("affiliate_id", "affiliates", "fk_affiliate_tracking_codes_affiliate"),
     )
 
 

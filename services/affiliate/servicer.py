@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
-from partnerlytics.affiliate.v1 import (
-    affiliate_analytics_pb2 as api,
-    affiliate_analytics_pb2_grpc as api_grpc,
-    affiliate_ingestion_pb2 as ingest_pb,
-    affiliate_ingestion_pb2_grpc as ingest_grpc,
-)
+from partnerlytics.affiliate.v1 import affiliate_analytics_pb2 as api
+from partnerlytics.affiliate.v1 import affiliate_analytics_pb2_grpc as api_grpc
+from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as ingest_pb
+from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2_grpc as ingest_grpc
 from platform_core import context
-from platform_core.errors import FieldViolation
+from platform_core.ingest import IngestResult, IngestionServicer, ingest_rpc, result_message
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import timestamp_of
+from platform_core.paging import capped_page, timestamp_of
+from platform_core.params import Params
 from platform_core.server import Deps, ServiceSpec
+from platform_core.values import number_or_null, string_or_null
 from services.affiliate import classify, ingest, queries
 from services.affiliate.errors import validation_failed
 from services.affiliate.queries import Days
@@ -52,8 +51,6 @@ DEFAULT_DAYS = 30  # `from` defaults to 30 days before `to`
 # The longest range of a `charts` answer with a daily series (`*_over_time`): 20 years,
 # one point a day (docs/architecture.md, "Parameters"; docs/performance-affiliate.md).
 MAX_SERIES_DAYS = 7305
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_INT = re.compile(r"^\+?\d{1,9}$")
 CENT = decimal.Decimal("0.01")
 
 # Stats counters read straight from the daily totals.
@@ -94,45 +91,29 @@ def _get(request: api.GetAffiliateAnalyticsRequest, name: str) -> str | None:
     return value or None
 
 
-def _date(violations: list[FieldViolation], name: str, raw: str | None) -> dt.date | None:
-    if raw is None:
-        return None
-    try:
-        if not _DATE.match(raw):
-            raise ValueError(raw)
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        violations.append(FieldViolation(name, f"The {name} field must be a valid date in YYYY-MM-DD format.",
-                                         "invalid_date"))
-        return None
+def _integer(params: Params, name: str, raw: str | None, default: int, low: int, high: int | None) -> int:
+    rule = f"of at least {low}" if high is None else f"between {low} and {high}"
+    return params.integer(name, raw, default, low, high, f"The {name} field must be an integer {rule}.",
+                          malformed_code="out_of_range")
 
 
-def _integer(violations: list[FieldViolation], name: str, raw: str | None, default: int, low: int,
-             high: int | None) -> int:
-    if raw is None:
-        return default
-    value = int(raw) if _INT.match(raw) else None
-    if value is None or value < low or (high is not None and value > high):
-        rule = f"of at least {low}" if high is None else f"between {low} and {high}"
-        violations.append(FieldViolation(name, f"The {name} field must be an integer {rule}.", "out_of_range"))
-        return default
-    return value
+def _date(params: Params, name: str, raw: str | None) -> dt.date | None:
+    return params.date(name, raw, f"The {name} field must be a valid date in YYYY-MM-DD format.", bounded=False)
 
 
 def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> AnalyticsQuery:
     """The documented parameters, with every violation reported at once (422)."""
-    violations: list[FieldViolation] = []
+    params = Params(validation_failed)
     section = (_get(request, "section") or "").lower()
     if not section:
-        violations.append(FieldViolation("section", "The section field is required.", "required"))
+        params.fail("section", "The section field is required.", "required")
     elif section not in SECTIONS:
-        violations.append(FieldViolation(
-            "section", f"The selected section is invalid. Allowed: {', '.join(SECTIONS)}", "invalid_enum"))
+        params.fail("section", f"The selected section is invalid. Allowed: {', '.join(SECTIONS)}", "invalid_enum")
 
-    to_day = _date(violations, "to", _get(request, "to"))
-    from_day = _date(violations, "from", _get(request, "from"))
+    to_day = _date(params, "to", _get(request, "to"))
+    from_day = _date(params, "from", _get(request, "from"))
     if to_day is not None and to_day > today:
-        violations.append(FieldViolation("to", "The to field must be a date before or equal to today.", "out_of_range"))
+        params.fail("to", "The to field must be a date before or equal to today.", "out_of_range")
         to_day = None
     # The document bounds the range only by from <= to <= today: any length is served
     # (daily rollups; docs/performance-affiliate.md, "Long ranges"). The default `from`
@@ -140,8 +121,7 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
     last = to_day or today
     first = from_day or dt.date.fromordinal(max(1, last.toordinal() - DEFAULT_DAYS))
     if from_day is not None and from_day > last:
-        violations.append(FieldViolation("from", "The from field must be a date before or equal to to.",
-                                         "invalid_range"))
+        params.fail("from", "The from field must be a date before or equal to to.", "invalid_range")
 
     metrics: tuple[str, ...] = ()
     if section in SECTIONS:  # the feeds take no metric
@@ -151,11 +131,11 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         # At most 20 names of 64 characters are echoed: the error must fit its trailer.
         unknown = [m[:64] for m in dict.fromkeys(m for m in asked if m not in allowed)][:20]
         if unknown:
-            violations.append(FieldViolation(
+            params.fail(
                 "metrics",
                 f"Invalid metric(s) for {section}: {', '.join(unknown)}. Allowed: {', '.join(allowed) or 'none'}",
                 "invalid_metric",
-            ))
+            )
         metrics = tuple(m for m in allowed if m in asked) if asked else allowed
         if not allowed:
             metrics = ()
@@ -164,15 +144,14 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         # ~0.8 MB of JSON, and the gateway's transcoder buffers at most 1 MiB of an
         # answer (a range back to year 1 would be ~740,000 points a series). Breakdowns
         # and every other section take any range.
-        violations.append(FieldViolation(
+        params.fail(
             "from", f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, "
-                    f"or for breakdowns only.", "range_too_long"))
+                    f"or for breakdowns only.", "range_too_long")
     # Malformed paging is refused in every section (it is used by tables and the feeds).
-    top_limit = _integer(violations, "top_limit", _get(request, "top_limit"), 10, 1, 50)
-    page = _integer(violations, "page", _get(request, "page"), 1, 1, None)
-    per_page = _integer(violations, "per_page", _get(request, "per_page"), 15, 1, 100)
-    if violations:
-        raise validation_failed(violations)
+    top_limit = _integer(params, "top_limit", _get(request, "top_limit"), 10, 1, 50)
+    page = _integer(params, "page", _get(request, "page"), 1, 1, None)
+    per_page = _integer(params, "per_page", _get(request, "per_page"), 15, 1, 100)
+    params.check()
     return AnalyticsQuery(section, Days(first, last), metrics, page, per_page, top_limit)
 
 
@@ -199,18 +178,6 @@ def trend(current, previous) -> float | None:
         return 0.0 if not current else None
     change = (decimal.Decimal(current) - decimal.Decimal(previous)) * 100 / decimal.Decimal(previous)
     return float(change.quantize(CENT, decimal.ROUND_HALF_UP))
-
-
-def _value(number: float | None) -> struct_pb2.Value:
-    if number is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    return struct_pb2.Value(number_value=number)
-
-
-def _text_or_null(value: str | None) -> struct_pb2.Value:
-    if value is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    return struct_pb2.Value(string_value=value)
 
 
 def _rows_value(messages: list[Any]) -> struct_pb2.Value:
@@ -240,7 +207,7 @@ async def build_stats(conn, who, q: AnalyticsQuery) -> api.Stats:
 
 async def build_trends(conn, who, q: AnalyticsQuery) -> api.Trends:
     current, previous = await queries.period_totals(conn, who, q.days, with_previous=True)
-    return api.Trends(**{m: _value(trend(current[m], previous[m])) for m in q.metrics})
+    return api.Trends(**{m: number_or_null(trend(current[m], previous[m])) for m in q.metrics})
 
 
 async def build_charts(conn, who, q: AnalyticsQuery) -> api.Charts:
@@ -292,13 +259,13 @@ def _pagination(q: AnalyticsQuery, total: int) -> api.Pagination:
 
 
 async def build_feed(conn, who, q: AnalyticsQuery):
-    page = min(q.page, 2_000_000_000 // q.per_page)  # no window could fill it; avoid huge offsets
+    page = capped_page(q.page, q.per_page)
     rows, total = await queries.feed_page(conn, who, q.section, q.days, page, q.per_page)
     pagination = _pagination(q, total)
     if q.section == "recent_clicks":
         return api.ClickFeed(pagination=pagination, data=[
-            api.Click(id=float(r.id), tracking_code=r.tracking_code, referrer_url=_text_or_null(r.referrer_url),
-                      page_url=r.page_url, device=r.device, country=_text_or_null(r.country),
+            api.Click(id=float(r.id), tracking_code=r.tracking_code, referrer_url=string_or_null(r.referrer_url),
+                      page_url=r.page_url, device=r.device, country=string_or_null(r.country),
                       created_at=timestamp_of(r.occurred_at))
             for r in rows
         ])
@@ -310,9 +277,9 @@ async def build_feed(conn, who, q: AnalyticsQuery):
             for r in rows
         ])
     return api.EventFeed(pagination=pagination, data=[
-        api.TrackingEvent(id=float(r.id), type=r.event_type, tracking_code=_text_or_null(r.tracking_code),
-                          referrer_url=_text_or_null(r.referrer_url), page_url=_text_or_null(r.page_url),
-                          product_id=_text_or_null(r.product_id), device=r.device, country=_text_or_null(r.country),
+        api.TrackingEvent(id=float(r.id), type=r.event_type, tracking_code=string_or_null(r.tracking_code),
+                          referrer_url=string_or_null(r.referrer_url), page_url=string_or_null(r.page_url),
+                          product_id=string_or_null(r.product_id), device=r.device, country=string_or_null(r.country),
                           created_at=timestamp_of(r.occurred_at))
         for r in rows
     ])
@@ -339,33 +306,17 @@ class AffiliateAnalyticsServicer(api_grpc.AffiliateAnalyticsServiceServicer):
         return api.GetAffiliateAnalyticsResponse(success=True, message="OK", data=data)
 
 
-def _response(result: ingest.IngestResult) -> ingest_pb.IngestResponse:
-    return ingest_pb.IngestResponse(success=True, message="OK", data=ingest_pb.IngestResult(
-        created_count=result.created, duplicate_count=result.duplicates))
+def _response(result: IngestResult) -> ingest_pb.IngestResponse:
+    return ingest_pb.IngestResponse(success=True, message="OK", data=result_message(ingest_pb.IngestResult)(result))
 
 
-class AffiliateIngestionServicer(ingest_grpc.AffiliateIngestionServiceServicer):
-    def __init__(self, deps: Deps) -> None:
-        self._sessions = deps.sessions
-
-    async def _run(self, command, records, field: str) -> ingest_pb.IngestResponse:
-        async with self._sessions() as session:
-            return _response(await command(session, context.principal(), records, field))
-
-    async def UpsertAffiliates(self, request, _context):
-        return await self._run(ingest.upsert_affiliates, request.affiliates, "affiliates")
-
-    async def CreateTrackingCodes(self, request, _context):
-        return await self._run(ingest.create_tracking_codes, request.tracking_codes, "tracking_codes")
-
-    async def UpsertProducts(self, request, _context):
-        return await self._run(ingest.upsert_products, request.products, "products")
-
-    async def RecordEvents(self, request, _context):
-        return await self._run(ingest.record_events, request.events, "events")
-
-    async def RecordConversions(self, request, _context):
-        return await self._run(ingest.record_conversions, request.conversions, "conversions")
+class AffiliateIngestionServicer(IngestionServicer, ingest_grpc.AffiliateIngestionServiceServicer):
+    reply = staticmethod(_response)
+    UpsertAffiliates = ingest_rpc(ingest.upsert_affiliates, "affiliates")
+    CreateTrackingCodes = ingest_rpc(ingest.create_tracking_codes, "tracking_codes")
+    UpsertProducts = ingest_rpc(ingest.upsert_products, "products")
+    RecordEvents = ingest_rpc(ingest.record_events, "events")
+    RecordConversions = ingest_rpc(ingest.record_conversions, "conversions")
 
 
 def service_specs(deps: Deps) -> list[ServiceSpec]:

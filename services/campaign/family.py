@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from platform_core.errors import campaign_envelope
 from platform_core.family import (
-    BAD_BODY,
     HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
-    MALFORMED_REQUEST,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
+    REQUEST_LOCAL_REPLIES,
     HttpFamily,
     LocalReply,
     ServiceFamily,
@@ -23,12 +18,7 @@ from platform_core.family import (
 # service unavailable."; its 503, with `retry_after`, comes from the service when the
 # database is down (docs/gateway.md).
 CAMPAIGN_LOCAL_REPLIES: tuple[LocalReply, ...] = (
-    NOT_FOUND,
-    METHOD_NOT_ALLOWED,
-    BAD_BODY,
-    MALFORMED_REQUEST,
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
+    *REQUEST_LOCAL_REPLIES,
     LocalReply(503, 502, "Bad Gateway", "Upstream service unavailable.",
                details="The campaign analytics service could not be reached."),
     LocalReply(502, 502, "Bad Gateway", "Upstream service unavailable.",

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from platform_core.accounts import Principal
+from platform_core.hour_walk import seek_columns, target_cte, walk_params
 from platform_core.paging import PageRequest, Window
 
 
@@ -69,24 +70,11 @@ WITH top AS ({top}), bottom AS ({bottom}), middle AS (
   SELECT coalesce(sum(instances), 0) AS n, coalesce(sum(purchases), 0) AS p, coalesce(sum(revenue), 0) AS r
   FROM campaign_hourly_stats
   WHERE account_id = :a AND livemode = :l AND campaign_id = :c AND hour >= :first AND hour < :last
-), target AS (
-  -- Newest hour first, streamed from the key's backward index-only scan; the scan stops
-  -- at the hour whose running count passes the offset.
-  SELECT t.hour, t.before FROM top CROSS JOIN LATERAL (
-    SELECT r.hour, r.upto - r.n AS before FROM (
-      SELECT hour, n, sum(n) OVER (ORDER BY hour DESC) AS upto FROM (
-        SELECT hour, {n} AS n FROM campaign_hourly_stats
-        WHERE account_id = :a AND livemode = :l AND campaign_id = :c AND hour >= :first AND hour < :last
-        ORDER BY hour DESC) AS h) AS r
-    WHERE r.upto > :offset - {edge_n_top} AND r.n > 0 ORDER BY r.hour DESC LIMIT 1) AS t
-), seek AS (
+), target AS ({target}), seek AS (
   SELECT top.n + middle.n + bottom.n AS instances, top.p + middle.p + bottom.p AS purchases,
          top.r + middle.r + bottom.r AS revenue,
          {edge_n_top} + {middle_n} + {edge_n_bottom} AS total,
-         CASE WHEN :offset < {edge_n_top} THEN CAST(:end AS timestamptz)
-              ELSE coalesce((SELECT hour + interval '1 hour' FROM target), CAST(:first AS timestamptz)) END AS hi,
-         CASE WHEN :offset < {edge_n_top} THEN :offset
-              ELSE :offset - {edge_n_top} - coalesce((SELECT before FROM target), {middle_n}) END AS skip
+         {seek}
   FROM top, middle, bottom
 )
 SELECT EXISTS (SELECT 1 FROM campaigns WHERE account_id = :a AND livemode = :l AND id = :c) AS campaign_exists,
@@ -110,11 +98,17 @@ def _page_sql(is_purchase: bool | None) -> str:
         return {None: f"{rel}.n", True: f"{rel}.p", False: f"({rel}.n - {rel}.p)"}[is_purchase]
 
     hourly = {None: "instances", True: "purchases", False: "(instances - purchases)"}[is_purchase]
+    target = target_cte(
+        f"""SELECT hour, {hourly} AS n FROM campaign_hourly_stats
+        WHERE account_id = :a AND livemode = :l AND campaign_id = :c AND hour >= :first AND hour < :last""",
+        pick("top"),
+    )
     return _PAGE_SQL.format(
+        target=target,
+        seek=seek_columns(pick("top"), pick("middle")),
         top=_EDGE.format(lo=":last", hi=":end", order_total=_ORDER_TOTAL),
         bottom=_EDGE.format(lo=":start", hi=":first", order_total=_ORDER_TOTAL),
         order_total=_ORDER_TOTAL,
-        n=hourly,
         edge_n_top=pick("top"),
         edge_n_bottom=pick("bottom"),
         middle_n=pick("middle"),
@@ -130,13 +124,7 @@ async def campaign_page(
     is_purchase: bool | None, page: PageRequest,
 ) -> CampaignPage:
     """Whether the campaign exists, the window's summary, and one filtered page."""
-    first, last = window.full_hours()
-    if first >= last:  # no full hour: the whole window is "top"
-        first = last = window.start
-    params = {
-        "a": who.account_id, "l": who.livemode, "c": campaign_id, "start": window.start, "end": window.end,
-        "first": first, "last": last, "offset": page.offset, "limit": page.limit,
-    }
+    params = walk_params(who, window, page, c=campaign_id)
     if is_purchase is not None:
         params["p"] = is_purchase
     result = (await conn.execute(_PAGE[is_purchase], params)).all()

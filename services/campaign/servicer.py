@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import decimal
 import uuid
 
-from google.protobuf import struct_pb2
 
-from partnerlytics.campaign.v1 import (
-    campaign_analytics_pb2 as api,
-    campaign_analytics_pb2_grpc as api_grpc,
-    campaigns_pb2 as registry_pb,
-    campaigns_pb2_grpc as registry_grpc,
-)
+from partnerlytics.campaign.v1 import campaign_analytics_pb2 as api
+from partnerlytics.campaign.v1 import campaign_analytics_pb2_grpc as api_grpc
+from partnerlytics.campaign.v1 import campaigns_pb2 as registry_pb
+from partnerlytics.campaign.v1 import campaigns_pb2_grpc as registry_grpc
 from platform_core import context
 from platform_core.errors import FieldViolation, NotFound, Unprocessable, partner_meta
 from platform_core.ingest import contains_nul
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, pagination, timestamp_fields, timestamp_of
-from platform_core.params import Params, parse_uuid
+from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields, timestamp_of
+from platform_core.params import Params, optional_field, parse_uuid, partner_page
 from platform_core.server import Deps, ServiceSpec
+from platform_core.values import string_or_null, utc_seconds
 from services.campaign import queries
 
 ANALYTICS = api.DESCRIPTOR.services_by_name["CampaignAnalyticsService"].full_name
@@ -44,7 +43,7 @@ def parse_request(
 ) -> tuple[uuid.UUID, str, Window, bool | None, PageRequest]:
     """The path and the documented parameters, with every violation reported at once."""
     params = Params()
-    get = lambda name: getattr(request, name) if request.HasField(name) else None  # noqa: E731
+    get = functools.partial(optional_field, request)
     campaign_id = parse_uuid(request.campaign_id)
     if campaign_id is None:
         params.fail("campaign_id", "Invalid UUID format for campaign_id", "invalid_uuid")
@@ -61,8 +60,7 @@ def parse_request(
         "is_purchase", get("is_purchase"), ("true", "false", "all"), "all",
         "Invalid is_purchase parameter (must be true, false, or all)",
     )
-    page = params.integer("page", get("page"), 1, 1, None, "Invalid page number (must be positive integer)")
-    limit = params.integer("limit", get("limit"), 50, 1, 100, "Invalid limit value (must be 1-100)")
+    page, limit = partner_page(params, get("page"), get("limit"), 50)
     window = Window.trailing(now, TIME_FRAMES.get(time_frame, TIME_FRAMES["per_day"]))
     # A malformed date is refused whatever the time frame (it is used only by custom_range).
     start = params.date("start_date", get("start_date"), "Invalid date format (must be YYYY-MM-DD)")
@@ -88,16 +86,8 @@ def parse_request(
                 )
     params.check()
     assert campaign_id is not None
-    # The page is deep enough that no window could fill it; avoid overflowing offsets.
-    page = min(page, 2_000_000_000 // limit)
     is_purchase = None if raw_purchase == "all" else raw_purchase == "true"
-    return campaign_id, time_frame, window, is_purchase, PageRequest(page, limit)
-
-
-def _nullable_id(value: uuid.UUID | None) -> struct_pb2.Value:
-    if value is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    return struct_pb2.Value(string_value=str(value))
+    return campaign_id, time_frame, window, is_purchase, PageRequest(capped_page(page, limit), limit)
 
 
 def _money(value: decimal.Decimal) -> float:
@@ -110,10 +100,6 @@ def conversion_rate(purchases: int, instances: int) -> float:
     if instances == 0:
         return 0.0
     return float((decimal.Decimal(purchases) / decimal.Decimal(instances)).quantize(RATE, decimal.ROUND_HALF_UP))
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
@@ -131,7 +117,8 @@ class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
         if summary.instances == 0:
             raise Unprocessable(
                 message=NO_DATA,
-                details=f"The campaign has no instances between {_iso(window.start)} and {_iso(window.end)}.",
+                details=(f"The campaign has no instances between {utc_seconds(window.start)} "
+                         f"and {utc_seconds(window.end)}."),
                 violations=[FieldViolation("time_frame", NO_DATA, "no_data")],
             )
         return api.GetCampaignAnalyticsResponse(
@@ -145,7 +132,7 @@ class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
                         instance_id=str(r.instance_id),
                         insider_id=str(r.insider_id),
                         is_purchase=r.is_purchase,
-                        purchased_insider_id=_nullable_id(r.purchased_insider_id),
+                        purchased_insider_id=string_or_null(r.purchased_insider_id),
                         timestamp=timestamp_fields(r.timestamp),
                         revenue=_money(r.revenue),
                     )

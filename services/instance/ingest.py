@@ -26,6 +26,7 @@ from platform_core.ingest import (
     contains_nul,
     field_path,
     insert_batch,
+    record_paths,
 )
 from platform_core.metrics import IngestCounter
 from platform_core.paging import floor_hour
@@ -119,8 +120,7 @@ async def create_instances(
     checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     ids, campaigns, insiders, started = [], [], [], []
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         ids.append(checker.uuid(f"{at}.id", record.id))
         campaigns.append(checker.uuid(f"{at}.campaign_id", record.campaign_id))
         insiders.append(checker.uuid(f"{at}.insider_id", record.insider_id))
@@ -172,8 +172,7 @@ async def create_events(
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         tracker = TRACKER_TYPES.get(record.tracker_type)
         if tracker is None:
@@ -219,8 +218,7 @@ async def create_orders(
     items: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
     batch_orders: set[uuid.UUID | None] = set()
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         order_id = checker.uuid(f"{at}.id", record.id)
         # An order id repeated in the batch is a duplicate like a retried one: the first
         # record wins, so only its items are written (twice would break their key).
@@ -325,8 +323,7 @@ async def create_insider_rewards(
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     refs: list[tuple[str, uuid.UUID]] = []
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         instance_id = checker.reference(f"{at}.instance_id", record.instance_id, refs)
         rows["ids"].append(checker.uuid(f"{at}.id", record.id))
         rows["instances"].append(instance_id)

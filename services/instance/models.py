@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, Currency, Money, ShortText, Tenanted, TimestampTZ, UUIDCol
+from platform_core.db import Base, Currency, Money, ShortText, Tenanted, TimestampTZ, UUIDCol, tenant_foreign_key
 
 
 class Instance(Tenanted, Base):
@@ -104,11 +103,7 @@ class Event(Tenanted, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["account_id", "livemode", "instance_id"],
-            ["instances.account_id", "instances.livemode", "instances.id"],
-            name="fk_events_instance",
-        ),
+        tenant_foreign_key("instance_id", "instances", "fk_events_instance"),
         Index("ix_events_instance", "account_id", "livemode", "instance_id", "created_at", "id"),
         {"postgresql_partition_by": "RANGE (created_at)"},
     )
@@ -131,11 +126,7 @@ class Order(Tenanted, Base):
     created_at: Mapped[TimestampTZ]
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["account_id", "livemode", "instance_id"],
-            ["instances.account_id", "instances.livemode", "instances.id"],
-            name="fk_orders_instance",
-        ),
+        tenant_foreign_key("instance_id", "instances", "fk_orders_instance"),
         UniqueConstraint("account_id", "livemode", "instance_id", name="uq_orders_instance"),
     )
 
@@ -152,11 +143,7 @@ class OrderItem(Tenanted, Base):
     price: Mapped[Money]
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["account_id", "livemode", "order_id"],
-            ["orders.account_id", "orders.livemode", "orders.id"],
-            name="fk_order_items_order",
-        ),
+        tenant_foreign_key("order_id", "orders", "fk_order_items_order"),
     )
 
 
@@ -175,10 +162,6 @@ class InsiderReward(Tenanted, Base):
     created_at: Mapped[TimestampTZ]
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["account_id", "livemode", "instance_id"],
-            ["instances.account_id", "instances.livemode", "instances.id"],
-            name="fk_insider_rewards_instance",
-        ),
+        tenant_foreign_key("instance_id", "instances", "fk_insider_rewards_instance"),
         Index("ix_insider_rewards_instance", "account_id", "livemode", "instance_id", "created_at"),
     )

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from platform_core.accounts import Principal
+from platform_core.hour_walk import seek_columns, target_cte, walk_params
 from platform_core.paging import PageRequest, Window
 
 
@@ -32,8 +33,8 @@ class InstanceRow:
 # One statement, so one round trip and one snapshot (the total and the page agree):
 # `top` and `bottom` count the partial hours at the window's edges from the covering
 # index; `middle` sums the full hours between them from the exact hourly counts;
-# `target` finds the hour that holds the page's first row (a running count, newest
-# first) and `seek` how many of that hour's rows to skip; the page is read from there.
+# `target` and `seek` are the hour walk (platform_core/hour_walk.py): the hour that holds
+# the page's first row, and how many of its rows to skip; the page is read from there.
 _LIST_SQL = """
 WITH top AS (
   SELECT count(*) AS n FROM instances
@@ -44,22 +45,9 @@ WITH top AS (
 ), middle AS (
   SELECT coalesce(sum(n), 0) AS n FROM instance_hourly_counts
   WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
-), target AS (
-  -- Newest hour first, streamed from the key's backward index-only scan; the scan stops
-  -- at the hour whose running count passes the offset instead of sorting every hour.
-  SELECT t.hour, t.before FROM top CROSS JOIN LATERAL (
-    SELECT r.hour, r.upto - r.n AS before FROM (
-      SELECT hour, n, sum(n) OVER (ORDER BY hour DESC) AS upto FROM (
-        SELECT hour, sum(n) AS n FROM instance_hourly_counts
-        WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
-        GROUP BY hour ORDER BY hour DESC) AS h) AS r
-    WHERE r.upto > :offset - top.n AND r.n > 0 ORDER BY r.hour DESC LIMIT 1) AS t
-), seek AS (
+), target AS ({target}), seek AS (
   SELECT top.n + middle.n + bottom.n AS total,
-         CASE WHEN :offset < top.n THEN CAST(:end AS timestamptz)
-              ELSE coalesce((SELECT hour + interval '1 hour' FROM target), CAST(:first AS timestamptz)) END AS hi,
-         CASE WHEN :offset < top.n THEN :offset
-              ELSE :offset - top.n - coalesce((SELECT before FROM target), middle.n) END AS skip
+         {seek}
   FROM top, middle, bottom
 )
 SELECT seek.total, page.* FROM seek LEFT JOIN LATERAL (
@@ -68,20 +56,22 @@ SELECT seek.total, page.* FROM seek LEFT JOIN LATERAL (
   ORDER BY started_at DESC, id LIMIT :limit OFFSET seek.skip
 ) AS page ON true
 """
-_LIST = {p: text(_LIST_SQL.format(p=p)) for p in ("", " AND is_purchase = :p")}
+_HOURLY = """SELECT hour, sum(n) AS n FROM instance_hourly_counts
+        WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
+        GROUP BY hour"""
+_LIST = {
+    p: text(_LIST_SQL.format(
+        p=p, target=target_cte(_HOURLY.format(p=p), "top.n"), seek=seek_columns("top.n", "middle.n"),
+    ))
+    for p in ("", " AND is_purchase = :p")
+}
 
 
 async def list_instances(
     conn: AsyncConnection, who: Principal, window: Window, is_purchase: bool | None, page: PageRequest
 ) -> tuple[list[InstanceRow], int]:
     """One page of the window's instances, newest first, and the window's total."""
-    first, last = window.full_hours()
-    if first >= last:  # no full hour: the whole window is "top"
-        first = last = window.start
-    params = {
-        "a": who.account_id, "l": who.livemode, "start": window.start, "end": window.end,
-        "first": first, "last": last, "offset": page.offset, "limit": page.limit,
-    }
+    params = walk_params(who, window, page)
     if is_purchase is not None:
         params["p"] = is_purchase
     result = (await conn.execute(_LIST["" if is_purchase is None else " AND is_purchase = :p"], params)).all()

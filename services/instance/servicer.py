@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
+import functools
 import uuid
 from typing import Any
 
 from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from partnerlytics.instance.v1 import (
-    instance_analytics_pb2 as api,
-    instance_analytics_pb2_grpc as api_grpc,
-    instance_ingestion_pb2 as ingest_pb,
-    instance_ingestion_pb2_grpc as ingest_grpc,
-)
+from partnerlytics.instance.v1 import instance_analytics_pb2 as api
+from partnerlytics.instance.v1 import instance_analytics_pb2_grpc as api_grpc
+from partnerlytics.instance.v1 import instance_ingestion_pb2 as ingest_pb
+from partnerlytics.instance.v1 import instance_ingestion_pb2_grpc as ingest_grpc
 from platform_core import context
 from platform_core.errors import NotFound, partner_meta
+from platform_core.ingest import IngestionServicer, ingest_rpcs, result_message
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, pagination, timestamp_fields
-from platform_core.params import Params, parse_uuid
+from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields
+from platform_core.params import Params, optional_field, parse_uuid, partner_page
 from platform_core.server import Deps, ServiceSpec
+from platform_core.values import scalar_or_null
 from services.instance import ingest, queries
 
 ANALYTICS = api.DESCRIPTOR.services_by_name["InstanceAnalyticsService"].full_name
@@ -31,26 +31,16 @@ TIME_FRAMES = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(hours=24)}
 MAX_DETAIL_IDS = 50
 
 
-def _null_or(value: Any) -> struct_pb2.Value:
-    """A JSON value, or JSON null: the only way the gateway prints `null`."""
-    if value is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    if isinstance(value, (decimal.Decimal, float, int)):
-        return struct_pb2.Value(number_value=float(value))
-    return struct_pb2.Value(string_value=str(value))
-
-
 def parse_list_request(request: api.ListInstanceAnalyticsRequest, now: dt.datetime) -> tuple[str, Window, bool | None, PageRequest]:
     """The documented parameters, with every violation reported at once."""
     params = Params()
-    get = lambda name: getattr(request, name) if request.HasField(name) else None  # noqa: E731
+    get = functools.partial(optional_field, request)
     is_purchase = params.boolean("is_purchased", get("is_purchased"), "Invalid is_purchased parameter (must be boolean)")
     time_frame = params.choice(
         "time_frame", get("time_frame"), ("hour", "day", "custom"), "day",
         "Invalid time_frame parameter (must be hour, day, or custom)",
     )
-    page = params.integer("page", get("page"), 1, 1, None, "Invalid page number (must be positive integer)")
-    limit = params.integer("limit", get("limit"), 20, 1, 100, "Invalid limit value (must be 1-100)")
+    page, limit = partner_page(params, get("page"), get("limit"), 20)
     window = Window.trailing(now, TIME_FRAMES.get(time_frame, TIME_FRAMES["day"]))
     # A malformed date is refused whatever the time frame (it is used only by `custom`).
     start = params.moment("start_date", get("start_date"), "Invalid start_date (must be an ISO 8601 date)")
@@ -65,9 +55,7 @@ def parse_list_request(request: api.ListInstanceAnalyticsRequest, now: dt.dateti
             if end[0] < start[0]:
                 params.fail("end_date", "end_date must be after start_date", "invalid_range")
     params.check()
-    # The page is deep enough that no window could fill it; avoid overflowing offsets.
-    page = min(page, 2_000_000_000 // limit)
-    return time_frame, window, is_purchase, PageRequest(page, limit)
+    return time_frame, window, is_purchase, PageRequest(capped_page(page, limit), limit)
 
 
 def parse_instance_ids(body: api.GetInstanceDetailsBody) -> list[uuid.UUID]:
@@ -119,7 +107,7 @@ def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
     the Timestamp's RFC 3339 text (what MessageToDict of an `Order` gives, without building
     the message and walking it)."""
     if order is None:
-        return _null_or(None)
+        return scalar_or_null(None)
     return struct_pb2.Value(struct_value={
         "id": order["id"],
         "total": float(order["total"]),
@@ -135,7 +123,7 @@ def _details(d: queries.Details) -> api.InstanceDetails:
     return api.InstanceDetails(
         instance_id=str(d.instance_id),
         insider_id=str(d.insider_id),
-        purchased_insider_id=_null_or(d.purchased_insider_id),
+        purchased_insider_id=scalar_or_null(d.purchased_insider_id),
         campaign_id=str(d.campaign_id),
         is_purchase=d.is_purchase,
         events=[_event(e) for e in d.events],
@@ -146,7 +134,7 @@ def _details(d: queries.Details) -> api.InstanceDetails:
             for r_id, insider, kind, amount, currency, status, created_us in d.rewards
         ],
         # With a purchase and no discount, the price after discounts is the total.
-        order_discounted_price=_null_or(
+        order_discounted_price=scalar_or_null(
             None if order is None else (order["discounted_price"] if order["discounted_price"] is not None else order["total"])
         ),
         cashfunds_use=order["cashfunds_used"] if order is not None else 0.0,
@@ -173,7 +161,7 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
                     instance_id=str(r.instance_id),
                     is_purchase=r.is_purchase,
                     insider_id=str(r.insider_id),
-                    purchased_insider_id=_null_or(r.purchased_insider_id),
+                    purchased_insider_id=scalar_or_null(r.purchased_insider_id),
                 )
                 for r in rows
             ],
@@ -202,41 +190,14 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
         )
 
 
-def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
-    return ingest_pb.IngestResult(created_count=result.created, duplicate_count=result.duplicates)
-
-
-class InstanceIngestionServicer(ingest_grpc.InstanceIngestionServiceServicer):
-    def __init__(self, deps: Deps) -> None:
-        self._sessions = deps.sessions
-
-    async def _run(self, command, records, field: str, single: bool = False) -> ingest_pb.IngestResult:
-        async with self._sessions() as session:
-            return _result(await command(session, context.principal(), records, field, single))
-
-    async def CreateInstance(self, request, _context):
-        return await self._run(ingest.create_instances, [request.instance], "instance", single=True)
-
-    async def BatchCreateInstances(self, request, _context):
-        return await self._run(ingest.create_instances, request.instances, "instances")
-
-    async def CreateEvent(self, request, _context):
-        return await self._run(ingest.create_events, [request.event], "event", single=True)
-
-    async def BatchCreateEvents(self, request, _context):
-        return await self._run(ingest.create_events, request.events, "events")
-
-    async def CreateOrder(self, request, _context):
-        return await self._run(ingest.create_orders, [request.order], "order", single=True)
-
-    async def BatchCreateOrders(self, request, _context):
-        return await self._run(ingest.create_orders, request.orders, "orders")
-
-    async def CreateInsiderReward(self, request, _context):
-        return await self._run(ingest.create_insider_rewards, [request.insider_reward], "insider_reward", single=True)
-
-    async def BatchCreateInsiderRewards(self, request, _context):
-        return await self._run(ingest.create_insider_rewards, request.insider_rewards, "insider_rewards")
+class InstanceIngestionServicer(IngestionServicer, ingest_grpc.InstanceIngestionServiceServicer):
+    reply = staticmethod(result_message(ingest_pb.IngestResult))
+    CreateInstance, BatchCreateInstances = ingest_rpcs(ingest.create_instances, "instance", "instances")
+    CreateEvent, BatchCreateEvents = ingest_rpcs(ingest.create_events, "event", "events")
+    CreateOrder, BatchCreateOrders = ingest_rpcs(ingest.create_orders, "order", "orders")
+    CreateInsiderReward, BatchCreateInsiderRewards = ingest_rpcs(
+        ingest.create_insider_rewards, "insider_reward", "insider_rewards"
+    )
 
 
 def service_specs(deps: Deps) -> list[ServiceSpec]:

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 
 import grpc
 
-from partnerlytics.landing.v1 import (
-    landing_analytics_pb2 as api,
-    landing_analytics_pb2_grpc as api_grpc,
-    tenants_pb2 as tenants_pb,
-    tenants_pb2_grpc as tenants_grpc,
-)
+from partnerlytics.landing.v1 import landing_analytics_pb2 as api
+from partnerlytics.landing.v1 import landing_analytics_pb2_grpc as api_grpc
+from partnerlytics.landing.v1 import tenants_pb2 as tenants_pb
+from partnerlytics.landing.v1 import tenants_pb2_grpc as tenants_grpc
 from platform_core import context
 from platform_core.errors import FieldViolation, invalid
 from platform_core.ingest import contains_nul

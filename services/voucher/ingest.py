@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_core.accounts import Principal
-from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, field_path, insert_batch
+from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, insert_batch, record_paths
 from platform_core.metrics import IngestCounter
 
 VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}\Z")
@@ -100,8 +100,7 @@ async def create_vouchers(
     checker = RecordChecker.for_records(records, field, single)
     now = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         rows["ids"].append(_voucher_id(checker, f"{at}.id", record.id))
         rows["codes"].append(checker.text(f"{at}.code", record.code, 64))
         rows["currencies"].append(checker.currency(f"{at}.currency", record.currency or "USD"))
@@ -121,8 +120,7 @@ async def create_customers(
 ) -> IngestResult:
     checker = RecordChecker.for_records(records, field, single)
     rows: dict[str, list[Any]] = collections.defaultdict(list)
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         rows["ids"].append(_client_id(checker, f"{at}.id", record.id))
         rows["segments"].append(checker.text(f"{at}.segment", record.segment, 64))
         rows["regions"].append(checker.text(f"{at}.region", record.region, 64))
@@ -143,8 +141,7 @@ async def create_validations(
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     vouchers: list[tuple[str, str]] = []
     customers: list[tuple[str, str]] = []
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         rows["ids"].append(_client_id(checker, f"{at}.id", record.id))
         voucher = _voucher_id(checker, f"{at}.voucher_id", record.voucher_id)
         vouchers.append((f"{at}.voucher_id", voucher))
@@ -181,8 +178,7 @@ async def create_redemptions(
     rows: dict[str, list[Any]] = collections.defaultdict(list)
     vouchers: list[tuple[str, str]] = []
     customers: list[tuple[str, str]] = []
-    for i, record in enumerate(records):
-        at = field_path(field, None if single else i)
+    for at, record in record_paths(records, field, single):
         rows["ids"].append(_client_id(checker, f"{at}.id", record.id))
         voucher = _voucher_id(checker, f"{at}.voucher_id", record.voucher_id)
         vouchers.append((f"{at}.voucher_id", voucher))

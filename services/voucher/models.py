@@ -8,13 +8,10 @@ exact like the API's figures.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -26,19 +23,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_core.db import Base, Currency, TimestampTZ
+from platform_core.db import Base, Currency, Tenanted, TimestampTZ
 
 ClientId = String(64)
 
 
-class VoucherTenanted:
-    """The leading key columns of every voucher table."""
-
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True, sort_order=-2)
-    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True, sort_order=-1)
-
-
-class Voucher(VoucherTenanted, Base):
+class Voucher(Tenanted, Base):
     """A discount code the partner hands out."""
 
     __tablename__ = "vouchers"
@@ -50,7 +40,7 @@ class Voucher(VoucherTenanted, Base):
     ingested_at: Mapped[TimestampTZ] = mapped_column(server_default=func.now())
 
 
-class VoucherCustomer(VoucherTenanted, Base):
+class VoucherCustomer(Tenanted, Base):
     """A customer of the partner's shop, with the dimensions insights group by."""
 
     __tablename__ = "voucher_customers"
@@ -60,7 +50,7 @@ class VoucherCustomer(VoucherTenanted, Base):
     region: Mapped[str] = mapped_column(String(64))
 
 
-class VoucherValidation(VoucherTenanted, Base):
+class VoucherValidation(Tenanted, Base):
     """A checkout attempt that validated a voucher (partitioned by month of `validated_at`)."""
 
     __tablename__ = "voucher_validations"
@@ -80,7 +70,7 @@ class VoucherValidation(VoucherTenanted, Base):
     )
 
 
-class VoucherRedemption(VoucherTenanted, Base):
+class VoucherRedemption(Tenanted, Base):
     """An order that completed with a voucher: one use (partitioned by month of `redeemed_at`)."""
 
     __tablename__ = "voucher_redemptions"
@@ -107,7 +97,7 @@ class VoucherRedemption(VoucherTenanted, Base):
     )
 
 
-class VoucherDaily(VoucherTenanted, Base):
+class VoucherDaily(Tenanted, Base):
     """Per voucher and UTC day: uses, discounts, order totals and validations.
 
     Kept exact in the ingesting transaction (only rows actually inserted are added, so a
@@ -133,7 +123,7 @@ class VoucherDaily(VoucherTenanted, Base):
     )
 
 
-class VoucherExport(VoucherTenanted, Base):
+class VoucherExport(Tenanted, Base):
     """An export job and, once completed, its file. The table is the job queue.
 
     A worker claims a `processing` row with `FOR UPDATE SKIP LOCKED` and holds a lease

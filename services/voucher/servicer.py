@@ -8,25 +8,18 @@ import re
 from typing import Any
 
 from google.api import httpbody_pb2
-from google.protobuf import struct_pb2
-from partnerlytics.voucher.v1 import (
-    voucher_analytics_pb2 as api,
-)
-from partnerlytics.voucher.v1 import (
-    voucher_analytics_pb2_grpc as api_grpc,
-)
-from partnerlytics.voucher.v1 import (
-    voucher_ingestion_pb2 as ingest_pb,
-)
-from partnerlytics.voucher.v1 import (
-    voucher_ingestion_pb2_grpc as ingest_grpc,
-)
+from partnerlytics.voucher.v1 import voucher_analytics_pb2 as api
+from partnerlytics.voucher.v1 import voucher_analytics_pb2_grpc as api_grpc
+from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as ingest_pb
+from partnerlytics.voucher.v1 import voucher_ingestion_pb2_grpc as ingest_grpc
 
 from platform_core import context
+from platform_core.ingest import IngestionServicer, ingest_rpcs, result_message
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import timestamp_of
-from platform_core.params import Params
+from platform_core.params import Params, optional_field
 from platform_core.server import Deps, ServiceSpec
+from platform_core.values import number_or_null, string_or_null, utc_seconds
 from services.voucher import exports, ingest, queries
 from services.voucher.config import VoucherSettings
 from services.voucher.errors import (
@@ -46,22 +39,6 @@ INGESTION = ingest_pb.DESCRIPTOR.services_by_name["VoucherIngestionService"].ful
 VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}$")
 EXPORT_ID = re.compile(r"^export_[0-9a-f]{16}$")
 MAX_EXPORT_VOUCHERS = 5000
-
-
-def _opt(request, name: str) -> str | None:
-    return getattr(request, name) if request.HasField(name) else None
-
-
-def _null_or_time(moment: dt.datetime | None) -> struct_pb2.Value:
-    if moment is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    return struct_pb2.Value(string_value=moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def _null_or_number(value: float | None) -> struct_pb2.Value:
-    if value is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    return struct_pb2.Value(number_value=value)
 
 
 def _time_period(period: Period) -> api.TimePeriod:
@@ -90,7 +67,10 @@ def _metric_list(params: Params, field: str, raw: Any, allowed: tuple[str, ...])
 
 
 def parse_period_params(params: Params, request, today: dt.date) -> Period | None:
-    return parse_period(params, _opt(request, "start_date"), _opt(request, "end_date"), today, "start_date", "end_date")
+    return parse_period(
+        params, optional_field(request, "start_date"), optional_field(request, "end_date"), today,
+        "start_date", "end_date",
+    )
 
 
 class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
@@ -104,7 +84,8 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         voucher_id = _voucher_id(request.voucher_id)
         params = Params()
         details = params.boolean(
-            "include_details", _opt(request, "include_details"), "Invalid include_details (must be true or false)"
+            "include_details", optional_field(request, "include_details"),
+            "Invalid include_details (must be true or false)",
         )
         period = parse_period_params(params, request, ctx.received_at.date())
         params.check()
@@ -131,7 +112,8 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
                 avg_discount=queries.average(found.discount, found.uses),
                 new_customers=found.customers - found.returning_customers,
                 returning_customers=found.returning_customers,
-                first_use_at=_null_or_time(found.first_use), last_use_at=_null_or_time(found.last_use),
+                first_use_at=string_or_null(found.first_use, utc_seconds),
+                last_use_at=string_or_null(found.last_use, utc_seconds),
             ))
         return response
 
@@ -146,7 +128,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         voucher_id = _voucher_id(request.voucher_id)
         params = Params()
         interval = params.choice(
-            "interval", _opt(request, "interval"), tuple(queries.INTERVALS), "day",
+            "interval", optional_field(request, "interval"), tuple(queries.INTERVALS), "day",
             "Invalid interval (must be day, week, or month)",
         )
         metrics = _metric_list(params, "metrics", request.metrics, queries.TREND_METRICS) or list(queries.TREND_METRICS)
@@ -176,7 +158,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
                 total_period_uses=uses,
                 total_period_discount=sum(p.discount for p in found.points),
                 avg_daily_uses=queries.ratio(uses, period.days),
-                growth_rate=_null_or_number(queries.growth(uses, found.previous_uses)),
+                growth_rate=number_or_null(queries.growth(uses, found.previous_uses)),
             ),
             currency=voucher.currency,
             generated_at=timestamp_of(ctx.received_at.replace(microsecond=0)),
@@ -231,11 +213,11 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         metrics = _metric_list(params, "metrics", request.metrics, queries.EXPORT_METRICS)
         if not metrics and not any(v.strip(", ") for v in request.metrics):
             params.fail("metrics", "metrics must name at least one metric", "required")
-        fmt = params.choice("format", _opt(request, "format"), exports.FORMATS, "csv",
+        fmt = params.choice("format", optional_field(request, "format"), exports.FORMATS, "csv",
                             "Invalid format (must be csv, json, or xlsx)")
         period_in = request.time_period
         period = parse_period(
-            params, _opt(period_in, "start"), _opt(period_in, "end"), ctx.received_at.date(),
+            params, optional_field(period_in, "start"), optional_field(period_in, "end"), ctx.received_at.date(),
             "time_period.start", "time_period.end",
         )
         params.check()
@@ -317,45 +299,16 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
 
 
 def _expired(job: exports.ExportJob) -> ExportExpired:
-    expired_at = job.expires_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expired_at = utc_seconds(job.expires_at)
     return ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": expired_at})
 
 
-def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
-    return ingest_pb.IngestResult(created_count=result.created, duplicate_count=result.duplicates)
-
-
-class VoucherIngestionServicer(ingest_grpc.VoucherIngestionServiceServicer):
-    def __init__(self, deps: Deps) -> None:
-        self._sessions = deps.sessions
-
-    async def _run(self, command, records, field: str, single: bool = False) -> ingest_pb.IngestResult:
-        async with self._sessions() as session:
-            return _result(await command(session, context.principal(), records, field, single))
-
-    async def CreateVoucher(self, request, _context):
-        return await self._run(ingest.create_vouchers, [request.voucher], "voucher", single=True)
-
-    async def BatchCreateVouchers(self, request, _context):
-        return await self._run(ingest.create_vouchers, request.vouchers, "vouchers")
-
-    async def CreateCustomer(self, request, _context):
-        return await self._run(ingest.create_customers, [request.customer], "customer", single=True)
-
-    async def BatchCreateCustomers(self, request, _context):
-        return await self._run(ingest.create_customers, request.customers, "customers")
-
-    async def CreateValidation(self, request, _context):
-        return await self._run(ingest.create_validations, [request.validation], "validation", single=True)
-
-    async def BatchCreateValidations(self, request, _context):
-        return await self._run(ingest.create_validations, request.validations, "validations")
-
-    async def CreateRedemption(self, request, _context):
-        return await self._run(ingest.create_redemptions, [request.redemption], "redemption", single=True)
-
-    async def BatchCreateRedemptions(self, request, _context):
-        return await self._run(ingest.create_redemptions, request.redemptions, "redemptions")
+class VoucherIngestionServicer(IngestionServicer, ingest_grpc.VoucherIngestionServiceServicer):
+    reply = staticmethod(result_message(ingest_pb.IngestResult))
+    CreateVoucher, BatchCreateVouchers = ingest_rpcs(ingest.create_vouchers, "voucher", "vouchers")
+    CreateCustomer, BatchCreateCustomers = ingest_rpcs(ingest.create_customers, "customer", "customers")
+    CreateValidation, BatchCreateValidations = ingest_rpcs(ingest.create_validations, "validation", "validations")
+    CreateRedemption, BatchCreateRedemptions = ingest_rpcs(ingest.create_redemptions, "redemption", "redemptions")
 
 
 def service_specs(deps: Deps, settings: VoucherSettings) -> list[ServiceSpec]:
