@@ -218,7 +218,7 @@ def _url(required: bool) -> dict[str, Any]:
 
 
 def _batch() -> dict[str, Any]:
-    from services.affiliate.ingest import MAX_BATCH
+    from platform_core.ingest import MAX_BATCH
 
     return {"minItems": 1, "maxItems": MAX_BATCH}
 

@@ -124,8 +124,8 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         params.fail("from", "The from field must be a date before or equal to to.", "invalid_range")
 
     metrics: tuple[str, ...] = ()
-    if section in SECTIONS:  # the feeds take no metric
-        allowed = METRICS.get(section, ())
+    if section in METRICS:  # the feeds ignore metrics: "No metrics filtering applies"
+        allowed = METRICS[section]
         raw = _get(request, "metrics")
         asked = [m.strip().lower() for m in (raw or "").split(",") if m.strip()]
         # At most 20 names of 64 characters are echoed: the error must fit its trailer.
@@ -133,12 +133,10 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         if unknown:
             params.fail(
                 "metrics",
-                f"Invalid metric(s) for {section}: {', '.join(unknown)}. Allowed: {', '.join(allowed) or 'none'}",
+                f"Invalid metric(s) for {section}: {', '.join(unknown)}. Allowed: {', '.join(allowed)}",
                 "invalid_metric",
             )
         metrics = tuple(m for m in allowed if m in asked) if asked else allowed
-        if not allowed:
-            metrics = ()
     if section == "charts" and any(m in SERIES for m in metrics) and (last - first).days + 1 > MAX_SERIES_DAYS:
         # One point per day of the range in each daily series: 20 years of all six is
         # ~0.8 MB of JSON, and the gateway's transcoder buffers at most 1 MiB of an
@@ -147,10 +145,14 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         params.fail(
             "from", f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, "
                     f"or for breakdowns only.", "range_too_long")
-    # Malformed paging is refused in every section (it is used by tables and the feeds).
-    top_limit = _integer(params, "top_limit", _get(request, "top_limit"), 10, 1, 50)
-    page = _integer(params, "page", _get(request, "page"), 1, 1, None)
-    per_page = _integer(params, "per_page", _get(request, "per_page"), 15, 1, 100)
+    # Each section reads only its own parameters: top_limit the tables, page and per_page
+    # the feeds (the others ignore them, as they ignore any unknown parameter).
+    page, per_page, top_limit = 1, 15, 10
+    if section == "tables":
+        top_limit = _integer(params, "top_limit", _get(request, "top_limit"), 10, 1, 50)
+    if section in FEEDS:
+        page = _integer(params, "page", _get(request, "page"), 1, 1, None)
+        per_page = _integer(params, "per_page", _get(request, "per_page"), 15, 1, 100)
     params.check()
     return AnalyticsQuery(section, Days(first, last), metrics, page, per_page, top_limit)
 
