@@ -6,9 +6,10 @@ import datetime as dt
 import decimal
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 
 from partnerlytics.affiliate.v1 import (
     affiliate_analytics_pb2 as api,
@@ -339,33 +340,44 @@ class AffiliateAnalyticsServicer(api_grpc.AffiliateAnalyticsServiceServicer):
         return api.GetAffiliateAnalyticsResponse(success=True, message="OK", data=data)
 
 
-def _response(result: ingest.IngestResult) -> ingest_pb.IngestResponse:
-    return ingest_pb.IngestResponse(success=True, message="OK", data=ingest_pb.IngestResult(
-        created_count=result.created, duplicate_count=result.duplicates))
+# Each RPC answers with its own response message (buf lint, RPC_REQUEST_RESPONSE_UNIQUE).
+Ack = TypeVar("Ack", bound=Message)
 
 
 class AffiliateIngestionServicer(ingest_grpc.AffiliateIngestionServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
 
-    async def _run(self, command, records, field: str) -> ingest_pb.IngestResponse:
+    async def _run(self, command, records, field: str, response: type[Ack]) -> Ack:
+        """Runs one ingestion command and acknowledges it in the RPC's response message."""
         async with self._sessions() as session:
-            return _response(await command(session, context.principal(), records, field))
+            result = await command(session, context.principal(), records, field)
+        return response(success=True, message="OK", data=ingest_pb.IngestResult(
+            created_count=result.created, duplicate_count=result.duplicates))
 
     async def UpsertAffiliates(self, request, _context):
-        return await self._run(ingest.upsert_affiliates, request.affiliates, "affiliates")
+        return await self._run(
+            ingest.upsert_affiliates, request.affiliates, "affiliates", ingest_pb.UpsertAffiliatesResponse,
+        )
 
     async def CreateTrackingCodes(self, request, _context):
-        return await self._run(ingest.create_tracking_codes, request.tracking_codes, "tracking_codes")
+        return await self._run(
+            ingest.create_tracking_codes,
+            request.tracking_codes,
+            "tracking_codes",
+            ingest_pb.CreateTrackingCodesResponse,
+        )
 
     async def UpsertProducts(self, request, _context):
-        return await self._run(ingest.upsert_products, request.products, "products")
+        return await self._run(ingest.upsert_products, request.products, "products", ingest_pb.UpsertProductsResponse)
 
     async def RecordEvents(self, request, _context):
-        return await self._run(ingest.record_events, request.events, "events")
+        return await self._run(ingest.record_events, request.events, "events", ingest_pb.RecordEventsResponse)
 
     async def RecordConversions(self, request, _context):
-        return await self._run(ingest.record_conversions, request.conversions, "conversions")
+        return await self._run(
+            ingest.record_conversions, request.conversions, "conversions", ingest_pb.RecordConversionsResponse,
+        )
 
 
 def service_specs(deps: Deps) -> list[ServiceSpec]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from partnerlytics.instance.v1 import (
@@ -200,41 +201,62 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
         )
 
 
-def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
-    return ingest_pb.IngestResult(created_count=result.created, duplicate_count=result.duplicates)
+# Each RPC answers with its own response message (buf lint, RPC_REQUEST_RESPONSE_UNIQUE).
+Ack = TypeVar("Ack", bound=Message)
 
 
 class InstanceIngestionServicer(ingest_grpc.InstanceIngestionServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
 
-    async def _run(self, command, records, field: str, single: bool = False) -> ingest_pb.IngestResult:
+    async def _run(self, command, records, field: str, response: type[Ack], single: bool = False) -> Ack:
+        """Runs one ingestion command and acknowledges it in the RPC's response message."""
         async with self._sessions() as session:
-            return _result(await command(session, context.principal(), records, field, single))
+            result = await command(session, context.principal(), records, field, single)
+        return response(created_count=result.created, duplicate_count=result.duplicates)
 
     async def CreateInstance(self, request, _context):
-        return await self._run(ingest.create_instances, [request.instance], "instance", single=True)
+        return await self._run(
+            ingest.create_instances, [request.instance], "instance", ingest_pb.CreateInstanceResponse, single=True,
+        )
 
     async def BatchCreateInstances(self, request, _context):
-        return await self._run(ingest.create_instances, request.instances, "instances")
+        return await self._run(
+            ingest.create_instances, request.instances, "instances", ingest_pb.BatchCreateInstancesResponse,
+        )
 
     async def CreateEvent(self, request, _context):
-        return await self._run(ingest.create_events, [request.event], "event", single=True)
+        return await self._run(
+            ingest.create_events, [request.event], "event", ingest_pb.CreateEventResponse, single=True,
+        )
 
     async def BatchCreateEvents(self, request, _context):
-        return await self._run(ingest.create_events, request.events, "events")
+        return await self._run(ingest.create_events, request.events, "events", ingest_pb.BatchCreateEventsResponse)
 
     async def CreateOrder(self, request, _context):
-        return await self._run(ingest.create_orders, [request.order], "order", single=True)
+        return await self._run(
+            ingest.create_orders, [request.order], "order", ingest_pb.CreateOrderResponse, single=True,
+        )
 
     async def BatchCreateOrders(self, request, _context):
-        return await self._run(ingest.create_orders, request.orders, "orders")
+        return await self._run(ingest.create_orders, request.orders, "orders", ingest_pb.BatchCreateOrdersResponse)
 
     async def CreateInsiderReward(self, request, _context):
-        return await self._run(ingest.create_insider_rewards, [request.insider_reward], "insider_reward", single=True)
+        return await self._run(
+            ingest.create_insider_rewards,
+            [request.insider_reward],
+            "insider_reward",
+            ingest_pb.CreateInsiderRewardResponse,
+            single=True,
+        )
 
     async def BatchCreateInsiderRewards(self, request, _context):
-        return await self._run(ingest.create_insider_rewards, request.insider_rewards, "insider_rewards")
+        return await self._run(
+            ingest.create_insider_rewards,
+            request.insider_rewards,
+            "insider_rewards",
+            ingest_pb.BatchCreateInsiderRewardsResponse,
+        )
 
 
 def service_specs(deps: Deps) -> list[ServiceSpec]:

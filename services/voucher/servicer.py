@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api import httpbody_pb2
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from partnerlytics.voucher.v1 import (
     voucher_analytics_pb2 as api,
 )
@@ -319,41 +320,67 @@ def _expired(job: exports.ExportJob) -> ExportExpired:
     return ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": expired_at})
 
 
-def _result(result: ingest.IngestResult) -> ingest_pb.IngestResult:
-    return ingest_pb.IngestResult(created_count=result.created, duplicate_count=result.duplicates)
+# Each RPC answers with its own response message (buf lint, RPC_REQUEST_RESPONSE_UNIQUE).
+Ack = TypeVar("Ack", bound=Message)
 
 
 class VoucherIngestionServicer(ingest_grpc.VoucherIngestionServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
 
-    async def _run(self, command, records, field: str, single: bool = False) -> ingest_pb.IngestResult:
+    async def _run(self, command, records, field: str, response: type[Ack], single: bool = False) -> Ack:
+        """Runs one ingestion command and acknowledges it in the RPC's response message."""
         async with self._sessions() as session:
-            return _result(await command(session, context.principal(), records, field, single))
+            result = await command(session, context.principal(), records, field, single)
+        return response(created_count=result.created, duplicate_count=result.duplicates)
 
     async def CreateVoucher(self, request, _context):
-        return await self._run(ingest.create_vouchers, [request.voucher], "voucher", single=True)
+        return await self._run(
+            ingest.create_vouchers, [request.voucher], "voucher", ingest_pb.CreateVoucherResponse, single=True,
+        )
 
     async def BatchCreateVouchers(self, request, _context):
-        return await self._run(ingest.create_vouchers, request.vouchers, "vouchers")
+        return await self._run(
+            ingest.create_vouchers, request.vouchers, "vouchers", ingest_pb.BatchCreateVouchersResponse,
+        )
 
     async def CreateCustomer(self, request, _context):
-        return await self._run(ingest.create_customers, [request.customer], "customer", single=True)
+        return await self._run(
+            ingest.create_customers, [request.customer], "customer", ingest_pb.CreateCustomerResponse, single=True,
+        )
 
     async def BatchCreateCustomers(self, request, _context):
-        return await self._run(ingest.create_customers, request.customers, "customers")
+        return await self._run(
+            ingest.create_customers, request.customers, "customers", ingest_pb.BatchCreateCustomersResponse,
+        )
 
     async def CreateValidation(self, request, _context):
-        return await self._run(ingest.create_validations, [request.validation], "validation", single=True)
+        return await self._run(
+            ingest.create_validations,
+            [request.validation],
+            "validation",
+            ingest_pb.CreateValidationResponse,
+            single=True,
+        )
 
     async def BatchCreateValidations(self, request, _context):
-        return await self._run(ingest.create_validations, request.validations, "validations")
+        return await self._run(
+            ingest.create_validations, request.validations, "validations", ingest_pb.BatchCreateValidationsResponse,
+        )
 
     async def CreateRedemption(self, request, _context):
-        return await self._run(ingest.create_redemptions, [request.redemption], "redemption", single=True)
+        return await self._run(
+            ingest.create_redemptions,
+            [request.redemption],
+            "redemption",
+            ingest_pb.CreateRedemptionResponse,
+            single=True,
+        )
 
     async def BatchCreateRedemptions(self, request, _context):
-        return await self._run(ingest.create_redemptions, request.redemptions, "redemptions")
+        return await self._run(
+            ingest.create_redemptions, request.redemptions, "redemptions", ingest_pb.BatchCreateRedemptionsResponse,
+        )
 
 
 def service_specs(deps: Deps, settings: VoucherSettings) -> list[ServiceSpec]:
