@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-citus citus proto proto-lint gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
+.PHONY: help venv run test test-citus citus proto proto-lint proto-breaking proto-baseline gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,18 +22,28 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP) ## Create the virtual environment with the pinned dependencies
 
-proto: $(STAMP) ## Generate Python modules, .pyi stubs, the Envoy descriptor set and docs/openapi.json from protos/
+proto: $(STAMP) $(BUF) ## Generate Python modules, .pyi stubs, the Envoy descriptor set and docs/openapi.json from protos/, then buf lint and buf breaking
 	$(PY) tools/genproto.py
 	$(PY) tools/genopenapi.py
+	@$(MAKE) --no-print-directory proto-lint proto-breaking
 
 BUF := tools/buf/node_modules/.bin/buf
+# buf reads the descriptor set make proto builds, filtered to our files (tools/buf/buf.yaml).
+BUF_RUN := cd tools/buf && ./node_modules/.bin/buf
+BUF_IN := "-\#format=binpb" --config buf.yaml --path partnerlytics < ../../gen/partnerlytics.pb
 
 $(BUF): tools/buf/package.json tools/buf/package-lock.json
 	cd tools/buf && npm ci --no-audit --no-fund
 	@touch $(BUF)
 
-proto-lint: $(BUF) ## buf lint (STANDARD) of protos/, on the descriptor set make proto builds
-	cd tools/buf && ./node_modules/.bin/buf lint "-#format=binpb" --config buf.yaml --path partnerlytics < ../../gen/partnerlytics.pb
+proto-lint: $(BUF) ## buf lint (STANDARD and COMMENTS) of protos/, on the descriptor set make proto builds
+	$(BUF_RUN) lint $(BUF_IN)
+
+proto-breaking: $(BUF) ## buf breaking (FILE) of protos/ against protos/baseline.binpb, the last release's
+	$(BUF_RUN) breaking $(BUF_IN) --against ../../protos/baseline.binpb
+
+proto-baseline: $(BUF) ## At a release only: make protos/baseline.binpb, the protos buf breaking holds later changes to
+	$(BUF_RUN) build $(BUF_IN) --exclude-source-info -o ../../protos/baseline.binpb
 
 TS_SDK := clients/typescript
 

@@ -244,34 +244,42 @@ def record_paths(records: Sequence[Any], field: str, single: bool) -> Iterator[t
 
 class IngestionServicer:
     """Mixed in before a generated `...IngestionServiceServicer`: `reply` (a staticmethod)
-    builds the family's response from a result; the RPCs are `ingest_rpc(...)` and
+    builds the RPC's own response message (one per RPC: buf lint's
+    RPC_REQUEST_RESPONSE_UNIQUE) from a result; the RPCs are `ingest_rpc(...)` and
     `ingest_rpcs(...)` class attributes."""
 
-    reply: Callable[[IngestResult], Any]
+    reply: Callable[[Any, IngestResult], Any]
 
     def __init__(self, deps) -> None:
         self._sessions = deps.sessions
 
-    async def _run(self, command, records: Sequence[Any], *args: Any) -> Any:
+    async def _run(self, response, command, records: Sequence[Any], *args: Any) -> Any:
         async with self._sessions() as session:
-            return self.reply(await command(session, context.principal(), records, *args))
+            return self.reply(response, await command(session, context.principal(), records, *args))
 
 
-def ingest_rpc(command, field: str, single: bool = False):
+def ingest_rpc(command, field: str, response, single: bool = False):
     """An RPC writing the request's `field`: one record (`single`, and the command is told
-    so) or a batch. The field's name is also the path named in violations."""
+    so) or a batch, answered with `response` (the RPC's message type). The field's name is
+    also the path named in violations."""
 
     async def rpc(self: IngestionServicer, request, _context) -> Any:
         if single:
-            return await self._run(command, [getattr(request, field)], field, True)
-        return await self._run(command, getattr(request, field), field)
+            return await self._run(response, command, [getattr(request, field)], field, True)
+        return await self._run(response, command, getattr(request, field), field)
 
     return rpc
 
 
-def ingest_rpcs(command, single_field: str, batch_field: str):
-    """The `CreateX` and `BatchCreateX` pair of one command."""
-    return ingest_rpc(command, single_field, single=True), ingest_rpc(command, batch_field)
+def ingest_rpcs(command, single_field: str, batch_field: str, responses: tuple[Any, Any]):
+    """The `CreateX` and `BatchCreateX` pair of one command, with their response types."""
+    single, batch = responses
+    return ingest_rpc(command, single_field, single, single=True), ingest_rpc(command, batch_field, batch)
+
+
+def counted(response, result: IngestResult) -> Any:
+    """A response message holding the counts itself (`created_count`, `duplicate_count`)."""
+    return response(created_count=result.created, duplicate_count=result.duplicates)
 
 
 def result_message(message_type) -> Callable[[IngestResult], Any]:

@@ -328,7 +328,9 @@ RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit
 
 
 def _clean_comment(text: str) -> str:
+    """The comment as documentation: without its `buf:lint:ignore` lines (notes to buf)."""
     lines = [line[1:] if line.startswith(" ") else line for line in text.strip("\n").split("\n")]
+    lines = [line for line in lines if not line.startswith("buf:lint:ignore")]
     return "\n".join(lines).strip()
 
 

@@ -14,7 +14,7 @@ from partnerlytics.affiliate.v1 import affiliate_analytics_pb2_grpc as api_grpc
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as ingest_pb
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2_grpc as ingest_grpc
 from platform_core import context
-from platform_core.ingest import IngestResult, IngestionServicer, ingest_rpc, result_message
+from platform_core.ingest import IngestionServicer, IngestResult, ingest_rpc
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import capped_page, timestamp_of
 from platform_core.params import Params
@@ -308,17 +308,19 @@ class AffiliateAnalyticsServicer(api_grpc.AffiliateAnalyticsServiceServicer):
         return api.GetAffiliateAnalyticsResponse(success=True, message="OK", data=data)
 
 
-def _response(result: IngestResult) -> ingest_pb.IngestResponse:
-    return ingest_pb.IngestResponse(success=True, message="OK", data=result_message(ingest_pb.IngestResult)(result))
+def _response(response, result: IngestResult):
+    return response(success=True, message="OK", data=ingest_pb.IngestResult(
+        created_count=result.created, duplicate_count=result.duplicates))
 
 
 class AffiliateIngestionServicer(IngestionServicer, ingest_grpc.AffiliateIngestionServiceServicer):
     reply = staticmethod(_response)
-    UpsertAffiliates = ingest_rpc(ingest.upsert_affiliates, "affiliates")
-    CreateTrackingCodes = ingest_rpc(ingest.create_tracking_codes, "tracking_codes")
-    UpsertProducts = ingest_rpc(ingest.upsert_products, "products")
-    RecordEvents = ingest_rpc(ingest.record_events, "events")
-    RecordConversions = ingest_rpc(ingest.record_conversions, "conversions")
+    UpsertAffiliates = ingest_rpc(ingest.upsert_affiliates, "affiliates", ingest_pb.UpsertAffiliatesResponse)
+    CreateTrackingCodes = ingest_rpc(ingest.create_tracking_codes, "tracking_codes",
+                                     ingest_pb.CreateTrackingCodesResponse)
+    UpsertProducts = ingest_rpc(ingest.upsert_products, "products", ingest_pb.UpsertProductsResponse)
+    RecordEvents = ingest_rpc(ingest.record_events, "events", ingest_pb.RecordEventsResponse)
+    RecordConversions = ingest_rpc(ingest.record_conversions, "conversions", ingest_pb.RecordConversionsResponse)
 
 
 def service_specs(deps: Deps) -> list[ServiceSpec]:

@@ -16,7 +16,7 @@ from partnerlytics.instance.v1 import instance_ingestion_pb2 as ingest_pb
 from partnerlytics.instance.v1 import instance_ingestion_pb2_grpc as ingest_grpc
 from platform_core import context
 from platform_core.errors import NotFound, partner_meta
-from platform_core.ingest import IngestionServicer, ingest_rpcs, result_message
+from platform_core.ingest import IngestionServicer, counted, ingest_rpcs
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields
 from platform_core.params import Params, optional_field, parse_uuid, partner_page
@@ -191,12 +191,20 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
 
 
 class InstanceIngestionServicer(IngestionServicer, ingest_grpc.InstanceIngestionServiceServicer):
-    reply = staticmethod(result_message(ingest_pb.IngestResult))
-    CreateInstance, BatchCreateInstances = ingest_rpcs(ingest.create_instances, "instance", "instances")
-    CreateEvent, BatchCreateEvents = ingest_rpcs(ingest.create_events, "event", "events")
-    CreateOrder, BatchCreateOrders = ingest_rpcs(ingest.create_orders, "order", "orders")
+    reply = staticmethod(counted)
+    CreateInstance, BatchCreateInstances = ingest_rpcs(
+        ingest.create_instances, "instance", "instances",
+        (ingest_pb.CreateInstanceResponse, ingest_pb.BatchCreateInstancesResponse),
+    )
+    CreateEvent, BatchCreateEvents = ingest_rpcs(
+        ingest.create_events, "event", "events", (ingest_pb.CreateEventResponse, ingest_pb.BatchCreateEventsResponse),
+    )
+    CreateOrder, BatchCreateOrders = ingest_rpcs(
+        ingest.create_orders, "order", "orders", (ingest_pb.CreateOrderResponse, ingest_pb.BatchCreateOrdersResponse),
+    )
     CreateInsiderReward, BatchCreateInsiderRewards = ingest_rpcs(
-        ingest.create_insider_rewards, "insider_reward", "insider_rewards"
+        ingest.create_insider_rewards, "insider_reward", "insider_rewards",
+        (ingest_pb.CreateInsiderRewardResponse, ingest_pb.BatchCreateInsiderRewardsResponse),
     )
 
 

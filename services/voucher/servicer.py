@@ -14,7 +14,7 @@ from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as ingest_pb
 from partnerlytics.voucher.v1 import voucher_ingestion_pb2_grpc as ingest_grpc
 
 from platform_core import context
-from platform_core.ingest import IngestionServicer, ingest_rpcs, result_message
+from platform_core.ingest import IngestionServicer, counted, ingest_rpcs
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import timestamp_of
 from platform_core.params import Params, optional_field
@@ -304,11 +304,23 @@ def _expired(job: exports.ExportJob) -> ExportExpired:
 
 
 class VoucherIngestionServicer(IngestionServicer, ingest_grpc.VoucherIngestionServiceServicer):
-    reply = staticmethod(result_message(ingest_pb.IngestResult))
-    CreateVoucher, BatchCreateVouchers = ingest_rpcs(ingest.create_vouchers, "voucher", "vouchers")
-    CreateCustomer, BatchCreateCustomers = ingest_rpcs(ingest.create_customers, "customer", "customers")
-    CreateValidation, BatchCreateValidations = ingest_rpcs(ingest.create_validations, "validation", "validations")
-    CreateRedemption, BatchCreateRedemptions = ingest_rpcs(ingest.create_redemptions, "redemption", "redemptions")
+    reply = staticmethod(counted)
+    CreateVoucher, BatchCreateVouchers = ingest_rpcs(
+        ingest.create_vouchers, "voucher", "vouchers",
+        (ingest_pb.CreateVoucherResponse, ingest_pb.BatchCreateVouchersResponse),
+    )
+    CreateCustomer, BatchCreateCustomers = ingest_rpcs(
+        ingest.create_customers, "customer", "customers",
+        (ingest_pb.CreateCustomerResponse, ingest_pb.BatchCreateCustomersResponse),
+    )
+    CreateValidation, BatchCreateValidations = ingest_rpcs(
+        ingest.create_validations, "validation", "validations",
+        (ingest_pb.CreateValidationResponse, ingest_pb.BatchCreateValidationsResponse),
+    )
+    CreateRedemption, BatchCreateRedemptions = ingest_rpcs(
+        ingest.create_redemptions, "redemption", "redemptions",
+        (ingest_pb.CreateRedemptionResponse, ingest_pb.BatchCreateRedemptionsResponse),
+    )
 
 
 def service_specs(deps: Deps, settings: VoucherSettings) -> list[ServiceSpec]:

@@ -38,19 +38,19 @@ class AsyncOperations:
     def iter_affiliate_feed(self, section: AffiliateFeed, *, per_page: int | None=None, from_date: dt.date | None=None, to_date: dt.date | None=None) -> AsyncIterator[m.Click | m.Conversion | m.TrackingEvent]:
         raise NotImplementedError()
 
-    async def upsert_affiliates(self, affiliates: Sequence[m.AffiliateRecord | dict]) -> m.IngestResponse:
+    async def upsert_affiliates(self, affiliates: Sequence[m.AffiliateRecord | dict]) -> m.UpsertAffiliatesResponse:
         raise NotImplementedError()
 
-    async def create_tracking_codes(self, tracking_codes: Sequence[m.TrackingCodeRecord | dict]) -> m.IngestResponse:
+    async def create_tracking_codes(self, tracking_codes: Sequence[m.TrackingCodeRecord | dict]) -> m.CreateTrackingCodesResponse:
         raise NotImplementedError()
 
-    async def upsert_products(self, products: Sequence[m.ProductRecord | dict]) -> m.IngestResponse:
+    async def upsert_products(self, products: Sequence[m.ProductRecord | dict]) -> m.UpsertProductsResponse:
         raise NotImplementedError()
 
-    async def record_events(self, events: Sequence[m.EventRecord | dict]) -> m.IngestResponse:
+    async def record_events(self, events: Sequence[m.EventRecord | dict]) -> m.RecordEventsResponse:
         raise NotImplementedError()
 
-    async def record_conversions(self, conversions: Sequence[m.ConversionRecord | dict]) -> m.IngestResponse:
+    async def record_conversions(self, conversions: Sequence[m.ConversionRecord | dict]) -> m.RecordConversionsResponse:
         raise NotImplementedError()
 
     async def ingest(self, operation: str, records: Sequence[Any], *, batch_size: int=1000) -> m.IngestResult:

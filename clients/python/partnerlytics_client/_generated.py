@@ -117,9 +117,18 @@ class ConversionRecord:
 
 @dataclasses.dataclass(kw_only=True)
 class CreateTrackingCodesRequest:
-    """A model of the API."""
+    """CreateTrackingCodesRequest is the JSON body of `POST /v1/affiliate/tracking-codes:batch`."""
 
     tracking_codes: list[TrackingCodeRecord] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateTrackingCodesResponse:
+    """CreateTrackingCodesResponse acknowledges the committed records of `CreateTrackingCodes`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -184,15 +193,6 @@ class GetAffiliateAnalyticsResponse:
 
 
 @dataclasses.dataclass(kw_only=True)
-class IngestResponse:
-    """IngestResponse is the body of every ingestion call, in the family's success shape."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
 class IngestResult:
     """IngestResult counts what a call did."""
 
@@ -220,16 +220,34 @@ class ProductRecord:
 
 @dataclasses.dataclass(kw_only=True)
 class RecordConversionsRequest:
-    """A model of the API."""
+    """RecordConversionsRequest is the JSON body of `POST /v1/affiliate/conversions:batch`."""
 
     conversions: list[ConversionRecord] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
+class RecordConversionsResponse:
+    """RecordConversionsResponse acknowledges the committed records of `RecordConversions`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class RecordEventsRequest:
-    """A model of the API."""
+    """RecordEventsRequest is the JSON body of `POST /v1/affiliate/events:batch`."""
 
     events: list[EventRecord] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class RecordEventsResponse:
+    """RecordEventsResponse acknowledges the committed records of `RecordEvents`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -300,16 +318,34 @@ class Trends:
 
 @dataclasses.dataclass(kw_only=True)
 class UpsertAffiliatesRequest:
-    """A model of the API."""
+    """UpsertAffiliatesRequest is the JSON body of `POST /v1/affiliate/affiliates:batch`."""
 
     affiliates: list[AffiliateRecord] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
+class UpsertAffiliatesResponse:
+    """UpsertAffiliatesResponse acknowledges the committed records of `UpsertAffiliates`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class UpsertProductsRequest:
-    """A model of the API."""
+    """UpsertProductsRequest is the JSON body of `POST /v1/affiliate/products:batch`."""
 
     products: list[ProductRecord] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class UpsertProductsResponse:
+    """UpsertProductsResponse acknowledges the committed records of `UpsertProducts`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -749,12 +785,12 @@ OPERATIONS = {
     'GetOpenApiDocument': ('GET', '/openapi.json', (), None, 'gateway'),
     'ListInstanceAnalytics': ('GET', '/partner/v1/instances/analytics', ('is_purchased', 'time_frame', 'start_date', 'end_date', 'page', 'limit'), ListInstanceAnalyticsResponse, 'instance'),
     'GetInstanceDetails': ('POST', '/partner/v1/instances/analytics', ('events',), GetInstanceDetailsResponse, 'instance'),
-    'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), IngestResponse, 'affiliate'),
+    'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), UpsertAffiliatesResponse, 'affiliate'),
     'GetAffiliateAnalytics': ('GET', '/v1/affiliate/analytics', ('section', 'from', 'to', 'metrics', 'page', 'per_page', 'top_limit'), GetAffiliateAnalyticsResponse, 'affiliate'),
-    'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), IngestResponse, 'affiliate'),
-    'RecordEvents': ('POST', '/v1/affiliate/events:batch', (), IngestResponse, 'affiliate'),
-    'UpsertProducts': ('POST', '/v1/affiliate/products:batch', (), IngestResponse, 'affiliate'),
-    'CreateTrackingCodes': ('POST', '/v1/affiliate/tracking-codes:batch', (), IngestResponse, 'affiliate'),
+    'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), RecordConversionsResponse, 'affiliate'),
+    'RecordEvents': ('POST', '/v1/affiliate/events:batch', (), RecordEventsResponse, 'affiliate'),
+    'UpsertProducts': ('POST', '/v1/affiliate/products:batch', (), UpsertProductsResponse, 'affiliate'),
+    'CreateTrackingCodes': ('POST', '/v1/affiliate/tracking-codes:batch', (), CreateTrackingCodesResponse, 'affiliate'),
     'CreateExport': ('POST', '/v1/analytics/export', (), CreateExportResponse, 'voucher'),
     'GetExport': ('GET', '/v1/analytics/export/{export_id}', ('export_id',), GetExportResponse, 'voucher'),
     'DownloadExport': ('GET', '/v1/analytics/export/{export_id}/download', ('export_id',), None, 'voucher'),

@@ -96,7 +96,12 @@ def _with_ids(records: Sequence[Any], key: str | None) -> list[Any]:
     return list(records)
 
 
-def _sum(results: Sequence[m.IngestResponse]) -> m.IngestResult:
+# The answer of any ingestion operation (each has its own message, all of the same shape).
+IngestResponse = (m.UpsertAffiliatesResponse | m.CreateTrackingCodesResponse | m.UpsertProductsResponse
+                  | m.RecordEventsResponse | m.RecordConversionsResponse)
+
+
+def _sum(results: Sequence[IngestResponse]) -> m.IngestResult:
     return m.IngestResult(created_count=sum(r.data.created_count or 0 for r in results if r.data),
                           duplicate_count=sum(r.data.duplicate_count or 0 for r in results if r.data))
 
@@ -191,24 +196,24 @@ class _Operations:
                                                                      page=page, per_page=per_page),
                            lambda r: feed(r).data, more)
 
-    def upsert_affiliates(self, affiliates: Sequence[m.AffiliateRecord | dict]) -> m.IngestResponse:
+    def upsert_affiliates(self, affiliates: Sequence[m.AffiliateRecord | dict]) -> m.UpsertAffiliatesResponse:
         """`POST /v1/affiliate/affiliates:batch` (ids are the client's)."""
         return self._ingest("UpsertAffiliates", affiliates)
 
-    def create_tracking_codes(self, tracking_codes: Sequence[m.TrackingCodeRecord | dict]) -> m.IngestResponse:
+    def create_tracking_codes(self, tracking_codes: Sequence[m.TrackingCodeRecord | dict]) -> m.CreateTrackingCodesResponse:
         """`POST /v1/affiliate/tracking-codes:batch`."""
         return self._ingest("CreateTrackingCodes", tracking_codes)
 
-    def upsert_products(self, products: Sequence[m.ProductRecord | dict]) -> m.IngestResponse:
+    def upsert_products(self, products: Sequence[m.ProductRecord | dict]) -> m.UpsertProductsResponse:
         """`POST /v1/affiliate/products:batch`."""
         return self._ingest("UpsertProducts", products)
 
-    def record_events(self, events: Sequence[m.EventRecord | dict]) -> m.IngestResponse:
+    def record_events(self, events: Sequence[m.EventRecord | dict]) -> m.RecordEventsResponse:
         """`POST /v1/affiliate/events:batch`. An `EventRecord` gets its UUID when it is made and
         a dict without `id` gets one written into it: a resent batch is stored once."""
         return self._ingest("RecordEvents", events)
 
-    def record_conversions(self, conversions: Sequence[m.ConversionRecord | dict]) -> m.IngestResponse:
+    def record_conversions(self, conversions: Sequence[m.ConversionRecord | dict]) -> m.RecordConversionsResponse:
         """`POST /v1/affiliate/conversions:batch` (`order_id` is the idempotency key)."""
         return self._ingest("RecordConversions", conversions)
 

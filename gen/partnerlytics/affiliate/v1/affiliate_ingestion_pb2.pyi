@@ -120,7 +120,47 @@ class IngestResult(_message.Message):
     duplicate_count: int
     def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
 
-class IngestResponse(_message.Message):
+class UpsertAffiliatesResponse(_message.Message):
+    __slots__ = ("success", "message", "data")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    message: str
+    data: IngestResult
+    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., data: _Optional[_Union[IngestResult, _Mapping]] = ...) -> None: ...
+
+class CreateTrackingCodesResponse(_message.Message):
+    __slots__ = ("success", "message", "data")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    message: str
+    data: IngestResult
+    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., data: _Optional[_Union[IngestResult, _Mapping]] = ...) -> None: ...
+
+class UpsertProductsResponse(_message.Message):
+    __slots__ = ("success", "message", "data")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    message: str
+    data: IngestResult
+    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., data: _Optional[_Union[IngestResult, _Mapping]] = ...) -> None: ...
+
+class RecordEventsResponse(_message.Message):
+    __slots__ = ("success", "message", "data")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    message: str
+    data: IngestResult
+    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., data: _Optional[_Union[IngestResult, _Mapping]] = ...) -> None: ...
+
+class RecordConversionsResponse(_message.Message):
     __slots__ = ("success", "message", "data")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]

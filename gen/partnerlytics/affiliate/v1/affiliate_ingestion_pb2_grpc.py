@@ -54,27 +54,27 @@ class AffiliateIngestionServiceStub:
         self.UpsertAffiliates = channel.unary_unary(
                 '/partnerlytics.affiliate.v1.AffiliateIngestionService/UpsertAffiliates',
                 request_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertAffiliatesRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertAffiliatesResponse.FromString,
                 _registered_method=True)
         self.CreateTrackingCodes = channel.unary_unary(
                 '/partnerlytics.affiliate.v1.AffiliateIngestionService/CreateTrackingCodes',
                 request_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.CreateTrackingCodesRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.CreateTrackingCodesResponse.FromString,
                 _registered_method=True)
         self.UpsertProducts = channel.unary_unary(
                 '/partnerlytics.affiliate.v1.AffiliateIngestionService/UpsertProducts',
                 request_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertProductsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertProductsResponse.FromString,
                 _registered_method=True)
         self.RecordEvents = channel.unary_unary(
                 '/partnerlytics.affiliate.v1.AffiliateIngestionService/RecordEvents',
                 request_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordEventsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordEventsResponse.FromString,
                 _registered_method=True)
         self.RecordConversions = channel.unary_unary(
                 '/partnerlytics.affiliate.v1.AffiliateIngestionService/RecordConversions',
                 request_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordConversionsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+                response_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordConversionsResponse.FromString,
                 _registered_method=True)
 
 
@@ -100,6 +100,8 @@ class AffiliateIngestionServiceServicer:
 
     def UpsertAffiliates(self, request, context):
         """Records or renames affiliates.
+
+        Errors as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +109,8 @@ class AffiliateIngestionServiceServicer:
 
     def CreateTrackingCodes(self, request, context):
         """Records tracking codes of existing affiliates. A code's affiliate never changes.
+
+        Errors as for the service; an unknown affiliate is a field violation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,6 +118,8 @@ class AffiliateIngestionServiceServicer:
 
     def UpsertProducts(self, request, context):
         """Records or renames products (the names `top_products` shows).
+
+        Errors as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +129,8 @@ class AffiliateIngestionServiceServicer:
         """Records tracking events: clicks, pageviews, product views, cart changes and
         thank-you views. Device, browser and OS come from `user_agent`, the traffic
         source from `referrer_url` and the UTM parameters.
+
+        Errors as for the service; an unknown tracking code is a field violation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,6 +138,8 @@ class AffiliateIngestionServiceServicer:
 
     def RecordConversions(self, request, context):
         """Records conversions (orders); `order_id` is the idempotency key.
+
+        Errors as for the service; an unknown tracking code is a field violation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,27 +151,27 @@ def add_AffiliateIngestionServiceServicer_to_server(servicer, server):
             'UpsertAffiliates': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertAffiliates,
                     request_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertAffiliatesRequest.FromString,
-                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.SerializeToString,
+                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertAffiliatesResponse.SerializeToString,
             ),
             'CreateTrackingCodes': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTrackingCodes,
                     request_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.CreateTrackingCodesRequest.FromString,
-                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.SerializeToString,
+                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.CreateTrackingCodesResponse.SerializeToString,
             ),
             'UpsertProducts': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertProducts,
                     request_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertProductsRequest.FromString,
-                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.SerializeToString,
+                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertProductsResponse.SerializeToString,
             ),
             'RecordEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordEvents,
                     request_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordEventsRequest.FromString,
-                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.SerializeToString,
+                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordEventsResponse.SerializeToString,
             ),
             'RecordConversions': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordConversions,
                     request_deserializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordConversionsRequest.FromString,
-                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.SerializeToString,
+                    response_serializer=partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordConversionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -207,7 +217,7 @@ class AffiliateIngestionService:
             target,
             '/partnerlytics.affiliate.v1.AffiliateIngestionService/UpsertAffiliates',
             partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertAffiliatesRequest.SerializeToString,
-            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertAffiliatesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -234,7 +244,7 @@ class AffiliateIngestionService:
             target,
             '/partnerlytics.affiliate.v1.AffiliateIngestionService/CreateTrackingCodes',
             partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.CreateTrackingCodesRequest.SerializeToString,
-            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.CreateTrackingCodesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -261,7 +271,7 @@ class AffiliateIngestionService:
             target,
             '/partnerlytics.affiliate.v1.AffiliateIngestionService/UpsertProducts',
             partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertProductsRequest.SerializeToString,
-            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.UpsertProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -288,7 +298,7 @@ class AffiliateIngestionService:
             target,
             '/partnerlytics.affiliate.v1.AffiliateIngestionService/RecordEvents',
             partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordEventsRequest.SerializeToString,
-            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -315,7 +325,7 @@ class AffiliateIngestionService:
             target,
             '/partnerlytics.affiliate.v1.AffiliateIngestionService/RecordConversions',
             partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordConversionsRequest.SerializeToString,
-            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.IngestResponse.FromString,
+            partnerlytics_dot_affiliate_dot_v1_dot_affiliate__ingestion__pb2.RecordConversionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

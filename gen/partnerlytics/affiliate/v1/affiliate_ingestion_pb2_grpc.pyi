@@ -52,19 +52,33 @@ class AffiliateIngestionServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AffiliateIngestionServiceAsyncStub: ...
-    UpsertAffiliates: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertAffiliatesRequest, _affiliate_ingestion_pb2.IngestResponse]
-    """Records or renames affiliates."""
-    CreateTrackingCodes: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.CreateTrackingCodesRequest, _affiliate_ingestion_pb2.IngestResponse]
-    """Records tracking codes of existing affiliates. A code's affiliate never changes."""
-    UpsertProducts: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertProductsRequest, _affiliate_ingestion_pb2.IngestResponse]
-    """Records or renames products (the names `top_products` shows)."""
-    RecordEvents: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordEventsRequest, _affiliate_ingestion_pb2.IngestResponse]
+    UpsertAffiliates: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertAffiliatesRequest, _affiliate_ingestion_pb2.UpsertAffiliatesResponse]
+    """Records or renames affiliates.
+
+    Errors as for the service.
+    """
+    CreateTrackingCodes: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.CreateTrackingCodesRequest, _affiliate_ingestion_pb2.CreateTrackingCodesResponse]
+    """Records tracking codes of existing affiliates. A code's affiliate never changes.
+
+    Errors as for the service; an unknown affiliate is a field violation.
+    """
+    UpsertProducts: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertProductsRequest, _affiliate_ingestion_pb2.UpsertProductsResponse]
+    """Records or renames products (the names `top_products` shows).
+
+    Errors as for the service.
+    """
+    RecordEvents: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordEventsRequest, _affiliate_ingestion_pb2.RecordEventsResponse]
     """Records tracking events: clicks, pageviews, product views, cart changes and
     thank-you views. Device, browser and OS come from `user_agent`, the traffic
     source from `referrer_url` and the UTM parameters.
+
+    Errors as for the service; an unknown tracking code is a field violation.
     """
-    RecordConversions: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordConversionsRequest, _affiliate_ingestion_pb2.IngestResponse]
-    """Records conversions (orders); `order_id` is the idempotency key."""
+    RecordConversions: _grpc.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordConversionsRequest, _affiliate_ingestion_pb2.RecordConversionsResponse]
+    """Records conversions (orders); `order_id` is the idempotency key.
+
+    Errors as for the service; an unknown tracking code is a field violation.
+    """
 
 @_typing.type_check_only
 class AffiliateIngestionServiceAsyncStub(AffiliateIngestionServiceStub):
@@ -88,19 +102,33 @@ class AffiliateIngestionServiceAsyncStub(AffiliateIngestionServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    UpsertAffiliates: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertAffiliatesRequest, _affiliate_ingestion_pb2.IngestResponse]  # type: ignore[assignment]
-    """Records or renames affiliates."""
-    CreateTrackingCodes: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.CreateTrackingCodesRequest, _affiliate_ingestion_pb2.IngestResponse]  # type: ignore[assignment]
-    """Records tracking codes of existing affiliates. A code's affiliate never changes."""
-    UpsertProducts: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertProductsRequest, _affiliate_ingestion_pb2.IngestResponse]  # type: ignore[assignment]
-    """Records or renames products (the names `top_products` shows)."""
-    RecordEvents: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordEventsRequest, _affiliate_ingestion_pb2.IngestResponse]  # type: ignore[assignment]
+    UpsertAffiliates: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertAffiliatesRequest, _affiliate_ingestion_pb2.UpsertAffiliatesResponse]  # type: ignore[assignment]
+    """Records or renames affiliates.
+
+    Errors as for the service.
+    """
+    CreateTrackingCodes: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.CreateTrackingCodesRequest, _affiliate_ingestion_pb2.CreateTrackingCodesResponse]  # type: ignore[assignment]
+    """Records tracking codes of existing affiliates. A code's affiliate never changes.
+
+    Errors as for the service; an unknown affiliate is a field violation.
+    """
+    UpsertProducts: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.UpsertProductsRequest, _affiliate_ingestion_pb2.UpsertProductsResponse]  # type: ignore[assignment]
+    """Records or renames products (the names `top_products` shows).
+
+    Errors as for the service.
+    """
+    RecordEvents: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordEventsRequest, _affiliate_ingestion_pb2.RecordEventsResponse]  # type: ignore[assignment]
     """Records tracking events: clicks, pageviews, product views, cart changes and
     thank-you views. Device, browser and OS come from `user_agent`, the traffic
     source from `referrer_url` and the UTM parameters.
+
+    Errors as for the service; an unknown tracking code is a field violation.
     """
-    RecordConversions: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordConversionsRequest, _affiliate_ingestion_pb2.IngestResponse]  # type: ignore[assignment]
-    """Records conversions (orders); `order_id` is the idempotency key."""
+    RecordConversions: _aio.UnaryUnaryMultiCallable[_affiliate_ingestion_pb2.RecordConversionsRequest, _affiliate_ingestion_pb2.RecordConversionsResponse]  # type: ignore[assignment]
+    """Records conversions (orders); `order_id` is the idempotency key.
+
+    Errors as for the service; an unknown tracking code is a field violation.
+    """
 
 class AffiliateIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
     """AffiliateIngestionService records affiliate data over gRPC and, through the
@@ -127,34 +155,45 @@ class AffiliateIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _affiliate_ingestion_pb2.UpsertAffiliatesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_affiliate_ingestion_pb2.IngestResponse, _abc.Awaitable[_affiliate_ingestion_pb2.IngestResponse]]:
-        """Records or renames affiliates."""
+    ) -> _typing.Union[_affiliate_ingestion_pb2.UpsertAffiliatesResponse, _abc.Awaitable[_affiliate_ingestion_pb2.UpsertAffiliatesResponse]]:
+        """Records or renames affiliates.
+
+        Errors as for the service.
+        """
 
     @_abc_1.abstractmethod
     def CreateTrackingCodes(
         self,
         request: _affiliate_ingestion_pb2.CreateTrackingCodesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_affiliate_ingestion_pb2.IngestResponse, _abc.Awaitable[_affiliate_ingestion_pb2.IngestResponse]]:
-        """Records tracking codes of existing affiliates. A code's affiliate never changes."""
+    ) -> _typing.Union[_affiliate_ingestion_pb2.CreateTrackingCodesResponse, _abc.Awaitable[_affiliate_ingestion_pb2.CreateTrackingCodesResponse]]:
+        """Records tracking codes of existing affiliates. A code's affiliate never changes.
+
+        Errors as for the service; an unknown affiliate is a field violation.
+        """
 
     @_abc_1.abstractmethod
     def UpsertProducts(
         self,
         request: _affiliate_ingestion_pb2.UpsertProductsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_affiliate_ingestion_pb2.IngestResponse, _abc.Awaitable[_affiliate_ingestion_pb2.IngestResponse]]:
-        """Records or renames products (the names `top_products` shows)."""
+    ) -> _typing.Union[_affiliate_ingestion_pb2.UpsertProductsResponse, _abc.Awaitable[_affiliate_ingestion_pb2.UpsertProductsResponse]]:
+        """Records or renames products (the names `top_products` shows).
+
+        Errors as for the service.
+        """
 
     @_abc_1.abstractmethod
     def RecordEvents(
         self,
         request: _affiliate_ingestion_pb2.RecordEventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_affiliate_ingestion_pb2.IngestResponse, _abc.Awaitable[_affiliate_ingestion_pb2.IngestResponse]]:
+    ) -> _typing.Union[_affiliate_ingestion_pb2.RecordEventsResponse, _abc.Awaitable[_affiliate_ingestion_pb2.RecordEventsResponse]]:
         """Records tracking events: clicks, pageviews, product views, cart changes and
         thank-you views. Device, browser and OS come from `user_agent`, the traffic
         source from `referrer_url` and the UTM parameters.
+
+        Errors as for the service; an unknown tracking code is a field violation.
         """
 
     @_abc_1.abstractmethod
@@ -162,7 +201,10 @@ class AffiliateIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _affiliate_ingestion_pb2.RecordConversionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_affiliate_ingestion_pb2.IngestResponse, _abc.Awaitable[_affiliate_ingestion_pb2.IngestResponse]]:
-        """Records conversions (orders); `order_id` is the idempotency key."""
+    ) -> _typing.Union[_affiliate_ingestion_pb2.RecordConversionsResponse, _abc.Awaitable[_affiliate_ingestion_pb2.RecordConversionsResponse]]:
+        """Records conversions (orders); `order_id` is the idempotency key.
+
+        Errors as for the service; an unknown tracking code is a field violation.
+        """
 
 def add_AffiliateIngestionServiceServicer_to_server(servicer: AffiliateIngestionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -160,7 +160,63 @@ class BatchCreateInsiderRewardsRequest(_message.Message):
     insider_rewards: _containers.RepeatedCompositeFieldContainer[InsiderRewardRecord]
     def __init__(self, insider_rewards: _Optional[_Iterable[_Union[InsiderRewardRecord, _Mapping]]] = ...) -> None: ...
 
-class IngestResult(_message.Message):
+class CreateInstanceResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateInstancesResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CreateEventResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateEventsResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CreateOrderResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateOrdersResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CreateInsiderRewardResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateInsiderRewardsResponse(_message.Message):
     __slots__ = ("created_count", "duplicate_count")
     CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]

@@ -49,42 +49,42 @@ class InstanceIngestionServiceStub:
         self.CreateInstance = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/CreateInstance',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInstanceRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInstanceResponse.FromString,
                 _registered_method=True)
         self.BatchCreateInstances = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateInstances',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInstancesRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInstancesResponse.FromString,
                 _registered_method=True)
         self.CreateEvent = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/CreateEvent',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateEventRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateEventResponse.FromString,
                 _registered_method=True)
         self.BatchCreateEvents = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateEvents',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateEventsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateEventsResponse.FromString,
                 _registered_method=True)
         self.CreateOrder = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/CreateOrder',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateOrderRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateOrderResponse.FromString,
                 _registered_method=True)
         self.BatchCreateOrders = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateOrders',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateOrdersRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateOrdersResponse.FromString,
                 _registered_method=True)
         self.CreateInsiderReward = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/CreateInsiderReward',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInsiderRewardRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInsiderRewardResponse.FromString,
                 _registered_method=True)
         self.BatchCreateInsiderRewards = channel.unary_unary(
                 '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateInsiderRewards',
                 request_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInsiderRewardsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInsiderRewardsResponse.FromString,
                 _registered_method=True)
 
 
@@ -168,42 +168,42 @@ def add_InstanceIngestionServiceServicer_to_server(servicer, server):
             'CreateInstance': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateInstance,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInstanceRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInstanceResponse.SerializeToString,
             ),
             'BatchCreateInstances': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateInstances,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInstancesRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInstancesResponse.SerializeToString,
             ),
             'CreateEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateEvent,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateEventRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateEventResponse.SerializeToString,
             ),
             'BatchCreateEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateEvents,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateEventsRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateEventsResponse.SerializeToString,
             ),
             'CreateOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateOrder,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateOrderRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateOrderResponse.SerializeToString,
             ),
             'BatchCreateOrders': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateOrders,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateOrdersRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateOrdersResponse.SerializeToString,
             ),
             'CreateInsiderReward': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateInsiderReward,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInsiderRewardRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInsiderRewardResponse.SerializeToString,
             ),
             'BatchCreateInsiderRewards': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateInsiderRewards,
                     request_deserializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInsiderRewardsRequest.FromString,
-                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInsiderRewardsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -244,7 +244,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/CreateInstance',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInstanceRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInstanceResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -271,7 +271,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateInstances',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInstancesRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInstancesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -298,7 +298,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/CreateEvent',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateEventRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateEventResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -325,7 +325,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateEvents',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateEventsRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -352,7 +352,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/CreateOrder',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateOrderRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -379,7 +379,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateOrders',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateOrdersRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -406,7 +406,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/CreateInsiderReward',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInsiderRewardRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.CreateInsiderRewardResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -433,7 +433,7 @@ class InstanceIngestionService:
             target,
             '/partnerlytics.instance.v1.InstanceIngestionService/BatchCreateInsiderRewards',
             partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInsiderRewardsRequest.SerializeToString,
-            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_instance_dot_v1_dot_instance__ingestion__pb2.BatchCreateInsiderRewardsResponse.FromString,
             options,
             channel_credentials,
             insecure,

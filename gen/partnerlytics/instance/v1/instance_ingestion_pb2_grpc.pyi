@@ -47,25 +47,25 @@ class InstanceIngestionServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> InstanceIngestionServiceAsyncStub: ...
-    CreateInstance: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInstanceRequest, _instance_ingestion_pb2.IngestResult]
+    CreateInstance: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInstanceRequest, _instance_ingestion_pb2.CreateInstanceResponse]
     """Records one instance. Errors as for the service."""
-    BatchCreateInstances: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInstancesRequest, _instance_ingestion_pb2.IngestResult]
+    BatchCreateInstances: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInstancesRequest, _instance_ingestion_pb2.BatchCreateInstancesResponse]
     """Records up to 5,000 instances in one transaction. Errors as for the service."""
-    CreateEvent: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateEventRequest, _instance_ingestion_pb2.IngestResult]
+    CreateEvent: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateEventRequest, _instance_ingestion_pb2.CreateEventResponse]
     """Records one event of an existing instance. Errors as for the service; an unknown
     or foreign `instance_id` is a field violation.
     """
-    BatchCreateEvents: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateEventsRequest, _instance_ingestion_pb2.IngestResult]
+    BatchCreateEvents: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateEventsRequest, _instance_ingestion_pb2.BatchCreateEventsResponse]
     """Records up to 5,000 events in one transaction. Errors as for `CreateEvent`."""
-    CreateOrder: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateOrderRequest, _instance_ingestion_pb2.IngestResult]
+    CreateOrder: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateOrderRequest, _instance_ingestion_pb2.CreateOrderResponse]
     """Records the order of an existing instance, which marks the instance as purchased.
     Errors as for `CreateEvent`; an instance has at most one order.
     """
-    BatchCreateOrders: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateOrdersRequest, _instance_ingestion_pb2.IngestResult]
+    BatchCreateOrders: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateOrdersRequest, _instance_ingestion_pb2.BatchCreateOrdersResponse]
     """Records up to 5,000 orders in one transaction. Errors as for `CreateOrder`."""
-    CreateInsiderReward: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInsiderRewardRequest, _instance_ingestion_pb2.IngestResult]
+    CreateInsiderReward: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInsiderRewardRequest, _instance_ingestion_pb2.CreateInsiderRewardResponse]
     """Records one insider reward of an existing instance. Errors as for `CreateEvent`."""
-    BatchCreateInsiderRewards: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInsiderRewardsRequest, _instance_ingestion_pb2.IngestResult]
+    BatchCreateInsiderRewards: _grpc.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInsiderRewardsRequest, _instance_ingestion_pb2.BatchCreateInsiderRewardsResponse]
     """Records up to 5,000 insider rewards in one transaction. Errors as for
     `CreateInsiderReward`.
     """
@@ -87,25 +87,25 @@ class InstanceIngestionServiceAsyncStub(InstanceIngestionServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    CreateInstance: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInstanceRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    CreateInstance: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInstanceRequest, _instance_ingestion_pb2.CreateInstanceResponse]  # type: ignore[assignment]
     """Records one instance. Errors as for the service."""
-    BatchCreateInstances: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInstancesRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    BatchCreateInstances: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInstancesRequest, _instance_ingestion_pb2.BatchCreateInstancesResponse]  # type: ignore[assignment]
     """Records up to 5,000 instances in one transaction. Errors as for the service."""
-    CreateEvent: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateEventRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    CreateEvent: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateEventRequest, _instance_ingestion_pb2.CreateEventResponse]  # type: ignore[assignment]
     """Records one event of an existing instance. Errors as for the service; an unknown
     or foreign `instance_id` is a field violation.
     """
-    BatchCreateEvents: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateEventsRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    BatchCreateEvents: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateEventsRequest, _instance_ingestion_pb2.BatchCreateEventsResponse]  # type: ignore[assignment]
     """Records up to 5,000 events in one transaction. Errors as for `CreateEvent`."""
-    CreateOrder: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateOrderRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    CreateOrder: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateOrderRequest, _instance_ingestion_pb2.CreateOrderResponse]  # type: ignore[assignment]
     """Records the order of an existing instance, which marks the instance as purchased.
     Errors as for `CreateEvent`; an instance has at most one order.
     """
-    BatchCreateOrders: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateOrdersRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    BatchCreateOrders: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateOrdersRequest, _instance_ingestion_pb2.BatchCreateOrdersResponse]  # type: ignore[assignment]
     """Records up to 5,000 orders in one transaction. Errors as for `CreateOrder`."""
-    CreateInsiderReward: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInsiderRewardRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    CreateInsiderReward: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.CreateInsiderRewardRequest, _instance_ingestion_pb2.CreateInsiderRewardResponse]  # type: ignore[assignment]
     """Records one insider reward of an existing instance. Errors as for `CreateEvent`."""
-    BatchCreateInsiderRewards: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInsiderRewardsRequest, _instance_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    BatchCreateInsiderRewards: _aio.UnaryUnaryMultiCallable[_instance_ingestion_pb2.BatchCreateInsiderRewardsRequest, _instance_ingestion_pb2.BatchCreateInsiderRewardsResponse]  # type: ignore[assignment]
     """Records up to 5,000 insider rewards in one transaction. Errors as for
     `CreateInsiderReward`.
     """
@@ -130,7 +130,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.CreateInstanceRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.CreateInstanceResponse, _abc.Awaitable[_instance_ingestion_pb2.CreateInstanceResponse]]:
         """Records one instance. Errors as for the service."""
 
     @_abc_1.abstractmethod
@@ -138,7 +138,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.BatchCreateInstancesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.BatchCreateInstancesResponse, _abc.Awaitable[_instance_ingestion_pb2.BatchCreateInstancesResponse]]:
         """Records up to 5,000 instances in one transaction. Errors as for the service."""
 
     @_abc_1.abstractmethod
@@ -146,7 +146,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.CreateEventRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.CreateEventResponse, _abc.Awaitable[_instance_ingestion_pb2.CreateEventResponse]]:
         """Records one event of an existing instance. Errors as for the service; an unknown
         or foreign `instance_id` is a field violation.
         """
@@ -156,7 +156,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.BatchCreateEventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.BatchCreateEventsResponse, _abc.Awaitable[_instance_ingestion_pb2.BatchCreateEventsResponse]]:
         """Records up to 5,000 events in one transaction. Errors as for `CreateEvent`."""
 
     @_abc_1.abstractmethod
@@ -164,7 +164,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.CreateOrderRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.CreateOrderResponse, _abc.Awaitable[_instance_ingestion_pb2.CreateOrderResponse]]:
         """Records the order of an existing instance, which marks the instance as purchased.
         Errors as for `CreateEvent`; an instance has at most one order.
         """
@@ -174,7 +174,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.BatchCreateOrdersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.BatchCreateOrdersResponse, _abc.Awaitable[_instance_ingestion_pb2.BatchCreateOrdersResponse]]:
         """Records up to 5,000 orders in one transaction. Errors as for `CreateOrder`."""
 
     @_abc_1.abstractmethod
@@ -182,7 +182,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.CreateInsiderRewardRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.CreateInsiderRewardResponse, _abc.Awaitable[_instance_ingestion_pb2.CreateInsiderRewardResponse]]:
         """Records one insider reward of an existing instance. Errors as for `CreateEvent`."""
 
     @_abc_1.abstractmethod
@@ -190,7 +190,7 @@ class InstanceIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _instance_ingestion_pb2.BatchCreateInsiderRewardsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_instance_ingestion_pb2.IngestResult, _abc.Awaitable[_instance_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_instance_ingestion_pb2.BatchCreateInsiderRewardsResponse, _abc.Awaitable[_instance_ingestion_pb2.BatchCreateInsiderRewardsResponse]]:
         """Records up to 5,000 insider rewards in one transaction. Errors as for
         `CreateInsiderReward`.
         """

@@ -92,6 +92,7 @@ class VoucherAnalyticsServiceStub:
 
     Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
     is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
     """
 
 @_typing.type_check_only
@@ -155,6 +156,7 @@ class VoucherAnalyticsServiceAsyncStub(VoucherAnalyticsServiceStub):
 
     Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
     is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
     """
 
 class VoucherAnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -251,6 +253,7 @@ class VoucherAnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
         is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
         """
 
 def add_VoucherAnalyticsServiceServicer_to_server(servicer: VoucherAnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

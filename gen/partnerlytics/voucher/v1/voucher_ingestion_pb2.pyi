@@ -109,7 +109,63 @@ class BatchCreateRedemptionsRequest(_message.Message):
     redemptions: _containers.RepeatedCompositeFieldContainer[RedemptionRecord]
     def __init__(self, redemptions: _Optional[_Iterable[_Union[RedemptionRecord, _Mapping]]] = ...) -> None: ...
 
-class IngestResult(_message.Message):
+class CreateVoucherResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateVouchersResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CreateCustomerResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateCustomersResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CreateValidationResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateValidationsResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CreateRedemptionResponse(_message.Message):
+    __slots__ = ("created_count", "duplicate_count")
+    CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    created_count: int
+    duplicate_count: int
+    def __init__(self, created_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class BatchCreateRedemptionsResponse(_message.Message):
     __slots__ = ("created_count", "duplicate_count")
     CREATED_COUNT_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]

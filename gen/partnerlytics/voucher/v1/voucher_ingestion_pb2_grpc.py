@@ -50,42 +50,42 @@ class VoucherIngestionServiceStub:
         self.CreateVoucher = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/CreateVoucher',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateVoucherRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateVoucherResponse.FromString,
                 _registered_method=True)
         self.BatchCreateVouchers = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateVouchers',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateVouchersRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateVouchersResponse.FromString,
                 _registered_method=True)
         self.CreateCustomer = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/CreateCustomer',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateCustomerRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateCustomerResponse.FromString,
                 _registered_method=True)
         self.BatchCreateCustomers = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateCustomers',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateCustomersRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateCustomersResponse.FromString,
                 _registered_method=True)
         self.CreateValidation = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/CreateValidation',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateValidationRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateValidationResponse.FromString,
                 _registered_method=True)
         self.BatchCreateValidations = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateValidations',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateValidationsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateValidationsResponse.FromString,
                 _registered_method=True)
         self.CreateRedemption = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/CreateRedemption',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateRedemptionRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateRedemptionResponse.FromString,
                 _registered_method=True)
         self.BatchCreateRedemptions = channel.unary_unary(
                 '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateRedemptions',
                 request_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateRedemptionsRequest.SerializeToString,
-                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+                response_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateRedemptionsResponse.FromString,
                 _registered_method=True)
 
 
@@ -113,7 +113,7 @@ class VoucherIngestionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchCreateVouchers(self, request, context):
-        """Records up to 5,000 vouchers in one transaction.
+        """Records up to 5,000 vouchers in one transaction. Errors as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,35 +127,37 @@ class VoucherIngestionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchCreateCustomers(self, request, context):
-        """Records up to 5,000 customers in one transaction.
+        """Records up to 5,000 customers in one transaction. Errors as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateValidation(self, request, context):
-        """Records one checkout attempt that validated a voucher.
+        """Records one checkout attempt that validated a voucher. Errors as for the
+        service; an unknown or foreign voucher or customer is a field violation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def BatchCreateValidations(self, request, context):
-        """Records up to 5,000 validations in one transaction.
+        """Records up to 5,000 validations in one transaction. Errors as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateRedemption(self, request, context):
-        """Records one completed order that used a voucher.
+        """Records one completed order that used a voucher. Errors as for the
+        service; an unknown or foreign voucher or customer is a field violation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def BatchCreateRedemptions(self, request, context):
-        """Records up to 5,000 redemptions in one transaction.
+        """Records up to 5,000 redemptions in one transaction. Errors as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,42 +169,42 @@ def add_VoucherIngestionServiceServicer_to_server(servicer, server):
             'CreateVoucher': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateVoucher,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateVoucherRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateVoucherResponse.SerializeToString,
             ),
             'BatchCreateVouchers': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateVouchers,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateVouchersRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateVouchersResponse.SerializeToString,
             ),
             'CreateCustomer': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCustomer,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateCustomerRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateCustomerResponse.SerializeToString,
             ),
             'BatchCreateCustomers': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateCustomers,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateCustomersRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateCustomersResponse.SerializeToString,
             ),
             'CreateValidation': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateValidation,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateValidationRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateValidationResponse.SerializeToString,
             ),
             'BatchCreateValidations': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateValidations,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateValidationsRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateValidationsResponse.SerializeToString,
             ),
             'CreateRedemption': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateRedemption,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateRedemptionRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateRedemptionResponse.SerializeToString,
             ),
             'BatchCreateRedemptions': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchCreateRedemptions,
                     request_deserializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateRedemptionsRequest.FromString,
-                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.SerializeToString,
+                    response_serializer=partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateRedemptionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -244,7 +246,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/CreateVoucher',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateVoucherRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateVoucherResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -271,7 +273,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateVouchers',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateVouchersRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateVouchersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -298,7 +300,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/CreateCustomer',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateCustomerRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -325,7 +327,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateCustomers',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateCustomersRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -352,7 +354,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/CreateValidation',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateValidationRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateValidationResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -379,7 +381,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateValidations',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateValidationsRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateValidationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -406,7 +408,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/CreateRedemption',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateRedemptionRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.CreateRedemptionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -433,7 +435,7 @@ class VoucherIngestionService:
             target,
             '/partnerlytics.voucher.v1.VoucherIngestionService/BatchCreateRedemptions',
             partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateRedemptionsRequest.SerializeToString,
-            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.IngestResult.FromString,
+            partnerlytics_dot_voucher_dot_v1_dot_voucher__ingestion__pb2.BatchCreateRedemptionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,22 +48,26 @@ class VoucherIngestionServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> VoucherIngestionServiceAsyncStub: ...
-    CreateVoucher: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateVoucherRequest, _voucher_ingestion_pb2.IngestResult]
+    CreateVoucher: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateVoucherRequest, _voucher_ingestion_pb2.CreateVoucherResponse]
     """Records one voucher. Errors as for the service."""
-    BatchCreateVouchers: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateVouchersRequest, _voucher_ingestion_pb2.IngestResult]
-    """Records up to 5,000 vouchers in one transaction."""
-    CreateCustomer: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateCustomerRequest, _voucher_ingestion_pb2.IngestResult]
+    BatchCreateVouchers: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateVouchersRequest, _voucher_ingestion_pb2.BatchCreateVouchersResponse]
+    """Records up to 5,000 vouchers in one transaction. Errors as for the service."""
+    CreateCustomer: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateCustomerRequest, _voucher_ingestion_pb2.CreateCustomerResponse]
     """Records one customer. Errors as for the service."""
-    BatchCreateCustomers: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateCustomersRequest, _voucher_ingestion_pb2.IngestResult]
-    """Records up to 5,000 customers in one transaction."""
-    CreateValidation: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateValidationRequest, _voucher_ingestion_pb2.IngestResult]
-    """Records one checkout attempt that validated a voucher."""
-    BatchCreateValidations: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateValidationsRequest, _voucher_ingestion_pb2.IngestResult]
-    """Records up to 5,000 validations in one transaction."""
-    CreateRedemption: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateRedemptionRequest, _voucher_ingestion_pb2.IngestResult]
-    """Records one completed order that used a voucher."""
-    BatchCreateRedemptions: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateRedemptionsRequest, _voucher_ingestion_pb2.IngestResult]
-    """Records up to 5,000 redemptions in one transaction."""
+    BatchCreateCustomers: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateCustomersRequest, _voucher_ingestion_pb2.BatchCreateCustomersResponse]
+    """Records up to 5,000 customers in one transaction. Errors as for the service."""
+    CreateValidation: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateValidationRequest, _voucher_ingestion_pb2.CreateValidationResponse]
+    """Records one checkout attempt that validated a voucher. Errors as for the
+    service; an unknown or foreign voucher or customer is a field violation.
+    """
+    BatchCreateValidations: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateValidationsRequest, _voucher_ingestion_pb2.BatchCreateValidationsResponse]
+    """Records up to 5,000 validations in one transaction. Errors as for the service."""
+    CreateRedemption: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateRedemptionRequest, _voucher_ingestion_pb2.CreateRedemptionResponse]
+    """Records one completed order that used a voucher. Errors as for the
+    service; an unknown or foreign voucher or customer is a field violation.
+    """
+    BatchCreateRedemptions: _grpc.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateRedemptionsRequest, _voucher_ingestion_pb2.BatchCreateRedemptionsResponse]
+    """Records up to 5,000 redemptions in one transaction. Errors as for the service."""
 
 @_typing.type_check_only
 class VoucherIngestionServiceAsyncStub(VoucherIngestionServiceStub):
@@ -83,22 +87,26 @@ class VoucherIngestionServiceAsyncStub(VoucherIngestionServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    CreateVoucher: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateVoucherRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    CreateVoucher: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateVoucherRequest, _voucher_ingestion_pb2.CreateVoucherResponse]  # type: ignore[assignment]
     """Records one voucher. Errors as for the service."""
-    BatchCreateVouchers: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateVouchersRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
-    """Records up to 5,000 vouchers in one transaction."""
-    CreateCustomer: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateCustomerRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
+    BatchCreateVouchers: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateVouchersRequest, _voucher_ingestion_pb2.BatchCreateVouchersResponse]  # type: ignore[assignment]
+    """Records up to 5,000 vouchers in one transaction. Errors as for the service."""
+    CreateCustomer: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateCustomerRequest, _voucher_ingestion_pb2.CreateCustomerResponse]  # type: ignore[assignment]
     """Records one customer. Errors as for the service."""
-    BatchCreateCustomers: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateCustomersRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
-    """Records up to 5,000 customers in one transaction."""
-    CreateValidation: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateValidationRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
-    """Records one checkout attempt that validated a voucher."""
-    BatchCreateValidations: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateValidationsRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
-    """Records up to 5,000 validations in one transaction."""
-    CreateRedemption: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateRedemptionRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
-    """Records one completed order that used a voucher."""
-    BatchCreateRedemptions: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateRedemptionsRequest, _voucher_ingestion_pb2.IngestResult]  # type: ignore[assignment]
-    """Records up to 5,000 redemptions in one transaction."""
+    BatchCreateCustomers: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateCustomersRequest, _voucher_ingestion_pb2.BatchCreateCustomersResponse]  # type: ignore[assignment]
+    """Records up to 5,000 customers in one transaction. Errors as for the service."""
+    CreateValidation: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateValidationRequest, _voucher_ingestion_pb2.CreateValidationResponse]  # type: ignore[assignment]
+    """Records one checkout attempt that validated a voucher. Errors as for the
+    service; an unknown or foreign voucher or customer is a field violation.
+    """
+    BatchCreateValidations: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateValidationsRequest, _voucher_ingestion_pb2.BatchCreateValidationsResponse]  # type: ignore[assignment]
+    """Records up to 5,000 validations in one transaction. Errors as for the service."""
+    CreateRedemption: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.CreateRedemptionRequest, _voucher_ingestion_pb2.CreateRedemptionResponse]  # type: ignore[assignment]
+    """Records one completed order that used a voucher. Errors as for the
+    service; an unknown or foreign voucher or customer is a field violation.
+    """
+    BatchCreateRedemptions: _aio.UnaryUnaryMultiCallable[_voucher_ingestion_pb2.BatchCreateRedemptionsRequest, _voucher_ingestion_pb2.BatchCreateRedemptionsResponse]  # type: ignore[assignment]
+    """Records up to 5,000 redemptions in one transaction. Errors as for the service."""
 
 class VoucherIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
     """VoucherIngestionService records voucher data over gRPC. Every RPC needs a secret key
@@ -121,7 +129,7 @@ class VoucherIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _voucher_ingestion_pb2.CreateVoucherRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_voucher_ingestion_pb2.CreateVoucherResponse, _abc.Awaitable[_voucher_ingestion_pb2.CreateVoucherResponse]]:
         """Records one voucher. Errors as for the service."""
 
     @_abc_1.abstractmethod
@@ -129,15 +137,15 @@ class VoucherIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _voucher_ingestion_pb2.BatchCreateVouchersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
-        """Records up to 5,000 vouchers in one transaction."""
+    ) -> _typing.Union[_voucher_ingestion_pb2.BatchCreateVouchersResponse, _abc.Awaitable[_voucher_ingestion_pb2.BatchCreateVouchersResponse]]:
+        """Records up to 5,000 vouchers in one transaction. Errors as for the service."""
 
     @_abc_1.abstractmethod
     def CreateCustomer(
         self,
         request: _voucher_ingestion_pb2.CreateCustomerRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
+    ) -> _typing.Union[_voucher_ingestion_pb2.CreateCustomerResponse, _abc.Awaitable[_voucher_ingestion_pb2.CreateCustomerResponse]]:
         """Records one customer. Errors as for the service."""
 
     @_abc_1.abstractmethod
@@ -145,39 +153,43 @@ class VoucherIngestionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _voucher_ingestion_pb2.BatchCreateCustomersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
-        """Records up to 5,000 customers in one transaction."""
+    ) -> _typing.Union[_voucher_ingestion_pb2.BatchCreateCustomersResponse, _abc.Awaitable[_voucher_ingestion_pb2.BatchCreateCustomersResponse]]:
+        """Records up to 5,000 customers in one transaction. Errors as for the service."""
 
     @_abc_1.abstractmethod
     def CreateValidation(
         self,
         request: _voucher_ingestion_pb2.CreateValidationRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
-        """Records one checkout attempt that validated a voucher."""
+    ) -> _typing.Union[_voucher_ingestion_pb2.CreateValidationResponse, _abc.Awaitable[_voucher_ingestion_pb2.CreateValidationResponse]]:
+        """Records one checkout attempt that validated a voucher. Errors as for the
+        service; an unknown or foreign voucher or customer is a field violation.
+        """
 
     @_abc_1.abstractmethod
     def BatchCreateValidations(
         self,
         request: _voucher_ingestion_pb2.BatchCreateValidationsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
-        """Records up to 5,000 validations in one transaction."""
+    ) -> _typing.Union[_voucher_ingestion_pb2.BatchCreateValidationsResponse, _abc.Awaitable[_voucher_ingestion_pb2.BatchCreateValidationsResponse]]:
+        """Records up to 5,000 validations in one transaction. Errors as for the service."""
 
     @_abc_1.abstractmethod
     def CreateRedemption(
         self,
         request: _voucher_ingestion_pb2.CreateRedemptionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
-        """Records one completed order that used a voucher."""
+    ) -> _typing.Union[_voucher_ingestion_pb2.CreateRedemptionResponse, _abc.Awaitable[_voucher_ingestion_pb2.CreateRedemptionResponse]]:
+        """Records one completed order that used a voucher. Errors as for the
+        service; an unknown or foreign voucher or customer is a field violation.
+        """
 
     @_abc_1.abstractmethod
     def BatchCreateRedemptions(
         self,
         request: _voucher_ingestion_pb2.BatchCreateRedemptionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_voucher_ingestion_pb2.IngestResult, _abc.Awaitable[_voucher_ingestion_pb2.IngestResult]]:
-        """Records up to 5,000 redemptions in one transaction."""
+    ) -> _typing.Union[_voucher_ingestion_pb2.BatchCreateRedemptionsResponse, _abc.Awaitable[_voucher_ingestion_pb2.BatchCreateRedemptionsResponse]]:
+        """Records up to 5,000 redemptions in one transaction. Errors as for the service."""
 
 def add_VoucherIngestionServiceServicer_to_server(servicer: VoucherIngestionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
