@@ -602,9 +602,9 @@ export interface components {
              * Format: date-time
              * @description When the order completed.
              */
-            occurred_at?: string;
+            occurred_at: string;
             /** @description The products of the order (each counts one conversion in `top_products`). */
-            product_ids: string[];
+            product_ids?: string[] | null;
         };
         /** @description CreateTrackingCodesRequest is the JSON body of `POST /v1/affiliate/tracking-codes:batch`. */
         "partnerlytics.affiliate.v1.CreateTrackingCodesRequest": {
@@ -648,39 +648,43 @@ export interface components {
         };
         /** @description EventRecord is one tracking event. */
         "partnerlytics.affiliate.v1.EventRecord": {
-            /** @description The client-chosen UUID of the event; the idempotency key. */
+            /**
+             * Format: uuid
+             * @description The client-chosen UUID of the event; the idempotency key.
+             */
             id: string;
             /**
              * @description `click`, `pageview`, `product_view`, `add_to_cart`, `remove_from_cart` or
              *     `thank_you_view` (a string, so that a bad value is reported with its path).
+             * @enum {string}
              */
-            type: string;
+            type: "click" | "pageview" | "product_view" | "add_to_cart" | "remove_from_cart" | "thank_you_view";
             /**
              * Format: date-time
              * @description When it happened; at most 5 minutes in the future.
              */
-            occurred_at?: string;
+            occurred_at: string;
             /** @description A registered tracking code; required for clicks, optional otherwise. */
-            tracking_code: string;
+            tracking_code?: string | null;
             /** @description The visitor session, 1 to 128 characters; required for pageviews. */
-            session_id: string;
+            session_id?: string | null;
             /** @description The page, an http(s) URL; required for clicks and pageviews. */
-            page_url: string;
+            page_url?: string | null;
             /** @description The referring URL, if any. */
-            referrer_url: string;
+            referrer_url?: string | null;
             /** @description The raw User-Agent header. */
-            user_agent: string;
+            user_agent?: string | null;
             /** @description ISO 3166-1 alpha-2 country code, if known. */
-            country: string;
+            country?: string | null;
             /** @description The `utm_source` parameter of the landing URL, if any. */
-            utm_source: string;
+            utm_source?: string | null;
             /** @description The `utm_medium` parameter of the landing URL, if any. */
-            utm_medium: string;
+            utm_medium?: string | null;
             /** @description The `utm_campaign` parameter of the landing URL, if any. */
-            utm_campaign: string;
+            utm_campaign?: string | null;
             /** @description The product; required for product views and cart events. */
-            product_id: string;
-        };
+            product_id?: string | null;
+        } & (unknown & unknown & unknown);
         /** @description Filters echoes the applied date range. */
         "partnerlytics.affiliate.v1.Filters": {
             /** @description The first day, `YYYY-MM-DD`. */
@@ -1004,7 +1008,7 @@ export interface components {
              * @description A JSON array of 1 to 50 instance UUIDs. It is a `Value` so that a missing list, an
              *     empty list and a value of the wrong type can each be reported as documented.
              */
-            instance_ids?: unknown;
+            instance_ids: string[];
         };
         /** @description GetInstanceDetailsResponse is the documented 200 body of the details endpoint. */
         "partnerlytics.instance.v1.GetInstanceDetailsResponse": {
@@ -1218,18 +1222,21 @@ export interface components {
          */
         "partnerlytics.landing.v1.TrackEventRequest": {
             /** @description Required: the tenant's id, a positive JSON integer. */
-            tenant_id?: unknown;
+            tenant_id: number;
             /**
              * @description Required: one of `pageview`, `click_whatsapp`, `click_call`,
              *     `click_toggle_currency`, `time_on_page`, `qr_scan`, `product_click`.
+             * @enum {string}
              */
-            event_type?: unknown;
+            event_type: "pageview" | "click_whatsapp" | "click_call" | "click_toggle_currency" | "time_on_page" | "qr_scan" | "product_click";
             /**
              * @description Optional: a JSON object of at most 50 keys and 4 KiB. A `time_on_page` event
              *     needs `seconds`, a number from 0 to 86400.
              */
-            metadata?: unknown;
-        };
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        } & unknown;
         /** @description TrackEventResponse is the documented 200 body. */
         "partnerlytics.landing.v1.TrackEventResponse": {
             /** @description Always true on success. */
@@ -1329,9 +1336,12 @@ export interface components {
              * @description Columns: any of `uses`, `discount`, `orders`, `conversion_rate`,
              *     `avg_order_value`, `revenue_impact`, `unique_customers`.
              */
-            metrics: string[];
-            /** @description `csv` (default), `json` or `xlsx`. */
-            format?: string;
+            metrics: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value" | "revenue_impact" | "unique_customers")[];
+            /**
+             * @description `csv` (default), `json` or `xlsx`.
+             * @enum {string|null}
+             */
+            format?: "csv" | "json" | "xlsx" | null;
             /** @description The last 30 days when absent; at most 90 days. */
             time_period?: components["schemas"]["partnerlytics.voucher.v1.ExportPeriod"];
         };
@@ -1402,9 +1412,9 @@ export interface components {
         /** @description ExportPeriod is the request's `time_period`, unparsed. */
         "partnerlytics.voucher.v1.ExportPeriod": {
             /** @description ISO 8601 date or date-time, as sent. */
-            start?: string;
+            start?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
             /** @description ISO 8601 date or date-time, as sent. */
-            end?: string;
+            end?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
         };
         /** @description GetExportResponse is the export's state; the fields of other states are omitted. */
         "partnerlytics.voucher.v1.GetExportResponse": {
@@ -1757,7 +1767,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/javascript": string;
+                    "text/javascript": string;
                 };
             };
         };
@@ -2162,16 +2172,16 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `true` or `false` to keep only instances with or without a purchase; absent for all. */
-                is_purchased?: string;
+                is_purchased?: "true" | "false";
                 /** @description `hour` (the last 60 minutes), `day` (the last 24 hours, the default) or `custom`. */
-                time_frame?: string;
+                time_frame?: "hour" | "day" | "custom";
                 /** @description ISO 8601 date (`YYYY-MM-DD`) or date-time; required when `time_frame` is `custom`. */
-                start_date?: string;
+                start_date?: string | unknown | unknown | unknown;
                 /**
                  * @description ISO 8601 date or date-time, not before `start_date`; a date covers its whole day.
                  *     Required when `time_frame` is `custom`.
                  */
-                end_date?: string;
+                end_date?: string | unknown | unknown | unknown;
                 /** @description The 1-based page number, a positive integer; 1 when absent. */
                 page?: string;
                 /** @description Rows per page, 1 to 100; 20 when absent. */
@@ -2279,7 +2289,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `first`, `last` or `all` (the default): which of each instance's events to return. */
-                events?: string;
+                events?: "first" | "last" | "all";
             };
             header?: never;
             path?: never;
@@ -2517,9 +2527,9 @@ export interface operations {
     };
     GetAffiliateAnalytics: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Required: the section to return. */
-                section?: string;
+                section: "stats" | "trends" | "charts" | "tables" | "recent_clicks" | "recent_conversions" | "recent_events";
                 /**
                  * @description The first day of the range, `YYYY-MM-DD` (UTC), not after `to`; 30 days before `to`
                  *     when absent. Any length is served; only a `charts` answer with a daily series
@@ -3480,9 +3490,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string;
+                start_date?: string | unknown | unknown | unknown;
                 /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string;
+                end_date?: string | unknown | unknown | unknown;
             };
             header?: never;
             path: {
@@ -3598,11 +3608,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string;
+                start_date?: string | unknown | unknown | unknown;
                 /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string;
+                end_date?: string | unknown | unknown | unknown;
                 /** @description `true` adds the `details` block; `false` when absent. */
-                include_details?: string;
+                include_details?: "true" | "false";
             };
             header?: never;
             path: {
@@ -3721,17 +3731,17 @@ export interface operations {
                  * @description `day` (default), `week` (ISO weeks, labelled by their Monday) or `month`
                  *     (labelled by its first day).
                  */
-                interval?: string;
+                interval?: "day" | "week" | "month";
                 /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string;
+                start_date?: string | unknown | unknown | unknown;
                 /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string;
+                end_date?: string | unknown | unknown | unknown;
                 /**
                  * @description Metrics to include in each point: any of `uses`, `discount`, `orders`,
                  *     `conversion_rate`, `avg_order_value`, repeated (`metrics=uses&metrics=orders`) or
                  *     comma-separated; all when absent.
                  */
-                metrics?: string[];
+                metrics?: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value")[];
             };
             header?: never;
             path: {
