@@ -357,6 +357,21 @@ class GetCampaignAnalyticsResponse:
 
 
 @dataclasses.dataclass(kw_only=True)
+class CreateSessionRequest:
+    """CreateSessionRequest has no fields: the key comes in the `authorization` header."""
+
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateSessionResponse:
+    """CreateSessionResponse carries the token, shown only once."""
+
+    success: bool
+    data: Session | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class Event:
     """Event is one tracked interaction of an instance."""
 
@@ -437,6 +452,26 @@ class ListInstanceAnalyticsResponse:
     data: list[InstanceSummary]
     pagination: PartnerPagination | None = None
     meta: Meta | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class RevokeSessionResponse:
+    """RevokeSessionResponse acknowledges the revocation, after commit."""
+
+    success: bool
+    id: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class Session:
+    """Session is a read-only session."""
+
+    id: str
+    token: str
+    scope: str
+    expires_at: datetime.datetime | None = None
+    expires_in: int
+    livemode: bool
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -749,6 +784,8 @@ OPERATIONS = {
     'GetOpenApiDocument': ('GET', '/openapi.json', (), None, 'gateway'),
     'ListInstanceAnalytics': ('GET', '/partner/v1/instances/analytics', ('is_purchased', 'time_frame', 'start_date', 'end_date', 'page', 'limit'), ListInstanceAnalyticsResponse, 'instance'),
     'GetInstanceDetails': ('POST', '/partner/v1/instances/analytics', ('events',), GetInstanceDetailsResponse, 'instance'),
+    'CreateSession': ('POST', '/partner/v1/sessions', (), CreateSessionResponse, 'instance'),
+    'RevokeSession': ('DELETE', '/partner/v1/sessions/{session_id}', ('session_id',), RevokeSessionResponse, 'instance'),
     'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), IngestResponse, 'affiliate'),
     'GetAffiliateAnalytics': ('GET', '/v1/affiliate/analytics', ('section', 'from', 'to', 'metrics', 'page', 'per_page', 'top_limit'), GetAffiliateAnalyticsResponse, 'affiliate'),
     'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), IngestResponse, 'affiliate'),

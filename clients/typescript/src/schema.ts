@@ -176,6 +176,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/partner/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchanges the secret key of the `authorization` header for a session.
+         * @description Exchanges the secret key of the `authorization` header for a session.
+         *
+         *     Errors: UNAUTHENTICATED (401) for a missing or invalid key; PERMISSION_DENIED (403)
+         *     for a key without `analytics:read`, or for a session token.
+         */
+        post: operations["CreateSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partner/v1/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revokes a session of the caller's account and mode (called with the session token itself, or with a key of the account).
+         * @description Revokes a session of the caller's account and mode (called with the session token
+         *     itself, or with a key of the account).
+         *
+         *     Errors: UNAUTHENTICATED (401); NOT_FOUND (404) for an unknown id, another account's,
+         *     an expired or an already revoked session.
+         */
+        delete: operations["RevokeSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/affiliate/affiliates:batch": {
         parameters: {
             query?: never;
@@ -872,6 +919,15 @@ export interface components {
             /** @description The request this response answers. */
             meta?: components["schemas"]["partnerlytics.partner.v1.Meta"];
         };
+        /** @description CreateSessionRequest has no fields: the key comes in the `authorization` header. */
+        "partnerlytics.instance.v1.CreateSessionRequest": Record<string, never>;
+        /** @description CreateSessionResponse carries the token, shown only once. */
+        "partnerlytics.instance.v1.CreateSessionResponse": {
+            /** @description Always true on success. */
+            success: boolean;
+            /** @description The session. */
+            data?: components["schemas"]["partnerlytics.instance.v1.Session"];
+        };
         /** @description Event is one tracked interaction of an instance. */
         "partnerlytics.instance.v1.Event": {
             /** @description The event's UUID. */
@@ -992,6 +1048,34 @@ export interface components {
             pagination?: components["schemas"]["partnerlytics.partner.v1.Pagination"];
             /** @description The request this response answers. */
             meta?: components["schemas"]["partnerlytics.partner.v1.Meta"];
+        };
+        /** @description RevokeSessionResponse acknowledges the revocation, after commit. */
+        "partnerlytics.instance.v1.RevokeSessionResponse": {
+            /** @description Always true on success. */
+            success: boolean;
+            /** @description The revoked session's id. */
+            id: string;
+        };
+        /** @description Session is a read-only session. */
+        "partnerlytics.instance.v1.Session": {
+            /** @description The session's id, for revoking it. */
+            id: string;
+            /** @description The bearer token (`sess_<mode>_` and 40 base-62 characters); never shown again. */
+            token: string;
+            /** @description Always `analytics:read`: every read method the key may call, no write. */
+            scope: string;
+            /**
+             * Format: date-time
+             * @description When the session ends (UTC).
+             */
+            expires_at?: string;
+            /**
+             * Format: int32
+             * @description Seconds from creation to `expires_at`.
+             */
+            expires_in: number;
+            /** @description True for a live-mode key's session, false for test mode. */
+            livemode: boolean;
         };
         /** @description Analytics is the `data` object of the dashboard. */
         "partnerlytics.landing.v1.Analytics": {
@@ -1551,6 +1635,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -1675,6 +1768,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -1772,6 +1874,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.landing.v1.LandingError"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1904,6 +2015,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2048,6 +2168,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2165,6 +2294,242 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. Answered by the gateway: the upstream service cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    CreateSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["partnerlytics.instance.v1.CreateSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.instance.v1.CreateSessionResponse"];
+                };
+            };
+            /** @description Bad Request. Answered by the gateway: a body the gateway cannot parse as the request's JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. Rate limit exceeded (`Retry-After` says when to retry). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. Answered by the gateway: the upstream service cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RevokeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id (a UUID). */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.instance.v1.RevokeSessionResponse"];
+                };
+            };
+            /** @description Bad Request. Answered by the gateway: a malformed request (e.g. a query parameter given twice). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. Rate limit exceeded (`Retry-After` says when to retry). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2263,6 +2628,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2384,6 +2758,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2482,6 +2865,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2594,6 +2986,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2699,6 +3100,15 @@ export interface operations {
                     "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -2797,6 +3207,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2918,6 +3337,15 @@ export interface operations {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -3015,6 +3443,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3158,6 +3595,15 @@ export interface operations {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -3257,6 +3703,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3375,6 +3830,15 @@ export interface operations {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
                 };
             };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error. Answered by the gateway: any other failure. */
             500: {
                 headers: {
@@ -3485,6 +3949,15 @@ export interface operations {
             };
             /** @description Too Many Requests. As the operation's description says. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
