@@ -131,9 +131,9 @@ def _gateway_hcm(
         },
         "route_config": {
             "name": "gateway",
-            **({"max_direct_response_body_size_bytes": max(
-                MAX_DIRECT_RESPONSE_BYTES, len(spec.encode("utf-8")) if spec is not None else 0)}
-               if any(f.assets for f in families) or spec is not None else {}),
+            # The assets, the dashboard's files (always served) and the OpenAPI document.
+            "max_direct_response_body_size_bytes": max(
+                MAX_DIRECT_RESPONSE_BYTES, len(spec.encode("utf-8")) if spec is not None else 0),
             "virtual_hosts": [{"name": "gateway", "domains": ["*"], "routes": routes}],
         },
         "http_filters": http_filters,
