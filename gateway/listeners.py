@@ -15,6 +15,7 @@ from gateway.common import (
     _socket_address,
     _typed,
 )
+from gateway.dashboard_routes import dashboard_mappers
 from gateway.edges import CODEC_MAX_HEADERS_COUNT, CODEC_MAX_REQUEST_HEADERS_KB
 from gateway.replies import _local_reply_config
 from gateway.routes import MAX_DIRECT_RESPONSE_BYTES
@@ -137,7 +138,8 @@ def _gateway_hcm(
             "virtual_hosts": [{"name": "gateway", "domains": ["*"], "routes": routes}],
         },
         "http_filters": http_filters,
-        "local_reply_config": _local_reply_config(families, serves_openapi=spec is not None),
+        "local_reply_config": _local_reply_config(families, serves_openapi=spec is not None,
+                                                  file_mappers=tuple(dashboard_mappers())),
         "access_log": _access_log(),
     }
     return hcm

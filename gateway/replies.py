@@ -95,11 +95,11 @@ def _family_mappers(family: Family) -> list[dict[str, Any]]:
     return mappers
 
 
-def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = False) -> dict[str, Any]:
+def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = False,
+                        file_mappers: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """`file_mappers`: those of other files the gateway serves (the dashboard's)."""
     mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json")] if serves_openapi else []
-    from gateway.dashboard_routes import dashboard_mappers  # it builds on this module
-
-    mappers.extend(dashboard_mappers())
+    mappers.extend(file_mappers)
     for family in families:
         mappers.extend(_asset_mappers(family))
         mappers.extend(_query_without_content_type_mappers(family))
