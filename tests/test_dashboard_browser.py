@@ -74,15 +74,16 @@ def test_every_view_shows_the_api_numbers(demo_stack):
             assert page.input_value("#key") == ""
             for view in VIEWS:
                 open_view(page, view)
-                numbers = page.eval_on_selector_all(
-                    "#view .num[data-api]", "els => els.map(e => [e.dataset.api, e.dataset.path, e.textContent])")
+                numbers = page.eval_on_selector_all("#view .num[data-api]", "els => els.map(e => "
+                                                    "[e.dataset.api, e.dataset.path, e.dataset.scale, e.textContent])")
                 assert numbers, f"the {view} view shows no number"
-                for source, path, text in numbers:
+                for source, path, scale, text in numbers:
                     if source not in answers:
                         response = api.get(source)
                         assert response.status_code == 200, (source, response.text)
                         answers[source] = response.json()
-                    expected = float(field(answers[source], path))
+                    # A fraction is shown as a percentage (scale 100), e.g. 0.281 as 28.1%.
+                    expected = float(field(answers[source], path)) * float(scale)
                     assert math.isclose(shown_number(text), round(expected, 2), abs_tol=0.006), (view, source, path, text)
                 checked[view] = len(numbers)
                 assert page.locator("#view .uplot").count() >= (0 if view == "instances" else 1), view

@@ -31,14 +31,18 @@ function el(tag: string, attrs: Record<string, string> = {}, ...children: (Node 
 }
 
 /** A number as shown, tagged with where it comes from: `data-api` the request (path and
- * query), `data-path` the field of its JSON answer (tests/test_dashboard_browser.py reads both). */
-function num(value: unknown, api: string, path: string, opts: { currency?: string; unit?: string } = {}): HTMLElement {
+ * query), `data-path` the field of its JSON answer, `data-scale` what it was multiplied
+ * by (a fraction shown as a percentage); tests/test_dashboard_browser.py reads all three. */
+function num(value: unknown, api: string, path: string,
+             opts: { currency?: string; unit?: string; fraction?: boolean } = {}): HTMLElement {
   if (value === null || value === undefined || value === "") return el("span", { class: "num none" }, "–");
-  const n = Number(value);
+  const scale = opts.fraction ? 100 : 1;
+  const n = Number(value) * scale;
   const text = opts.currency
     ? new Intl.NumberFormat("en-US", { style: "currency", currency: opts.currency }).format(n)
     : numberFormat.format(n);
-  return el("span", { class: "num", "data-api": api, "data-path": path }, text + (opts.unit ?? ""));
+  return el("span", { class: "num", "data-api": api, "data-path": path, "data-scale": String(scale) },
+    text + (opts.fraction ? "%" : opts.unit ?? ""));
 }
 
 function figure(label: string, value: HTMLElement): HTMLElement {
@@ -164,7 +168,7 @@ const campaignsView: View = {
         ["Purchases", num(s?.purchase_instances, src, "data.summary.purchase_instances")],
         ["Without purchase", num(s?.non_purchase_instances, src, "data.summary.non_purchase_instances")],
         ["Revenue", num(s?.total_revenue, src, "data.summary.total_revenue")],
-        ["Conversion rate", num(s?.conversion_rate, src, "data.summary.conversion_rate", { unit: "%" })],
+        ["Conversion rate", num(s?.conversion_rate, src, "data.summary.conversion_rate", { fraction: true })],
       ])));
     });
   },
@@ -234,7 +238,7 @@ const vouchersView: View = {
         figures([
           ["Uses", num(p?.total_uses, src, "performance.total_uses")],
           ["Discount", num(p?.total_discount, src, "performance.total_discount", { currency: cur })],
-          ["Conversion rate", num(p?.conversion_rate, src, "performance.conversion_rate", { unit: "%" })],
+          ["Conversion rate", num(p?.conversion_rate, src, "performance.conversion_rate", { fraction: true })],
           ["Avg order value", num(p?.avg_order_value, src, "performance.avg_order_value", { currency: cur })],
           ["Revenue impact", num(p?.revenue_impact, src, "performance.revenue_impact", { currency: cur })],
           ["Customers", num(p?.unique_customers, src, "performance.unique_customers")],
