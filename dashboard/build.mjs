@@ -5,7 +5,10 @@
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
-const out = new URL("../gateway/dashboard/", import.meta.url);
+// DASHBOARD_OUT: another folder (tests/test_dashboard_browser.py checks the committed build is fresh).
+const out = process.env.DASHBOARD_OUT
+  ? new URL(`file://${process.env.DASHBOARD_OUT.replace(/\/?$/, "/")}`)
+  : new URL("../gateway/dashboard/", import.meta.url);
 mkdirSync(out, { recursive: true });
 await build({
   entryPoints: ["src/main.ts"], bundle: true, minify: true, format: "iife", target: "es2020",

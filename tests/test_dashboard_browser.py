@@ -8,8 +8,11 @@ and signing out revokes its session.
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 import re
+import shutil
+import subprocess
 
 import httpx
 import pytest
@@ -21,7 +24,9 @@ from tests.conftest import whole_stack
 from tests.databases import scratch_database
 from tests.test_landing_browser import LAUNCH_ARGS, ensure_chromium
 
-SHOTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "img" / "dashboard"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "img" / "dashboard"
+DASHBOARD = ROOT / "dashboard"
 VIEWS = ("instances", "campaigns", "affiliate", "vouchers", "landing")
 PHONE = {"width": 390, "height": 844}
 
@@ -84,7 +89,8 @@ def test_every_view_shows_the_api_numbers(demo_stack):
                         answers[source] = response.json()
                     # A fraction is shown as a percentage (scale 100), e.g. 0.281 as 28.1%.
                     expected = float(field(answers[source], path)) * float(scale)
-                    assert math.isclose(shown_number(text), round(expected, 2), abs_tol=0.006), (view, source, path, text)
+                    assert math.isclose(shown_number(text), round(expected, 2), abs_tol=0.006), \
+                        (view, source, path, text)
                 checked[view] = len(numbers)
                 assert page.locator("#view .uplot").count() >= (0 if view == "instances" else 1), view
                 page.screenshot(path=str(SHOTS / f"{view}.png"), full_page=True)
@@ -123,3 +129,22 @@ def test_the_dashboard_files_are_served_with_a_same_origin_policy(demo_stack):
         refused = http.post("/dashboard/")
         assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
         assert http.get("/dashboard/nothing").status_code == 404
+
+
+def test_the_committed_build_is_the_build_of_the_sources(typescript_sdk, tmp_path):
+    """gateway/dashboard/ is what `make dashboard` makes of dashboard/src (npm ci as locked)."""
+    npm = shutil.which("npm")
+    assert npm, "npm (Node 20) is needed to build the dashboard"
+    marker = DASHBOARD / "node_modules" / ".package-lock.json"
+    if not marker.exists() or marker.stat().st_mtime < (DASHBOARD / "package-lock.json").stat().st_mtime:
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+    for script in ("check", "build"):
+        done = subprocess.run([npm, "run", "--silent", script], cwd=DASHBOARD, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "DASHBOARD_OUT": str(tmp_path)})
+        assert done.returncode == 0, done.stdout + done.stderr
+    committed = ROOT / "gateway" / "dashboard"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in committed.iterdir())
+    for built in tmp_path.iterdir():
+        assert built.read_bytes() == (committed / built.name).read_bytes(), f"{built.name}: run make dashboard"
