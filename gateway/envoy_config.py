@@ -46,6 +46,7 @@ from gateway.common import (  # noqa: F401 (re-exported: the renderer's public n
     TRANSCODER_FILTER_NAME,
     _socket_address,
 )
+from gateway.dashboard_routes import dashboard_routes
 from gateway.edges import _with_body_checks, _with_edge_limits
 from gateway.families import Family, default_upstream_addrs, http_families, registered
 from gateway.listeners import _gateway_hcm, _stats_listener
@@ -101,6 +102,7 @@ def render(
     spec = pathlib.Path(openapi_path).read_text(encoding="utf-8") if openapi_path else None
 
     routes: list[dict[str, Any]] = [_openapi_route(spec), _openapi_405_route()] if spec is not None else []
+    routes.extend(dashboard_routes())
     for family in FAMILIES:
         routes.extend(_asset_routes(family))
         routes.extend(_with_body_checks(family, _with_browser_policy(

@@ -15,6 +15,7 @@ from gateway.common import (
     _socket_address,
     _typed,
 )
+from gateway.dashboard_routes import dashboard_mappers
 from gateway.edges import CODEC_MAX_HEADERS_COUNT, CODEC_MAX_REQUEST_HEADERS_KB
 from gateway.replies import _local_reply_config
 from gateway.routes import MAX_DIRECT_RESPONSE_BYTES
@@ -131,13 +132,14 @@ def _gateway_hcm(
         },
         "route_config": {
             "name": "gateway",
-            **({"max_direct_response_body_size_bytes": max(
-                MAX_DIRECT_RESPONSE_BYTES, len(spec.encode("utf-8")) if spec is not None else 0)}
-               if any(f.assets for f in families) or spec is not None else {}),
+            # The assets, the dashboard's files (always served) and the OpenAPI document.
+            "max_direct_response_body_size_bytes": max(
+                MAX_DIRECT_RESPONSE_BYTES, len(spec.encode("utf-8")) if spec is not None else 0),
             "virtual_hosts": [{"name": "gateway", "domains": ["*"], "routes": routes}],
         },
         "http_filters": http_filters,
-        "local_reply_config": _local_reply_config(families, serves_openapi=spec is not None),
+        "local_reply_config": _local_reply_config(families, serves_openapi=spec is not None,
+                                                  file_mappers=tuple(dashboard_mappers())),
         "access_log": _access_log(),
     }
     return hcm

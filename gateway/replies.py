@@ -95,7 +95,9 @@ def _family_mappers(family: Family) -> list[dict[str, Any]]:
     return mappers
 
 
-def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = False) -> dict[str, Any]:
+def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = False,
+                        file_mappers: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """`file_mappers`: those of other files the gateway serves (the dashboard's)."""
     mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json"),
                                      _openapi_query_mapper()] if serves_openapi else []
     for family in families:

@@ -3,7 +3,7 @@ core's, then each family's (`ServiceFamily.models`, services/registry.py)."""
 
 import importlib
 
-from platform_core import accounts, audit, distribution, lifecycle, ratelimit, record_keys  # noqa: F401
+from platform_core import accounts, audit, distribution, lifecycle, ratelimit, record_keys, sessions  # noqa: F401
 from platform_core.db import Base
 from services.registry import families
 

@@ -68,6 +68,9 @@ class Principal:
     key_id: uuid.UUID
     mode: str
     scopes: frozenset[str]
+    # Set for a read-only session (platform_core/sessions.py): its id and end.
+    session_id: uuid.UUID | None = None
+    expires_at: dt.datetime | None = None
 
     @property
     def livemode(self) -> bool:

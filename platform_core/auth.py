@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import time
 from typing import Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from platform_core import accounts
+from platform_core import accounts, sessions
 from platform_core.accounts import Principal
 from platform_core.errors import PermissionDenied, Unauthenticated
 
@@ -42,30 +44,47 @@ class Authenticator:
         """The key's principal, or 401. A key without the format and checksum is refused
         here, in memory; only a well-formed key is looked up, by its SHA-256 digest."""
         key = _bearer(authorization)
-        if key is None or not accounts.is_well_formed(key):
+        if key is None or not (accounts.is_well_formed(key) or sessions.is_session_token(key)):
             raise Unauthenticated(message="Invalid or missing secret key")
         principal = await self._lookup(key)
-        if principal is None:
+        # A cached session is checked against its end too: it never outlives expires_at.
+        if principal is None or (principal.expires_at is not None
+                                 and principal.expires_at <= dt.datetime.now(dt.timezone.utc)):
             raise Unauthenticated(message="Invalid or missing secret key")
         return principal
 
     @staticmethod
-    def authorize(principal: Principal, scope: str) -> None:
-        """403 for a valid key without the scope (the principal is known: the call is audited with it)."""
+    def authorize(principal: Principal, scope: str, writes: bool = False) -> None:
+        """403 for a valid key without the scope, and for a read-only session on a method
+        that writes (the principal is known: the call is audited with it)."""
+        if principal.session_id is not None and writes:
+            raise PermissionDenied(
+                message="Insufficient permissions for this endpoint",
+                details="A read-only session cannot call a method that writes; use a secret key.",
+            )
         if scope not in principal.scopes:
             raise PermissionDenied(
                 message="Insufficient permissions for this endpoint",
                 details=f"The secret key lacks the {scope} scope.",
             )
 
+    def forget(self, metadata) -> None:
+        """Drops the cached principal of the call's bearer token (a revoked session)."""
+        key = _bearer({k: v for k, v in metadata or () if isinstance(v, str)}.get("authorization"))
+        if key is not None:
+            self._cache.pop(hashlib.sha256(key.encode("ascii", "replace")).hexdigest(), None)
+
     async def _lookup(self, key: str) -> Principal | None:
-        digest = accounts.hash_key(key).hex()
+        digest = hashlib.sha256(key.encode("ascii")).hexdigest()
         now = self._clock()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
         async with self._connect() as conn:
-            principal = await accounts.find_principal(conn, key)
+            if sessions.is_session_token(key):
+                principal = await sessions.find_session_principal(conn, key)
+            else:
+                principal = await accounts.find_principal(conn, key)
         if self._ttl > 0:
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()

@@ -27,6 +27,7 @@ DISTRIBUTION_COLUMN = "account_id"
 CORE_REFERENCE_TABLES: dict[str, str] = {
     "accounts": "the tenants themselves; every distributed table's foreign key points here",
     "api_keys": "authentication looks a key up by its hash before the account is known",
+    "api_sessions": "authentication looks a session up by its token's hash before the account is known",
     "account_retention": "one row per account, read whole by the maintenance job",
     "audit_log": "a 401 has no account to distribute by; append-only, written in batches",
     "rate_limit_windows": "keyed by limiter key (account, key or tenant source); small, UNLOGGED, short-lived",

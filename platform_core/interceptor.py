@@ -46,8 +46,12 @@ class MethodPolicy:
     scope: str | None
     bucket: str | None = None
     per_key: bool = False
+    # A method that writes (None: one that needs `ingest:write`) refuses read-only sessions.
+    writes: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.writes is None:
+            object.__setattr__(self, "writes", self.scope == "ingest:write")
         if self.scope is None and self.bucket is not None:
             raise ValueError("a public method has no account to count a bucket against")
 
@@ -88,7 +92,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             raise Internal(message=f"no access policy for {method}")
         if policy.scope is not None:
             ctx.principal = await self._auth.identify(metadata.get("authorization"))
-            self._auth.authorize(ctx.principal, policy.scope)
+            self._auth.authorize(ctx.principal, policy.scope, bool(policy.writes))
         if policy.bucket is None:
             return {}
         limit, window = self._limits[policy.bucket]

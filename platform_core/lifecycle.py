@@ -114,7 +114,7 @@ AGGREGATES = (
 INSTANCE_TREE = ("instances", "orders", "order_items", "insider_rewards", "instance_hourly_counts")
 # Rows without an account that carry their own deadline, swept once it passed (the
 # services sweep them too; the job makes sure it happens while they are down).
-EXPIRING = (("landing_salts", "expires_at"), ("rate_limit_windows", "expires_at"))
+EXPIRING = (("landing_salts", "expires_at"), ("rate_limit_windows", "expires_at"), ("api_sessions", "expires_at"))
 AUDIT_LOG = "audit_log"
 # What every other table keeps, and why: docs/lifecycle.md lists every table's rule, and
 # tests/test_retention.py checks that each table of the schema has exactly one.

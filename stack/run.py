@@ -345,6 +345,17 @@ def _landing_examples(url: str, key: str, page_url: str) -> str:
 """
 
 
+def dashboard_url(url: str) -> str:
+    """The dashboard with every demo campaign, voucher and landing tenant (the public API
+    lists none of them, so the page takes their ids from its address)."""
+    from stack.demo import CAMPAIGNS, LANDING_TENANTS, VOUCHER_CODES, _id, voucher_id
+
+    campaigns = ",".join(_id("campaign", i) for i in range(len(CAMPAIGNS)))
+    vouchers = ",".join(voucher_id(n) for n in range(len(VOUCHER_CODES)))
+    tenants = ",".join(str(t[0]) for t in LANDING_TENANTS)
+    return f"{url}/dashboard/?campaigns={campaigns}&vouchers={vouchers}&tenants={tenants}"
+
+
 def _demo_campaign() -> str:
     from stack.demo import _id
 
@@ -452,6 +463,7 @@ def main() -> None:
         print(_examples(stack.gateway_url, DEMO_KEY).replace(
             "{INSTANCE_GRPC_PORT}", str(stack.service_ports["instance"][0])).replace(CTRL_C, ""))
         print(_landing_examples(stack.gateway_url, DEMO_KEY, landing_page.url))
+        print(f"Partner dashboard (sign in with the demo key): {dashboard_url(stack.gateway_url)}\n")
         print(CTRL_C)
         while True:
             stack._check_alive()

@@ -110,6 +110,7 @@ class Ids:
     redemptions: list[str] = field(default_factory=list)
     export: str = field(default_factory=lambda: "export_" + secrets.token_hex(8))
     tenant: int = 0
+    session: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Instances without an order, for the probes that add one.
     spare: list[str] = field(default_factory=lambda: [str(uuid.uuid4()) for _ in range(4)])
 
@@ -219,6 +220,8 @@ async def _seed(stubs: "Calls", http: httpx.AsyncClient, ids: Ids) -> None:
     tenant = await stubs.call("partnerlytics.landing.v1.LandingTenantService/CreateTenant",
                               land.CreateTenantRequest(name=f"Tenant {t}", time_zone="Europe/Berlin"), ids.key)
     ids.tenant = tenant.tenant.id
+    from partnerlytics.instance.v1 import sessions_pb2
+    ids.session = (await stubs.call(S + "CreateSession", sessions_pb2.CreateSessionRequest(), ids.key)).data.id
     for n, kind in enumerate(["pageview", "click_whatsapp", "qr_scan"]):
         tracked = await http.post("/api/analytics/track", json={"tenant_id": ids.tenant, "event_type": kind},
                                   headers={"user-agent": BROWSER, "x-forwarded-for": f"203.0.113.{n + 1}"})
@@ -402,6 +405,7 @@ V = "partnerlytics.voucher.v1.VoucherIngestionService/"
 VA = "partnerlytics.voucher.v1.VoucherAnalyticsService/"
 L = "partnerlytics.landing.v1.LandingAnalyticsService/"
 LT = "partnerlytics.landing.v1.LandingTenantService/"
+S = "partnerlytics.instance.v1.SessionService/"
 
 
 def _instance(own, campaign, iid=None):
@@ -471,6 +475,8 @@ def _read_probes() -> list[Probe]:
 
 
 def _write_probes() -> list[Probe]:
+    from partnerlytics.instance.v1 import sessions_pb2 as sess
+
     now = _now()
 
     def w(method, label, build, roles, **kw):
@@ -543,6 +549,10 @@ def _write_probes() -> list[Probe]:
         w(LT + "CreateTenant", "new", lambda own, t: land.CreateTenantRequest(name="Tenant of A",
                                                                               time_zone="Europe/Berlin"),
           (), extra_varying=frozenset({"id"})),
+        # Sessions: A's new one is A's; B's session looks like a missing one to revoke.
+        w(S + "CreateSession", "new", lambda own, t: sess.CreateSessionRequest(), (),
+          extra_varying=frozenset({"id", "token", "expiresAt", "expires_at"})),
+        w(S + "RevokeSession", "foreign", lambda own, t: sess.RevokeSessionRequest(session_id=t.session), ("session",)),
     ]
 
 

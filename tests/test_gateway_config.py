@@ -115,8 +115,9 @@ def test_transcoder_options() -> None:
     transcoder = _filter(_render(), "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["proto_descriptor"] == str(DESCRIPTOR)
     assert transcoder["services"] == [s for f in envoy_config.FAMILIES for s in f.grpc_services]
-    assert transcoder["services"][:3] == [
+    assert transcoder["services"][:4] == [
         "partnerlytics.instance.v1.InstanceAnalyticsService",
+        "partnerlytics.instance.v1.SessionService",
         "partnerlytics.campaign.v1.CampaignAnalyticsService",
         "partnerlytics.landing.v1.LandingAnalyticsService",
     ]

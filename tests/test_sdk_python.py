@@ -193,6 +193,10 @@ async def test_async_client_calls_every_method(sdk_stack, seeded):
             assert (await call).data.created_count == 1
         assert "data-tenant" in await api.get_tracker_js()
         assert "openapi" in await api.get_openapi_document()
+        session = (await api.create_session()).data
+        async with AsyncClient(session.token, base_url=sdk_stack.base_url) as reader:
+            assert (await reader.list_instance_analytics(limit=1)).pagination.total == 3
+            assert (await reader.revoke_session(session.id)).id == session.id
 
 
 def test_an_error_of_each_family_is_its_typed_exception(sdk_stack, seeded):
@@ -242,7 +246,7 @@ def test_grpc_client_takes_typed_arguments_and_raises_rich_errors(sdk_stack, see
 
 def test_grpc_client_calls_a_method_of_every_service(sdk_stack, seeded):
     """One RPC of each service the other tests do not read, with typed arguments."""
-    families = {"instance": ["instance_analytics"], "campaign": ["campaign_analytics", "campaigns"],
+    families = {"instance": ["instance_analytics", "sessions"], "campaign": ["campaign_analytics", "campaigns"],
                 "affiliate": ["affiliate_analytics", "affiliate_ingestion"], "voucher": ["voucher_analytics"],
                 "landing": ["landing_analytics", "landing_tenants"]}
     channels = {family: grpc.insecure_channel(sdk_stack.grpc_target(family)) for family in families}
@@ -265,6 +269,9 @@ def test_grpc_client_calls_a_method_of_every_service(sdk_stack, seeded):
         assert api.landing_analytics.track_event(tenant_id=seeded.tenant_id, event_type="qr_scan").success
         assert len(api.landing_analytics.get_analytics(tenant_id=seeded.tenant_id).data.last_7_days) == 7
         assert api.landing_tenants.get_tenant(id=seeded.tenant_id).tenant.time_zone == "Europe/Berlin"
+        session = api.sessions.create_session().data
+        assert session.token.startswith("sess_test_") and session.scope == "analytics:read"
+        assert api.sessions.revoke_session(session_id=session.id).id == session.id
         with pytest.raises(TypeError, match="has no field"):
             api.landing_tenants.get_tenant(tenant=1)
     finally:

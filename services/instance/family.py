@@ -8,8 +8,9 @@ from platform_core.family import HttpFamily, ServiceFamily, serving
 
 def _specs(deps):
     from services.instance.servicer import service_specs
+    from services.instance.sessions import session_specs
 
-    return service_specs(deps)
+    return service_specs(deps) + session_specs(deps)
 
 
 def _gauges(deps):
@@ -29,8 +30,13 @@ FAMILY = ServiceFamily(
         name="instance",
         prefix="/partner/v1/",
         cluster="instance",
-        grpc_services=("partnerlytics.instance.v1.InstanceAnalyticsService",),
-        routes=(("/partner/v1/instances/analytics", ("GET", "POST")),),
+        grpc_services=("partnerlytics.instance.v1.InstanceAnalyticsService",
+                       "partnerlytics.instance.v1.SessionService"),
+        routes=(
+            ("/partner/v1/instances/analytics", ("GET", "POST")),
+            ("/partner/v1/sessions", ("POST",)),
+            ("/partner/v1/sessions/{session_id}", ("DELETE",)),
+        ),
         envelope="partner",
     ),
     gauges=_gauges,

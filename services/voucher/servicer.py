@@ -337,7 +337,7 @@ def service_specs(deps: Deps, settings: VoucherSettings) -> list[ServiceSpec]:
                 f"/{ANALYTICS}/GetVoucherPerformance": MethodPolicy(read, "vouchers.performance"),
                 f"/{ANALYTICS}/GetVoucherTrends": MethodPolicy(read, "vouchers.trends"),
                 f"/{ANALYTICS}/GetVoucherCustomers": MethodPolicy(read, "vouchers.customers"),
-                f"/{ANALYTICS}/CreateExport": MethodPolicy(read, "vouchers.export"),
+                f"/{ANALYTICS}/CreateExport": MethodPolicy(read, "vouchers.export", writes=True),
                 f"/{ANALYTICS}/GetExport": status,
                 f"/{ANALYTICS}/DownloadExport": status,
             },

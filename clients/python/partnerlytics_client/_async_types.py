@@ -89,5 +89,11 @@ class AsyncOperations:
     async def get_tracker_js(self) -> str:
         raise NotImplementedError()
 
+    async def create_session(self) -> m.CreateSessionResponse:
+        raise NotImplementedError()
+
+    async def revoke_session(self, session_id: str | uuid.UUID) -> m.RevokeSessionResponse:
+        raise NotImplementedError()
+
     async def get_openapi_document(self) -> dict[str, Any]:
         raise NotImplementedError()

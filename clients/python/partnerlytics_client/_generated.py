@@ -112,23 +112,14 @@ class ConversionRecord:
     commission: str | None = None
     currency: str | None = None
     occurred_at: datetime.datetime | None = None
-    product_ids: Any | None = None
+    product_ids: list[str] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
 class CreateTrackingCodesRequest:
-    """CreateTrackingCodesRequest is the JSON body of `POST /v1/affiliate/tracking-codes:batch`."""
+    """A model of the API."""
 
     tracking_codes: list[TrackingCodeRecord] | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
-class CreateTrackingCodesResponse:
-    """CreateTrackingCodesResponse acknowledges the committed records of `CreateTrackingCodes`."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -163,16 +154,16 @@ class EventRecord:
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     type: str | None = None
     occurred_at: datetime.datetime | None = None
-    tracking_code: Any | None = None
-    session_id: Any | None = None
-    page_url: Any | None = None
-    referrer_url: Any | None = None
-    user_agent: Any | None = None
-    country: Any | None = None
-    utm_source: Any | None = None
-    utm_medium: Any | None = None
-    utm_campaign: Any | None = None
-    product_id: Any | None = None
+    tracking_code: str | None = None
+    session_id: str | None = None
+    page_url: str | None = None
+    referrer_url: str | None = None
+    user_agent: str | None = None
+    country: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    product_id: str | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -190,6 +181,15 @@ class GetAffiliateAnalyticsResponse:
     success: bool
     message: str
     data: AnalyticsData | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class IngestResponse:
+    """IngestResponse is the body of every ingestion call, in the family's success shape."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -220,34 +220,16 @@ class ProductRecord:
 
 @dataclasses.dataclass(kw_only=True)
 class RecordConversionsRequest:
-    """RecordConversionsRequest is the JSON body of `POST /v1/affiliate/conversions:batch`."""
+    """A model of the API."""
 
     conversions: list[ConversionRecord] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
-class RecordConversionsResponse:
-    """RecordConversionsResponse acknowledges the committed records of `RecordConversions`."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
 class RecordEventsRequest:
-    """RecordEventsRequest is the JSON body of `POST /v1/affiliate/events:batch`."""
+    """A model of the API."""
 
     events: list[EventRecord] | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
-class RecordEventsResponse:
-    """RecordEventsResponse acknowledges the committed records of `RecordEvents`."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -318,34 +300,16 @@ class Trends:
 
 @dataclasses.dataclass(kw_only=True)
 class UpsertAffiliatesRequest:
-    """UpsertAffiliatesRequest is the JSON body of `POST /v1/affiliate/affiliates:batch`."""
+    """A model of the API."""
 
     affiliates: list[AffiliateRecord] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
-class UpsertAffiliatesResponse:
-    """UpsertAffiliatesResponse acknowledges the committed records of `UpsertAffiliates`."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
 class UpsertProductsRequest:
-    """UpsertProductsRequest is the JSON body of `POST /v1/affiliate/products:batch`."""
+    """A model of the API."""
 
     products: list[ProductRecord] | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
-class UpsertProductsResponse:
-    """UpsertProductsResponse acknowledges the committed records of `UpsertProducts`."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -393,6 +357,21 @@ class GetCampaignAnalyticsResponse:
 
 
 @dataclasses.dataclass(kw_only=True)
+class CreateSessionRequest:
+    """CreateSessionRequest has no fields: the key comes in the `authorization` header."""
+
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateSessionResponse:
+    """CreateSessionResponse carries the token, shown only once."""
+
+    success: bool
+    data: Session | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class Event:
     """Event is one tracked interaction of an instance."""
 
@@ -409,7 +388,7 @@ class Event:
 class GetInstanceDetailsBody:
     """GetInstanceDetailsBody is the JSON body of the details request."""
 
-    instance_ids: list[str] | None = None
+    instance_ids: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -473,6 +452,26 @@ class ListInstanceAnalyticsResponse:
     data: list[InstanceSummary]
     pagination: PartnerPagination | None = None
     meta: Meta | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class RevokeSessionResponse:
+    """RevokeSessionResponse acknowledges the revocation, after commit."""
+
+    success: bool
+    id: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class Session:
+    """Session is a read-only session."""
+
+    id: str
+    token: str
+    scope: str
+    expires_at: datetime.datetime | None = None
+    expires_in: int
+    livemode: bool
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -541,8 +540,8 @@ class LandingError:
 class TrackEventRequest:
     """TrackEventRequest is the documented body of `POST /api/analytics/track`."""
 
-    tenant_id: int | None = None
-    event_type: str | None = None
+    tenant_id: Any | None = None
+    event_type: Any | None = None
     metadata: Any | None = None
 
 
@@ -602,7 +601,7 @@ class CreateExportRequest:
 
     voucher_ids: list[str] | None = None
     metrics: list[str] | None = None
-    format: Any | None = None
+    format: str | None = None
     time_period: ExportPeriod | None = None
 
 
@@ -645,8 +644,8 @@ class CustomerSegment:
 class ExportPeriod:
     """ExportPeriod is the request's `time_period`, unparsed."""
 
-    start: Any | None = None
-    end: Any | None = None
+    start: str | None = None
+    end: str | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -785,12 +784,14 @@ OPERATIONS = {
     'GetOpenApiDocument': ('GET', '/openapi.json', (), None, 'gateway'),
     'ListInstanceAnalytics': ('GET', '/partner/v1/instances/analytics', ('is_purchased', 'time_frame', 'start_date', 'end_date', 'page', 'limit'), ListInstanceAnalyticsResponse, 'instance'),
     'GetInstanceDetails': ('POST', '/partner/v1/instances/analytics', ('events',), GetInstanceDetailsResponse, 'instance'),
-    'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), UpsertAffiliatesResponse, 'affiliate'),
+    'CreateSession': ('POST', '/partner/v1/sessions', (), CreateSessionResponse, 'instance'),
+    'RevokeSession': ('DELETE', '/partner/v1/sessions/{session_id}', ('session_id',), RevokeSessionResponse, 'instance'),
+    'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), IngestResponse, 'affiliate'),
     'GetAffiliateAnalytics': ('GET', '/v1/affiliate/analytics', ('section', 'from', 'to', 'metrics', 'page', 'per_page', 'top_limit'), GetAffiliateAnalyticsResponse, 'affiliate'),
-    'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), RecordConversionsResponse, 'affiliate'),
-    'RecordEvents': ('POST', '/v1/affiliate/events:batch', (), RecordEventsResponse, 'affiliate'),
-    'UpsertProducts': ('POST', '/v1/affiliate/products:batch', (), UpsertProductsResponse, 'affiliate'),
-    'CreateTrackingCodes': ('POST', '/v1/affiliate/tracking-codes:batch', (), CreateTrackingCodesResponse, 'affiliate'),
+    'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), IngestResponse, 'affiliate'),
+    'RecordEvents': ('POST', '/v1/affiliate/events:batch', (), IngestResponse, 'affiliate'),
+    'UpsertProducts': ('POST', '/v1/affiliate/products:batch', (), IngestResponse, 'affiliate'),
+    'CreateTrackingCodes': ('POST', '/v1/affiliate/tracking-codes:batch', (), IngestResponse, 'affiliate'),
     'CreateExport': ('POST', '/v1/analytics/export', (), CreateExportResponse, 'voucher'),
     'GetExport': ('GET', '/v1/analytics/export/{export_id}', ('export_id',), GetExportResponse, 'voucher'),
     'DownloadExport': ('GET', '/v1/analytics/export/{export_id}/download', ('export_id',), None, 'voucher'),

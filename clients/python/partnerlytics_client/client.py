@@ -59,6 +59,8 @@ OPERATION_METHODS = {
     "GetTodayAnalytics": "get_landing_today",
     "GetTrackerJs": "get_tracker_js",
     "GetOpenApiDocument": "get_openapi_document",
+    "CreateSession": "create_session",
+    "RevokeSession": "revoke_session",
 }
 # Spec parameter -> the method's argument, where a Python name differs.
 PARAMETER_ALIASES = {"from": "from_date", "to": "to_date"}
@@ -293,6 +295,16 @@ class _Operations:
     def get_tracker_js(self) -> str:
         """`GET /api/analytics/tracker.js`: the tracker script."""
         return self._run(Call("GetTrackerJs", raw=True, auth=False), lambda r: r.text)
+
+    # Read-only sessions
+
+    def create_session(self) -> m.CreateSessionResponse:
+        """`POST /partner/v1/sessions`: the key exchanged for a short-lived read-only session token."""
+        return self._run(Call("CreateSession", body={}))
+
+    def revoke_session(self, session_id: str | uuid.UUID) -> m.RevokeSessionResponse:
+        """`DELETE /partner/v1/sessions/{session_id}`: ends a session of the account."""
+        return self._run(Call("RevokeSession", path=dict(session_id=str(session_id))))
 
     # The gateway
 

@@ -42,6 +42,7 @@ SERVICES = {
     "voucher_ingestion": ("partnerlytics.voucher.v1.voucher_ingestion", "VoucherIngestionService"),
     "landing_analytics": ("partnerlytics.landing.v1.landing_analytics", "LandingAnalyticsService"),
     "landing_tenants": ("partnerlytics.landing.v1.tenants", "LandingTenantService"),
+    "sessions": ("partnerlytics.instance.v1.sessions", "SessionService"),
 }
 
 

@@ -153,7 +153,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface Call {
   operation: keyof operations;
   family: Family;
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   path: string;
   query?: Query;
   body?: unknown;
@@ -183,6 +183,8 @@ export const OPERATION_METHODS: { [Op in keyof operations]: keyof Client } = {
   GetTodayAnalytics: "getLandingToday",
   GetTrackerJs: "getTrackerJs",
   GetOpenApiDocument: "getOpenApiDocument",
+  CreateSession: "createSession",
+  RevokeSession: "revokeSession",
 };
 
 const seg = (value: string | number) => encodeURIComponent(String(value));
@@ -432,6 +434,19 @@ export class Client {
     const call: Call = { operation: "GetTrackerJs", family: "landing", method: "GET", path: "/api/analytics/tracker.js",
       auth: false };
     return (await this.send(call)).text();
+  }
+
+  // Read-only sessions
+
+  /** Exchanges the client's secret key for a short-lived read-only session (`data.token`). */
+  createSession(): Promise<Ok<"CreateSession">> {
+    return this.json({ operation: "CreateSession", family: "partner", method: "POST", path: "/partner/v1/sessions",
+      body: {} });
+  }
+
+  revokeSession(sessionId: string): Promise<Ok<"RevokeSession">> {
+    return this.json({ operation: "RevokeSession", family: "partner", method: "DELETE",
+      path: `/partner/v1/sessions/${seg(sessionId)}` });
   }
 
   // The gateway

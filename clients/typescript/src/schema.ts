@@ -176,6 +176,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/partner/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchanges the secret key of the `authorization` header for a session.
+         * @description Exchanges the secret key of the `authorization` header for a session.
+         *
+         *     Errors: UNAUTHENTICATED (401) for a missing or invalid key; PERMISSION_DENIED (403)
+         *     for a key without `analytics:read`, or for a session token.
+         */
+        post: operations["CreateSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partner/v1/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revokes a session of the caller's account and mode (called with the session token itself, or with a key of the account).
+         * @description Revokes a session of the caller's account and mode (called with the session token
+         *     itself, or with a key of the account).
+         *
+         *     Errors: UNAUTHENTICATED (401); NOT_FOUND (404) for an unknown id, another account's,
+         *     an expired or an already revoked session.
+         */
+        delete: operations["RevokeSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/affiliate/affiliates:batch": {
         parameters: {
             query?: never;
@@ -188,8 +235,6 @@ export interface paths {
         /**
          * Records or renames affiliates.
          * @description Records or renames affiliates.
-         *
-         *     Errors as for the service.
          */
         post: operations["UpsertAffiliates"];
         delete?: never;
@@ -238,8 +283,6 @@ export interface paths {
         /**
          * Records conversions (orders); `order_id` is the idempotency key.
          * @description Records conversions (orders); `order_id` is the idempotency key.
-         *
-         *     Errors as for the service; an unknown tracking code is a field violation.
          */
         post: operations["RecordConversions"];
         delete?: never;
@@ -262,8 +305,6 @@ export interface paths {
          * @description Records tracking events: clicks, pageviews, product views, cart changes and
          *     thank-you views. Device, browser and OS come from `user_agent`, the traffic
          *     source from `referrer_url` and the UTM parameters.
-         *
-         *     Errors as for the service; an unknown tracking code is a field violation.
          */
         post: operations["RecordEvents"];
         delete?: never;
@@ -284,8 +325,6 @@ export interface paths {
         /**
          * Records or renames products (the names `top_products` shows).
          * @description Records or renames products (the names `top_products` shows).
-         *
-         *     Errors as for the service.
          */
         post: operations["UpsertProducts"];
         delete?: never;
@@ -306,8 +345,6 @@ export interface paths {
         /**
          * Records tracking codes of existing affiliates. A code's affiliate never changes.
          * @description Records tracking codes of existing affiliates. A code's affiliate never changes.
-         *
-         *     Errors as for the service; an unknown affiliate is a field violation.
          */
         post: operations["CreateTrackingCodes"];
         delete?: never;
@@ -478,23 +515,14 @@ export interface components {
          *     exactly one section object, under the section's name.
          */
         "partnerlytics.affiliate.v1.AnalyticsData": {
-            /** @description The range the figures cover. */
             filters?: components["schemas"]["partnerlytics.affiliate.v1.Filters"];
-            /** @description The requested section's name. */
             section: string;
-            /** @description The `stats` section. */
             stats?: components["schemas"]["partnerlytics.affiliate.v1.Stats"];
-            /** @description The `trends` section. */
             trends?: components["schemas"]["partnerlytics.affiliate.v1.Trends"];
-            /** @description The `charts` section. */
             charts?: components["schemas"]["partnerlytics.affiliate.v1.Charts"];
-            /** @description The `tables` section. */
             tables?: components["schemas"]["partnerlytics.affiliate.v1.Tables"];
-            /** @description The `recent_clicks` section. */
             recent_clicks?: components["schemas"]["partnerlytics.affiliate.v1.ClickFeed"];
-            /** @description The `recent_conversions` section. */
             recent_conversions?: components["schemas"]["partnerlytics.affiliate.v1.ConversionFeed"];
-            /** @description The `recent_events` section. */
             recent_events?: components["schemas"]["partnerlytics.affiliate.v1.EventFeed"];
         };
         /** @description Chart is chart-ready data: `labels[i]` belongs to `data[i]`. */
@@ -509,38 +537,25 @@ export interface components {
          *     by count descending, then label). Present only when requested.
          */
         "partnerlytics.affiliate.v1.Charts": {
-            /** @description Clicks per day. */
             clicks_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Pageviews per day. */
             pageviews_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Clicks by device. */
             device_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Conversions per day. */
             conversions_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Revenue per day. */
             revenue_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Product views per day. */
             product_views_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Add-to-cart events per day. */
             add_to_carts_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Clicks by country. */
             country_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Clicks by browser. */
             browser_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Clicks by operating system. */
             os_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
-            /** @description Clicks by traffic source. */
             traffic_source_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
         };
         /** @description Click is a row of `recent_clicks`. */
         "partnerlytics.affiliate.v1.Click": {
             /** @description The click's number, assigned at ingestion (a whole number). */
             id: number;
-            /** @description The tracking code of the click. */
             tracking_code: string;
             /** @description A string, or null when the click had no referrer. */
             referrer_url?: unknown;
-            /** @description The page the click landed on. */
             page_url: string;
             /** @description `desktop`, `mobile`, `tablet`, `bot` or `unknown`, from the User-Agent. */
             device: string;
@@ -548,42 +563,32 @@ export interface components {
             country?: unknown;
             /**
              * Format: date-time
-             * @description When the click happened.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             created_at?: string;
         };
         /** @description ClickFeed is the `recent_clicks` section, newest first. */
         "partnerlytics.affiliate.v1.ClickFeed": {
-            /** @description The page's clicks. */
             data: components["schemas"]["partnerlytics.affiliate.v1.Click"][];
-            /** @description Where the page is in the feed. */
             pagination?: components["schemas"]["partnerlytics.affiliate.v1.Pagination"];
         };
         /** @description Conversion is a row of `recent_conversions`. Money is a decimal string. */
         "partnerlytics.affiliate.v1.Conversion": {
-            /** @description The conversion's number, assigned at ingestion (a whole number). */
             id: number;
-            /** @description The client's order id. */
             order_id: string;
-            /** @description The order total. */
             order_total: string;
-            /** @description The affiliate's commission. */
             commission: string;
-            /** @description The tracking code the conversion is attributed to. */
             tracking_code: string;
-            /** @description ISO 4217 currency code. */
             currency: string;
             /**
              * Format: date-time
-             * @description When the order happened.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             created_at?: string;
         };
         /** @description ConversionFeed is the `recent_conversions` section, newest first. */
         "partnerlytics.affiliate.v1.ConversionFeed": {
-            /** @description The page's conversions. */
             data: components["schemas"]["partnerlytics.affiliate.v1.Conversion"][];
-            /** @description Where the page is in the feed. */
             pagination?: components["schemas"]["partnerlytics.affiliate.v1.Pagination"];
         };
         /** @description ConversionRecord is one completed order. */
@@ -602,29 +607,17 @@ export interface components {
              * Format: date-time
              * @description When the order completed.
              */
-            occurred_at: string;
+            occurred_at?: string;
             /** @description The products of the order (each counts one conversion in `top_products`). */
-            product_ids?: string[] | null;
+            product_ids: string[];
         };
-        /** @description CreateTrackingCodesRequest is the JSON body of `POST /v1/affiliate/tracking-codes:batch`. */
         "partnerlytics.affiliate.v1.CreateTrackingCodesRequest": {
-            /** @description 1 to 5,000 tracking codes to record. */
             tracking_codes: components["schemas"]["partnerlytics.affiliate.v1.TrackingCodeRecord"][];
-        };
-        /** @description CreateTrackingCodesResponse acknowledges the committed records of `CreateTrackingCodes`. */
-        "partnerlytics.affiliate.v1.CreateTrackingCodesResponse": {
-            /** @description Always true. */
-            success: boolean;
-            /** @description Always "OK". */
-            message: string;
-            /** @description What the call did. */
-            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /** @description ErrorBody is the `error` object of this family's error envelope. */
         "partnerlytics.affiliate.v1.ErrorBody": {
             /** @description `UNAUTHORIZED`, `FORBIDDEN`, `VALIDATION_ERROR`, `RATE_LIMITED`, ... */
             code: string;
-            /** @description A human-readable explanation. */
             message: string;
             /** @description Field name -> messages; omitted when the error has none. */
             details?: Record<string, never>;
@@ -641,50 +634,42 @@ export interface components {
         };
         /** @description EventFeed is the `recent_events` section, newest first. */
         "partnerlytics.affiliate.v1.EventFeed": {
-            /** @description The page's events. */
             data: components["schemas"]["partnerlytics.affiliate.v1.TrackingEvent"][];
-            /** @description Where the page is in the feed. */
             pagination?: components["schemas"]["partnerlytics.affiliate.v1.Pagination"];
         };
         /** @description EventRecord is one tracking event. */
         "partnerlytics.affiliate.v1.EventRecord": {
-            /**
-             * Format: uuid
-             * @description The client-chosen UUID of the event; the idempotency key.
-             */
+            /** @description The client-chosen UUID of the event; the idempotency key. */
             id: string;
             /**
              * @description `click`, `pageview`, `product_view`, `add_to_cart`, `remove_from_cart` or
              *     `thank_you_view` (a string, so that a bad value is reported with its path).
-             * @enum {string}
              */
-            type: "click" | "pageview" | "product_view" | "add_to_cart" | "remove_from_cart" | "thank_you_view";
+            type: string;
             /**
              * Format: date-time
              * @description When it happened; at most 5 minutes in the future.
              */
-            occurred_at: string;
+            occurred_at?: string;
             /** @description A registered tracking code; required for clicks, optional otherwise. */
-            tracking_code?: string | null;
+            tracking_code: string;
             /** @description The visitor session, 1 to 128 characters; required for pageviews. */
-            session_id?: string | null;
+            session_id: string;
             /** @description The page, an http(s) URL; required for clicks and pageviews. */
-            page_url?: string | null;
+            page_url: string;
             /** @description The referring URL, if any. */
-            referrer_url?: string | null;
+            referrer_url: string;
             /** @description The raw User-Agent header. */
-            user_agent?: string | null;
+            user_agent: string;
             /** @description ISO 3166-1 alpha-2 country code, if known. */
-            country?: string | null;
-            /** @description The `utm_source` parameter of the landing URL, if any. */
-            utm_source?: string | null;
-            /** @description The `utm_medium` parameter of the landing URL, if any. */
-            utm_medium?: string | null;
-            /** @description The `utm_campaign` parameter of the landing URL, if any. */
-            utm_campaign?: string | null;
+            country: string;
+            /** @description UTM parameters of the landing URL, if any. */
+            utm_source: string;
+            utm_medium: string;
+            utm_campaign: string;
             /** @description The product; required for product views and cart events. */
-            product_id?: string | null;
-        } & (unknown & unknown & unknown);
+            product_id: string;
+        };
         /** @description Filters echoes the applied date range. */
         "partnerlytics.affiliate.v1.Filters": {
             /** @description The first day, `YYYY-MM-DD`. */
@@ -698,8 +683,15 @@ export interface components {
             success: boolean;
             /** @description Always "OK". */
             message: string;
-            /** @description The filters and the requested section. */
             data?: components["schemas"]["partnerlytics.affiliate.v1.AnalyticsData"];
+        };
+        /** @description IngestResponse is the body of every ingestion call, in the family's success shape. */
+        "partnerlytics.affiliate.v1.IngestResponse": {
+            /** @description Always true. */
+            success: boolean;
+            /** @description Always "OK". */
+            message: string;
+            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /** @description IngestResult counts what a call did. */
         "partnerlytics.affiliate.v1.IngestResult": {
@@ -717,20 +709,14 @@ export interface components {
         };
         /** @description Pagination of a feed (the document's names). */
         "partnerlytics.affiliate.v1.Pagination": {
-            /**
-             * Format: int32
-             * @description The page returned, from 1.
-             */
+            /** Format: int32 */
             current_page: number;
             /**
              * Format: int32
              * @description The last page, at least 1.
              */
             last_page: number;
-            /**
-             * Format: int32
-             * @description Rows per page.
-             */
+            /** Format: int32 */
             per_page: number;
             /** @description All rows of the range; a whole number carried as a double (see Stats). */
             total: number;
@@ -742,33 +728,11 @@ export interface components {
             /** @description The display name, 1 to 200 characters. */
             name: string;
         };
-        /** @description RecordConversionsRequest is the JSON body of `POST /v1/affiliate/conversions:batch`. */
         "partnerlytics.affiliate.v1.RecordConversionsRequest": {
-            /** @description 1 to 5,000 conversions to record. */
             conversions: components["schemas"]["partnerlytics.affiliate.v1.ConversionRecord"][];
         };
-        /** @description RecordConversionsResponse acknowledges the committed records of `RecordConversions`. */
-        "partnerlytics.affiliate.v1.RecordConversionsResponse": {
-            /** @description Always true. */
-            success: boolean;
-            /** @description Always "OK". */
-            message: string;
-            /** @description What the call did. */
-            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
-        };
-        /** @description RecordEventsRequest is the JSON body of `POST /v1/affiliate/events:batch`. */
         "partnerlytics.affiliate.v1.RecordEventsRequest": {
-            /** @description 1 to 5,000 tracking events to record. */
             events: components["schemas"]["partnerlytics.affiliate.v1.EventRecord"][];
-        };
-        /** @description RecordEventsResponse acknowledges the committed records of `RecordEvents`. */
-        "partnerlytics.affiliate.v1.RecordEventsResponse": {
-            /** @description Always true. */
-            success: boolean;
-            /** @description Always "OK". */
-            message: string;
-            /** @description What the call did. */
-            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /**
          * @description Stats are the totals of the range. A field is present only when its metric was
@@ -809,13 +773,13 @@ export interface components {
          *     holding a list so that an absent table is omitted and an empty one is `[]`.
          */
         "partnerlytics.affiliate.v1.Tables": {
-            /** @description TopPage rows. */
+            /** @description Any JSON value (google.protobuf.Value). */
             top_pages?: unknown;
-            /** @description TopTrackingCode rows. */
+            /** @description Any JSON value (google.protobuf.Value). */
             top_tracking_codes?: unknown;
-            /** @description TopAffiliate rows. */
+            /** @description Any JSON value (google.protobuf.Value). */
             top_affiliates?: unknown;
-            /** @description TopProduct rows. */
+            /** @description Any JSON value (google.protobuf.Value). */
             top_products?: unknown;
         };
         /** @description TrackingCodeRecord is a code that attributes traffic to an affiliate. */
@@ -830,28 +794,26 @@ export interface components {
          *     type and product. Absent values are null.
          */
         "partnerlytics.affiliate.v1.TrackingEvent": {
-            /** @description The event's number, assigned at ingestion (a whole number). */
             id: number;
             /**
              * @description `click`, `pageview`, `product_view`, `add_to_cart`, `remove_from_cart` or
              *     `thank_you_view`.
              */
             type: string;
-            /** @description The tracking code, or null. */
+            /** @description Any JSON value (google.protobuf.Value). */
             tracking_code?: unknown;
-            /** @description The referring URL, or null. */
+            /** @description Any JSON value (google.protobuf.Value). */
             referrer_url?: unknown;
-            /** @description The page, or null. */
+            /** @description Any JSON value (google.protobuf.Value). */
             page_url?: unknown;
-            /** @description The product, or null. */
+            /** @description Any JSON value (google.protobuf.Value). */
             product_id?: unknown;
-            /** @description `desktop`, `mobile`, `tablet`, `bot` or `unknown`, from the User-Agent. */
             device: string;
-            /** @description ISO 3166-1 alpha-2, or null when unknown. */
+            /** @description Any JSON value (google.protobuf.Value). */
             country?: unknown;
             /**
              * Format: date-time
-             * @description When the event happened.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             created_at?: string;
         };
@@ -861,50 +823,28 @@ export interface components {
          *     is 0 and this one is not (0 when both are 0). Present only when requested.
          */
         "partnerlytics.affiliate.v1.Trends": {
-            /** @description Change in clicks. */
+            /** @description Any JSON value (google.protobuf.Value). */
             clicks?: unknown;
-            /** @description Change in pageviews. */
+            /** @description Any JSON value (google.protobuf.Value). */
             pageviews?: unknown;
-            /** @description Change in unique visitors. */
+            /** @description Any JSON value (google.protobuf.Value). */
             visitors?: unknown;
-            /** @description Change in conversions. */
+            /** @description Any JSON value (google.protobuf.Value). */
             conversions?: unknown;
-            /** @description Change in revenue. */
+            /** @description Any JSON value (google.protobuf.Value). */
             revenue?: unknown;
-            /** @description Change in commission. */
+            /** @description Any JSON value (google.protobuf.Value). */
             commission?: unknown;
-            /** @description Change in product views. */
+            /** @description Any JSON value (google.protobuf.Value). */
             product_views?: unknown;
-            /** @description Change in add-to-cart events. */
+            /** @description Any JSON value (google.protobuf.Value). */
             add_to_carts?: unknown;
         };
-        /** @description UpsertAffiliatesRequest is the JSON body of `POST /v1/affiliate/affiliates:batch`. */
         "partnerlytics.affiliate.v1.UpsertAffiliatesRequest": {
-            /** @description 1 to 5,000 affiliates to record or rename. */
             affiliates: components["schemas"]["partnerlytics.affiliate.v1.AffiliateRecord"][];
         };
-        /** @description UpsertAffiliatesResponse acknowledges the committed records of `UpsertAffiliates`. */
-        "partnerlytics.affiliate.v1.UpsertAffiliatesResponse": {
-            /** @description Always true. */
-            success: boolean;
-            /** @description Always "OK". */
-            message: string;
-            /** @description What the call did. */
-            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
-        };
-        /** @description UpsertProductsRequest is the JSON body of `POST /v1/affiliate/products:batch`. */
         "partnerlytics.affiliate.v1.UpsertProductsRequest": {
-            /** @description 1 to 5,000 products to record or rename. */
             products: components["schemas"]["partnerlytics.affiliate.v1.ProductRecord"][];
-        };
-        /** @description UpsertProductsResponse acknowledges the committed records of `UpsertProducts`. */
-        "partnerlytics.affiliate.v1.UpsertProductsResponse": {
-            /** @description Always true. */
-            success: boolean;
-            /** @description Always "OK". */
-            message: string;
-            /** @description What the call did. */
-            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /** @description CampaignAnalytics is the `data` object of the response. */
         "partnerlytics.campaign.v1.CampaignAnalytics": {
@@ -979,6 +919,15 @@ export interface components {
             /** @description The request this response answers. */
             meta?: components["schemas"]["partnerlytics.partner.v1.Meta"];
         };
+        /** @description CreateSessionRequest has no fields: the key comes in the `authorization` header. */
+        "partnerlytics.instance.v1.CreateSessionRequest": Record<string, never>;
+        /** @description CreateSessionResponse carries the token, shown only once. */
+        "partnerlytics.instance.v1.CreateSessionResponse": {
+            /** @description Always true on success. */
+            success: boolean;
+            /** @description The session. */
+            data?: components["schemas"]["partnerlytics.instance.v1.Session"];
+        };
         /** @description Event is one tracked interaction of an instance. */
         "partnerlytics.instance.v1.Event": {
             /** @description The event's UUID. */
@@ -1008,7 +957,7 @@ export interface components {
              * @description A JSON array of 1 to 50 instance UUIDs. It is a `Value` so that a missing list, an
              *     empty list and a value of the wrong type can each be reported as documented.
              */
-            instance_ids: string[];
+            instance_ids?: unknown;
         };
         /** @description GetInstanceDetailsResponse is the documented 200 body of the details endpoint. */
         "partnerlytics.instance.v1.GetInstanceDetailsResponse": {
@@ -1099,6 +1048,34 @@ export interface components {
             pagination?: components["schemas"]["partnerlytics.partner.v1.Pagination"];
             /** @description The request this response answers. */
             meta?: components["schemas"]["partnerlytics.partner.v1.Meta"];
+        };
+        /** @description RevokeSessionResponse acknowledges the revocation, after commit. */
+        "partnerlytics.instance.v1.RevokeSessionResponse": {
+            /** @description Always true on success. */
+            success: boolean;
+            /** @description The revoked session's id. */
+            id: string;
+        };
+        /** @description Session is a read-only session. */
+        "partnerlytics.instance.v1.Session": {
+            /** @description The session's id, for revoking it. */
+            id: string;
+            /** @description The bearer token (`sess_<mode>_` and 40 base-62 characters); never shown again. */
+            token: string;
+            /** @description Always `analytics:read`: every read method the key may call, no write. */
+            scope: string;
+            /**
+             * Format: date-time
+             * @description When the session ends (UTC).
+             */
+            expires_at?: string;
+            /**
+             * Format: int32
+             * @description Seconds from creation to `expires_at`.
+             */
+            expires_in: number;
+            /** @description True for a live-mode key's session, false for test mode. */
+            livemode: boolean;
         };
         /** @description Analytics is the `data` object of the dashboard. */
         "partnerlytics.landing.v1.Analytics": {
@@ -1222,21 +1199,18 @@ export interface components {
          */
         "partnerlytics.landing.v1.TrackEventRequest": {
             /** @description Required: the tenant's id, a positive JSON integer. */
-            tenant_id: number;
+            tenant_id?: unknown;
             /**
              * @description Required: one of `pageview`, `click_whatsapp`, `click_call`,
              *     `click_toggle_currency`, `time_on_page`, `qr_scan`, `product_click`.
-             * @enum {string}
              */
-            event_type: "pageview" | "click_whatsapp" | "click_call" | "click_toggle_currency" | "time_on_page" | "qr_scan" | "product_click";
+            event_type?: unknown;
             /**
              * @description Optional: a JSON object of at most 50 keys and 4 KiB. A `time_on_page` event
              *     needs `seconds`, a number from 0 to 86400.
              */
-            metadata?: {
-                [key: string]: unknown;
-            } | null;
-        } & unknown;
+            metadata?: unknown;
+        };
         /** @description TrackEventResponse is the documented 200 body. */
         "partnerlytics.landing.v1.TrackEventResponse": {
             /** @description Always true on success. */
@@ -1336,52 +1310,36 @@ export interface components {
              * @description Columns: any of `uses`, `discount`, `orders`, `conversion_rate`,
              *     `avg_order_value`, `revenue_impact`, `unique_customers`.
              */
-            metrics: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value" | "revenue_impact" | "unique_customers")[];
-            /**
-             * @description `csv` (default), `json` or `xlsx`.
-             * @enum {string|null}
-             */
-            format?: "csv" | "json" | "xlsx" | null;
+            metrics: string[];
+            /** @description `csv` (default), `json` or `xlsx`. */
+            format?: string;
             /** @description The last 30 days when absent; at most 90 days. */
             time_period?: components["schemas"]["partnerlytics.voucher.v1.ExportPeriod"];
         };
         /** @description CreateExportResponse is the document's answer to an export request. */
         "partnerlytics.voucher.v1.CreateExportResponse": {
-            /** @description `export_` followed by 16 hex digits. */
             export_id: string;
-            /** @description `processing` when accepted. */
             status: string;
             /**
              * Format: date-time
-             * @description When the file is expected to be ready.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             estimated_completion?: string;
-            /** @description The file format: `csv`, `json` or `xlsx`. */
             format: string;
-            /**
-             * Format: int32
-             * @description Distinct vouchers in the export.
-             */
+            /** Format: int32 */
             voucher_count: number;
-            /** @description The exported columns. */
             metrics: string[];
         };
         /** @description CustomerInsights are the document's `customer_insights`. */
         "partnerlytics.voucher.v1.CustomerInsights": {
-            /**
-             * Format: int32
-             * @description Distinct customers who used the voucher in the period.
-             */
+            /** Format: int32 */
             total_customers: number;
             /**
              * Format: int32
              * @description Customers with no use of any of the account's vouchers before the period.
              */
             new_customers: number;
-            /**
-             * Format: int32
-             * @description Customers who used one of the account's vouchers before the period.
-             */
+            /** Format: int32 */
             returning_customers: number;
             /** @description Order totals of the period's uses / total_customers, minor units. */
             avg_customer_value: number;
@@ -1397,7 +1355,6 @@ export interface components {
         };
         /** @description CustomerSegment is one segment of the customers who used the voucher. */
         "partnerlytics.voucher.v1.CustomerSegment": {
-            /** @description The segment's name. */
             segment: string;
             /**
              * Format: int32
@@ -1411,14 +1368,11 @@ export interface components {
         };
         /** @description ExportPeriod is the request's `time_period`, unparsed. */
         "partnerlytics.voucher.v1.ExportPeriod": {
-            /** @description ISO 8601 date or date-time, as sent. */
-            start?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
-            /** @description ISO 8601 date or date-time, as sent. */
-            end?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
+            start?: string;
+            end?: string;
         };
         /** @description GetExportResponse is the export's state; the fields of other states are omitted. */
         "partnerlytics.voucher.v1.GetExportResponse": {
-            /** @description `export_` followed by 16 hex digits. */
             export_id: string;
             /** @description `processing`, `completed`, `failed` or `expired`. */
             status: string;
@@ -1427,88 +1381,69 @@ export interface components {
              * @description While processing.
              */
             estimated_completion?: string;
-            /** @description When completed: where the file is. */
+            /** @description When completed: where the file is, until when, how big ("2.5MB"), rows. */
             download_url?: string;
             /**
              * Format: date-time
-             * @description When completed: until when the file can be downloaded.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             expires_at?: string;
-            /** @description When completed: how big the file is, e.g. "2.5MB". */
             file_size?: string;
-            /**
-             * Format: int32
-             * @description When completed: the file's rows.
-             */
+            /** Format: int32 */
             record_count?: number;
             /**
              * Format: date-time
-             * @description When completed: when the file was ready.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             completed_at?: string;
             /** @description When failed: why. */
             reason?: string;
             /**
              * Format: date-time
-             * @description When failed: when it failed.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             failed_at?: string;
         };
         /** @description GetVoucherCustomersResponse is the document's bare object. */
         "partnerlytics.voucher.v1.GetVoucherCustomersResponse": {
-            /** @description The voucher's id. */
             voucher_id: string;
-            /** @description The voucher's code. */
             code: string;
-            /** @description The customers who used the voucher in the period. */
             customer_insights?: components["schemas"]["partnerlytics.voucher.v1.CustomerInsights"];
-            /** @description The analysed period. */
             time_period?: components["schemas"]["partnerlytics.voucher.v1.TimePeriod"];
-            /** @description ISO 4217 code of the voucher's amounts. */
             currency: string;
             /**
              * Format: date-time
-             * @description When the answer was computed.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             generated_at?: string;
         };
         /** @description GetVoucherPerformanceResponse is the document's bare object. */
         "partnerlytics.voucher.v1.GetVoucherPerformanceResponse": {
-            /** @description The voucher's id. */
             voucher_id: string;
-            /** @description The voucher's code. */
             code: string;
-            /** @description The totals over the period. */
             performance?: components["schemas"]["partnerlytics.voucher.v1.Performance"];
             /** @description Present only with `include_details=true`. */
             details?: components["schemas"]["partnerlytics.voucher.v1.PerformanceDetails"];
-            /** @description The analysed period. */
             time_period?: components["schemas"]["partnerlytics.voucher.v1.TimePeriod"];
             /** @description ISO 4217 code of the voucher's amounts. */
             currency: string;
             /**
              * Format: date-time
-             * @description When the answer was computed.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             generated_at?: string;
         };
         /** @description GetVoucherTrendsResponse is the document's bare object. */
         "partnerlytics.voucher.v1.GetVoucherTrendsResponse": {
-            /** @description The voucher's id. */
             voucher_id: string;
-            /** @description The voucher's code. */
             code: string;
-            /** @description The interval of the points: `day`, `week` or `month`. */
             interval: string;
-            /** @description One point per interval of the period, oldest first. */
             trends: components["schemas"]["partnerlytics.voucher.v1.TrendPoint"][];
-            /** @description The figures of the whole period. */
             summary?: components["schemas"]["partnerlytics.voucher.v1.TrendSummary"];
-            /** @description ISO 4217 code of the voucher's amounts. */
             currency: string;
             /**
              * Format: date-time
-             * @description When the answer was computed.
+             * @description RFC 3339 in UTC with a `Z` suffix.
              */
             generated_at?: string;
         };
@@ -1562,19 +1497,15 @@ export interface components {
              * @description Customers who used one of the account's vouchers before the period.
              */
             returning_customers: number;
-            /** @description The first use in the period; null without uses. */
+            /** @description The first and the last use in the period; null without uses. */
             first_use_at?: unknown;
-            /** @description The last use in the period; null without uses. */
+            /** @description Any JSON value (google.protobuf.Value). */
             last_use_at?: unknown;
         };
         /** @description RegionShare is one region of the customers who used the voucher. */
         "partnerlytics.voucher.v1.RegionShare": {
-            /** @description The region's name. */
             region: string;
-            /**
-             * Format: int32
-             * @description Distinct customers of the region who used the voucher.
-             */
+            /** Format: int32 */
             count: number;
             /** @description count / total_customers * 100, rounded to 2 decimals. */
             percentage: number;
@@ -1596,31 +1527,21 @@ export interface components {
         "partnerlytics.voucher.v1.TrendPoint": {
             /** @description The interval's first day, `YYYY-MM-DD`. */
             date: string;
-            /**
-             * Format: int32
-             * @description Completed orders that used the voucher.
-             */
+            /** Format: int32 */
             uses?: number;
-            /** @description Sum of the discounts granted, minor units. */
             discount?: number;
             /**
              * Format: int32
              * @description Checkout attempts that validated the voucher.
              */
             orders?: number;
-            /** @description uses / orders, a fraction. */
             conversion_rate?: number;
-            /** @description Average order total of the uses, minor units. */
             avg_order_value?: number;
         };
         /** @description TrendSummary covers the whole period. */
         "partnerlytics.voucher.v1.TrendSummary": {
-            /**
-             * Format: int32
-             * @description Uses over the whole period.
-             */
+            /** Format: int32 */
             total_period_uses: number;
-            /** @description Discounts granted over the whole period, minor units. */
             total_period_discount: number;
             /** @description Uses per day of the period, rounded to 2 decimals. */
             avg_daily_uses: number;
@@ -1767,7 +1688,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/javascript": string;
+                    "application/javascript": string;
                 };
             };
         };
@@ -2172,16 +2093,16 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `true` or `false` to keep only instances with or without a purchase; absent for all. */
-                is_purchased?: "true" | "false";
+                is_purchased?: string;
                 /** @description `hour` (the last 60 minutes), `day` (the last 24 hours, the default) or `custom`. */
-                time_frame?: "hour" | "day" | "custom";
+                time_frame?: string;
                 /** @description ISO 8601 date (`YYYY-MM-DD`) or date-time; required when `time_frame` is `custom`. */
-                start_date?: string | unknown | unknown | unknown;
+                start_date?: string;
                 /**
                  * @description ISO 8601 date or date-time, not before `start_date`; a date covers its whole day.
                  *     Required when `time_frame` is `custom`.
                  */
-                end_date?: string | unknown | unknown | unknown;
+                end_date?: string;
                 /** @description The 1-based page number, a positive integer; 1 when absent. */
                 page?: string;
                 /** @description Rows per page, 1 to 100; 20 when absent. */
@@ -2289,7 +2210,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `first`, `last` or `all` (the default): which of each instance's events to return. */
-                events?: "first" | "last" | "all";
+                events?: string;
             };
             header?: never;
             path?: never;
@@ -2411,6 +2332,233 @@ export interface operations {
             };
         };
     };
+    CreateSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["partnerlytics.instance.v1.CreateSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.instance.v1.CreateSessionResponse"];
+                };
+            };
+            /** @description Bad Request. Answered by the gateway: a body the gateway cannot parse as the request's JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. Rate limit exceeded (`Retry-After` says when to retry). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. Answered by the gateway: the upstream service cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RevokeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id (a UUID). */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.instance.v1.RevokeSessionResponse"];
+                };
+            };
+            /** @description Bad Request. Answered by the gateway: a malformed request (e.g. a query parameter given twice). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. Rate limit exceeded (`Retry-After` says when to retry). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. Answered by the gateway: the upstream service cannot be reached. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.partner.v1.ErrorEnvelope"];
+                };
+            };
+        };
+    };
     UpsertAffiliates: {
         parameters: {
             query?: never;
@@ -2430,7 +2578,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.UpsertAffiliatesResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -2527,9 +2675,9 @@ export interface operations {
     };
     GetAffiliateAnalytics: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Required: the section to return. */
-                section: "stats" | "trends" | "charts" | "tables" | "recent_clicks" | "recent_conversions" | "recent_events";
+                section?: string;
                 /**
                  * @description The first day of the range, `YYYY-MM-DD` (UTC), not after `to`; 30 days before `to`
                  *     when absent. Any length is served; only a `charts` answer with a daily series
@@ -2667,7 +2815,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.RecordConversionsResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -2781,7 +2929,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.RecordEventsResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -2895,7 +3043,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.UpsertProductsResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -3009,7 +3157,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.CreateTrackingCodesResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -3345,7 +3493,6 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description `export_` followed by 16 hex digits. */
                 export_id: string;
             };
             cookie?: never;
@@ -3489,14 +3636,11 @@ export interface operations {
     GetVoucherCustomers: {
         parameters: {
             query?: {
-                /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string | unknown | unknown | unknown;
-                /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string | unknown | unknown | unknown;
+                start_date?: string;
+                end_date?: string;
             };
             header?: never;
             path: {
-                /** @description `v_` followed by 16 hex digits. */
                 voucher_id: string;
             };
             cookie?: never;
@@ -3608,11 +3752,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string | unknown | unknown | unknown;
+                start_date?: string;
                 /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string | unknown | unknown | unknown;
+                end_date?: string;
                 /** @description `true` adds the `details` block; `false` when absent. */
-                include_details?: "true" | "false";
+                include_details?: string;
             };
             header?: never;
             path: {
@@ -3731,21 +3875,18 @@ export interface operations {
                  * @description `day` (default), `week` (ISO weeks, labelled by their Monday) or `month`
                  *     (labelled by its first day).
                  */
-                interval?: "day" | "week" | "month";
-                /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string | unknown | unknown | unknown;
-                /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string | unknown | unknown | unknown;
+                interval?: string;
+                start_date?: string;
+                end_date?: string;
                 /**
                  * @description Metrics to include in each point: any of `uses`, `discount`, `orders`,
                  *     `conversion_rate`, `avg_order_value`, repeated (`metrics=uses&metrics=orders`) or
                  *     comma-separated; all when absent.
                  */
-                metrics?: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value")[];
+                metrics?: string[];
             };
             header?: never;
             path: {
-                /** @description `v_` followed by 16 hex digits. */
                 voucher_id: string;
             };
             cookie?: never;

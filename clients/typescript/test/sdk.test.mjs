@@ -127,6 +127,17 @@ test("landing analytics, the tracker and the served spec", async () => {
   assert.equal((await api.getOpenApiDocument()).openapi, spec.openapi);
 });
 
+test("a read-only session reads, cannot write, and ends when revoked", async () => {
+  const { data: session } = await api.createSession();
+  assert.match(session.token, /^sess_test_[A-Za-z0-9]{40}$/);
+  const reader = new Client({ apiKey: session.token, baseUrl });
+  assert.equal(typeof (await reader.getLandingAnalytics(seed.tenant_id)).data.visitors_week, "number");
+  const refused = await rejects(reader.createSession(), PartnerApiError);
+  assert.equal(refused.status, 403);
+  assert.deepEqual(await reader.revokeSession(session.id), { success: true, id: session.id });
+  assert.equal((await rejects(reader.getLandingAnalytics(seed.tenant_id), LandingApiError)).status, 401);
+});
+
 test("an error of each family is its typed error with the request id", async () => {
   const partner = await rejects(api.listInstanceAnalytics({ limit: 0, page: 0 }), PartnerApiError);
   assert.equal(partner.status, 400);
