@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run dashboard test test-citus citus proto proto-lint proto-breaking proto-baseline gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
+.PHONY: help venv run dashboard dashboard-screenshots test test-citus citus proto proto-lint proto-breaking proto-baseline gateway-config sdk bench bench-quick soak chaos fuzz lock admin clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ DASHBOARD := dashboard
 dashboard: $(TS_SDK)/node_modules/.package-lock.json ## Build the partner dashboard into gateway/dashboard/ (committed; docs/dashboard.md)
 	cd $(TS_SDK) && npm run --silent build
 	cd $(DASHBOARD) && npm ci --no-audit --no-fund && npm run --silent check && npm run --silent build
+
+dashboard-screenshots: $(STAMP) ## Retake the committed dashboard screenshots (docs/img/dashboard/) with the browser test
+	DASHBOARD_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_dashboard_browser.py
 
 sdk: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json ## Regenerate the SDKs' models and types from docs/openapi.json (after make proto)
 	$(PY) tools/gensdk.py
