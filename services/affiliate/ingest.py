@@ -30,6 +30,7 @@ from platform_core.record_keys import claiming_insert
 from services.affiliate.classify import parse_user_agent, traffic_source
 from services.affiliate.errors import validation_failed
 from services.affiliate.models import COUNTERS
+from services.webhooks import outbox as webhooks
 
 MAX_BATCH = 5000
 MAX_FUTURE = dt.timedelta(minutes=5)
@@ -436,11 +437,13 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
                                                   await _new_orders(session, who, rows), returning="order_id")}
     deltas = Deltas()
     created = 0
+    recorded = []
     for row in rows:
         if row["order_id"] not in inserted:
             continue  # a retry: already counted
         inserted.discard(row["order_id"])
         created += 1
+        recorded.append(row)
         day = row["occurred_at"].date()
         for dimension, label in (("total", ""), ("code", row["tracking_code"])):
             deltas.add(dimension, day, label, "conversions")
@@ -449,4 +452,5 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
         for product in row["product_ids"]:
             deltas.add("product", day, product, "conversions")
     await deltas.apply(session, who)
+    await webhooks.emit(session, who, [("affiliate.conversion.recorded", webhooks.conversion(row)) for row in recorded])
     return await _committed(session, len(records), created, "conversions")
