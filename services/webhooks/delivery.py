@@ -225,7 +225,7 @@ class DeliveryWorker:
             if not busy:
                 try:
                     await asyncio.wait_for(stop.wait(), self._settings.poll_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     def _http(self) -> httpx.AsyncClient:

@@ -24,8 +24,8 @@ async def serve(deps):
     """The servicer, with WEBHOOK_WORKERS delivery workers running next to it as asyncio
     tasks (0: only `python -m services.webhooks.worker` delivers)."""
     from services.webhooks.config import load
-    from services.webhooks.worker import run_workers
     from services.webhooks.servicer import service_specs
+    from services.webhooks.worker import run_workers
 
     own = load()
     stop = asyncio.Event()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from partnerlytics.webhooks.v1 import webhooks_pb2 as pb, webhooks_pb2_grpc as pb_grpc
+from partnerlytics.webhooks.v1 import webhooks_pb2 as pb
+from partnerlytics.webhooks.v1 import webhooks_pb2_grpc as pb_grpc
 from sqlalchemy import delete, select
 
 from platform_core import context
