@@ -9,11 +9,17 @@ delays of a few milliseconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import http.server
+import os
+import pathlib
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -82,12 +88,18 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.scripts: dict[str, list[int]] = {}  # path -> statuses to answer in turn (200 once spent)
+        # path -> (arrived, release): the first request to it waits for `release`.
+        self.holds: dict[str, tuple[threading.Event, threading.Event]] = {}
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                hold = receiver.holds.pop(self.path, None)
+                if hold is not None:
+                    hold[0].set()
+                    hold[1].wait(60)
                 script = receiver.scripts.get(self.path, [])
                 status = script.pop(0) if script else 200
                 self.send_response(status)
@@ -99,6 +111,10 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def hold_first(self, path: str) -> tuple[threading.Event, threading.Event]:
+        self.holds[path] = (threading.Event(), threading.Event())
+        return self.holds[path]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
@@ -112,6 +128,8 @@ def receiver():
     made = Receiver()
     made.thread.start()
     yield made
+    for _, release in list(made.holds.values()):
+        release.set()
     made.server.shutdown()
     made.server.server_close()
 
@@ -307,6 +325,39 @@ async def test_after_a_rotation_both_secrets_verify_until_the_old_one_expires(
     latest = receiver.at("/rotate")[-1]
     assert_signed(latest, rotated.secret)
     assert not verify(latest.headers["partnerlytics-signature"], latest.body, created.secret, time.time())
+
+
+async def test_a_standalone_worker_killed_mid_send_leaves_the_event_to_another_worker(
+        deps, make_tenant, receiver, webhooks_channel, database_url, tmp_path):
+    tenant = await make_tenant()
+    created = await endpoint(webhooks_channel, tenant, receiver.url("/killed"))
+    arrived, release = receiver.hold_first("/killed")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DATABASE_URL": database_url, "WEBHOOK_ALLOW_PRIVATE_URLS": "1", "WEBHOOK_WORKERS": "1",
+           "WEBHOOK_LEASE_SECONDS": "1", "WEBHOOK_POLL_SECONDS": "0.05",
+           "PYTHONPATH": os.pathsep.join([str(root), str(root / "gen")])}
+    log = open(tmp_path / "worker.log", "wb")
+    worker = subprocess.Popen([sys.executable, "-m", "services.webhooks.worker"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        sent = await webhooks_channel.SendTestWebhookEvent(wpb.SendTestWebhookEventRequest(id=created.endpoint.id),
+                                                           metadata=tenant.md())
+        assert await asyncio.to_thread(arrived.wait, 60), (tmp_path / "worker.log").read_text()
+        worker.send_signal(signal.SIGKILL)  # mid-send: the receiver has the request, no answer was read
+        worker.wait(30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            worker.kill()
+        worker.wait(30)
+        log.close()
+    release.set()
+    await drain(deps, tenant.account_id)  # once the dead worker's lease ran out, this one delivers it
+    got = receiver.at("/killed")
+    assert [r.event().id for r in got] == [sent.event_id] * 2
+    async with deps.reader() as conn:
+        row = (await conn.execute(text("SELECT status, attempts FROM webhook_deliveries WHERE account_id = :a"),
+                                  {"a": tenant.account_id})).one()
+    assert tuple(row) == ("succeeded", 2)
 
 
 # ---------------------------------------------------------------------------------------
