@@ -296,6 +296,28 @@ async def test_a_500_then_200_delivers_the_same_event_twice_and_a_410_disables(
             "SELECT endpoint_id, status || '/' || attempts || '/' || response_code FROM webhook_deliveries "
             "WHERE account_id = :a"), {"a": tenant.account_id})).all())
     assert rows == {flaky.endpoint.id: "succeeded/3/200", gone.endpoint.id: "failed/1/410"}
+    log = await webhooks_channel.ListWebhookDeliveries(
+        wpb.ListWebhookDeliveriesRequest(endpoint_id=flaky.endpoint.id), metadata=tenant.md())
+    [entry] = log.deliveries
+    assert (entry.event_id, entry.event_type, entry.status, entry.attempts, entry.response_code, entry.last_error) == \
+        (sent.event_id, "webhook.test", "succeeded", 3, 200, "")
+    assert entry.HasField("last_attempt_at")
+    # A replay of the event sends the same id and bytes again.
+    replayed = await webhooks_channel.ReplayWebhookEvents(
+        wpb.ReplayWebhookEventsRequest(endpoint_id=flaky.endpoint.id, event_id=sent.event_id), metadata=tenant.md())
+    assert replayed.queued == 1
+    await drain(deps, tenant.account_id)
+    again = receiver.at("/flaky")
+    assert len(again) == 4 and again[-1].body == attempts[0].body
+    for request in (wpb.ReplayWebhookEventsRequest(endpoint_id=flaky.endpoint.id, event_id="evt_missing"),
+                    wpb.ReplayWebhookEventsRequest(endpoint_id="we_missing", event_id=sent.event_id)):
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await webhooks_channel.ReplayWebhookEvents(request, metadata=tenant.md())
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await webhooks_channel.ReplayWebhookEvents(wpb.ReplayWebhookEventsRequest(endpoint_id=flaky.endpoint.id),
+                                                   metadata=tenant.md())
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # A disabled endpoint receives nothing more.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await webhooks_channel.SendTestWebhookEvent(wpb.SendTestWebhookEventRequest(id=gone.endpoint.id),
@@ -325,6 +347,21 @@ async def test_after_a_rotation_both_secrets_verify_until_the_old_one_expires(
     latest = receiver.at("/rotate")[-1]
     assert_signed(latest, rotated.secret)
     assert not verify(latest.headers["partnerlytics-signature"], latest.body, created.secret, time.time())
+    # A replay of a time range: both events again, once each.
+    replayed = await webhooks_channel.ReplayWebhookEvents(wpb.ReplayWebhookEventsRequest(
+        endpoint_id=created.endpoint.id, start=timestamp_of(NOW - dt.timedelta(hours=1)),
+        end=timestamp_of(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1))), metadata=tenant.md())
+    assert replayed.queued == 2
+    await drain(deps, tenant.account_id)
+    ids = [r.event().id for r in receiver.at("/rotate")]
+    assert len(ids) == 4 and sorted(ids[2:]) == sorted(ids[:2])
+
+
+def spawn_worker(env: dict[str, str], log: pathlib.Path) -> subprocess.Popen:
+    """`python -m services.webhooks.worker`, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "services.webhooks.worker"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
 
 
 async def test_a_standalone_worker_killed_mid_send_leaves_the_event_to_another_worker(
@@ -336,9 +373,7 @@ async def test_a_standalone_worker_killed_mid_send_leaves_the_event_to_another_w
     env = {**os.environ, "DATABASE_URL": database_url, "WEBHOOK_ALLOW_PRIVATE_URLS": "1", "WEBHOOK_WORKERS": "1",
            "WEBHOOK_LEASE_SECONDS": "1", "WEBHOOK_POLL_SECONDS": "0.05",
            "PYTHONPATH": os.pathsep.join([str(root), str(root / "gen")])}
-    log = open(tmp_path / "worker.log", "wb")
-    worker = subprocess.Popen([sys.executable, "-m", "services.webhooks.worker"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    worker = spawn_worker(env, tmp_path / "worker.log")
     try:
         sent = await webhooks_channel.SendTestWebhookEvent(wpb.SendTestWebhookEventRequest(id=created.endpoint.id),
                                                            metadata=tenant.md())
@@ -349,7 +384,6 @@ async def test_a_standalone_worker_killed_mid_send_leaves_the_event_to_another_w
         with contextlib.suppress(ProcessLookupError):
             worker.kill()
         worker.wait(30)
-        log.close()
     release.set()
     await drain(deps, tenant.account_id)  # once the dead worker's lease ran out, this one delivers it
     got = receiver.at("/killed")

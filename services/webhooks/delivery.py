@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +31,9 @@ from services.webhooks import urls
 from services.webhooks.config import WebhookSettings
 
 log = logging.getLogger("services.webhooks.delivery")
+
+ATTEMPTS = Counter("partnerlytics_webhook_attempts", "Webhook delivery attempts, by outcome "
+                   "(succeeded, retry, failed).", ["outcome"])
 
 SIGNATURE_HEADER = "Partnerlytics-Signature"
 USER_AGENT = "Partnerlytics-Webhooks/1"
@@ -77,7 +81,8 @@ class Claimed:
     url: str
     secrets: list[str]
     body: str
-    event_created_at: dt.datetime
+    # The delivery's start (the event's time, or its replay's): the retry window counts from it.
+    started_at: dt.datetime
 
 
 CLAIM_CANDIDATES = 16
@@ -105,7 +110,7 @@ _LEASE = text(f"""
     FROM next, webhook_events ev
     WHERE d.account_id = :a AND d.livemode = :l AND d.endpoint_id = :e AND d.event_id = next.event_id
       AND ev.account_id = :a AND ev.livemode = :l AND ev.id = next.event_id
-    RETURNING d.event_id, d.attempts, ev.body, ev.created_at
+    RETURNING d.event_id, d.attempts, ev.body, d.created_at
 """)
 _RECORD = text("""
     UPDATE webhook_deliveries SET status = :status, leased_until = NULL, last_attempt_at = :at,
@@ -189,7 +194,7 @@ class DeliveryWorker:
         delay = retry_delay(job.attempts, self._settings, self._rng)
         if after is not None:
             delay = max(delay, after)
-        deadline = job.event_created_at.timestamp() + self._settings.retry_window_seconds
+        deadline = job.started_at.timestamp() + self._settings.retry_window_seconds
         if time.time() + delay > deadline:
             return Outcome("failed", code, latency, f"{error}; gave up after {job.attempts} attempts"[:200])
         return Outcome("pending", code, latency, error, next_attempt_in=delay)
@@ -203,6 +208,7 @@ class DeliveryWorker:
                 "error": outcome.error, "next": now + dt.timedelta(seconds=outcome.next_attempt_in)})
             if outcome.disable:
                 await conn.execute(_DISABLE, params)
+        ATTEMPTS.labels("retry" if outcome.status == "pending" else outcome.status).inc()
         log.info("webhook delivery", extra={"fields": {
             "endpoint": job.endpoint_id, "event": job.event_id, "attempt": job.attempts, "status": outcome.status,
             "code": outcome.code, "latency_ms": outcome.latency_ms}})

@@ -7,7 +7,7 @@ import secrets
 
 from partnerlytics.webhooks.v1 import webhooks_pb2 as pb
 from partnerlytics.webhooks.v1 import webhooks_pb2_grpc as pb_grpc
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from platform_core import context
 from platform_core.errors import FieldViolation, NotFound, invalid
@@ -143,6 +143,79 @@ class WebhookServicer(pb_grpc.WebhookServiceServicer):
                                            [("webhook.test", pb.TestPing(endpoint_id=row.id))], only_endpoint=row.id)
             await session.commit()
         return pb.SendTestWebhookEventResponse(event_id=event_id)
+
+
+    async def ListWebhookDeliveries(self, request, _context):
+        who = context.principal()
+        limit = request.limit or DEFAULT_LOG_LIMIT
+        if not 0 < limit <= MAX_LOG_LIMIT:
+            raise invalid([FieldViolation("limit", f"limit must be 0 to {MAX_LOG_LIMIT}", "out_of_range")])
+        before = request.before.ToDatetime(tzinfo=dt.timezone.utc) if request.HasField("before") else None
+        async with self._sessions() as session:
+            await self._find(session, request.endpoint_id)
+            rows = (await session.execute(_LOG, {"a": who.account_id, "l": who.livemode, "e": request.endpoint_id,
+                                                 "before": before, "n": limit})).all()
+        return pb.ListWebhookDeliveriesResponse(deliveries=[_delivery(r) for r in rows])
+
+    async def ReplayWebhookEvents(self, request, _context):
+        who = context.principal()
+        ranged = request.HasField("start") and request.HasField("end")
+        if not request.event_id and not ranged:
+            raise invalid([FieldViolation("event_id", "event_id, or start and end, must be given", "required")])
+        start = request.start.ToDatetime(tzinfo=dt.timezone.utc) if ranged else None
+        end = request.end.ToDatetime(tzinfo=dt.timezone.utc) if ranged else None
+        if ranged and not request.event_id and not start < end:
+            raise invalid([FieldViolation("end", "end must be after start", "invalid_range")])
+        params = {"a": who.account_id, "l": who.livemode, "e": request.endpoint_id, "id": request.event_id or None,
+                  "start": start, "end": end, "n": MAX_REPLAY}
+        async with self._sessions() as session:
+            row = await self._find(session, request.endpoint_id)
+            if not row.enabled:
+                raise invalid([FieldViolation("endpoint_id", "the endpoint is disabled", "disabled")])
+            queued = (await session.execute(_REPLAY, params)).rowcount
+            if request.event_id and not (await session.execute(_EVENT_EXISTS, params)).first():
+                raise NotFound(message="Webhook event not found",
+                               details=f"No webhook event has the id {request.event_id!r}.")
+            await session.commit()
+        return pb.ReplayWebhookEventsResponse(queued=queued)
+
+
+DEFAULT_LOG_LIMIT = 100
+MAX_LOG_LIMIT = 1000
+MAX_REPLAY = 10_000
+_LOG = text("""
+    SELECT d.event_id, ev.type, d.status, d.attempts, d.response_code, d.latency_ms, d.last_error, d.created_at,
+           d.last_attempt_at, d.next_attempt_at
+    FROM webhook_deliveries d JOIN webhook_events ev
+        ON ev.account_id = d.account_id AND ev.livemode = d.livemode AND ev.id = d.event_id
+    WHERE d.account_id = :a AND d.livemode = :l AND d.endpoint_id = :e
+      AND (CAST(:before AS timestamptz) IS NULL OR d.created_at < :before)
+    ORDER BY d.created_at DESC, d.event_id DESC LIMIT :n
+""")
+# The events again as pending deliveries to the endpoint (a finished delivery row starts
+# over: a new start for its 3-day window; a pending one is left alone).
+_REPLAY = text("""
+    INSERT INTO webhook_deliveries (account_id, livemode, endpoint_id, event_id, next_attempt_at, created_at)
+    SELECT ev.account_id, ev.livemode, :e, ev.id, now(), now() FROM webhook_events ev
+    WHERE ev.account_id = :a AND ev.livemode = :l
+      AND (CAST(:id AS text) IS NULL OR ev.id = :id)
+      AND (CAST(:id AS text) IS NOT NULL OR (ev.created_at >= :start AND ev.created_at < :end))
+    ORDER BY ev.created_at LIMIT :n
+    ON CONFLICT (account_id, livemode, endpoint_id, event_id) DO UPDATE
+        SET status = 'pending', next_attempt_at = now(), created_at = now(), leased_until = NULL, last_error = ''
+        WHERE webhook_deliveries.status <> 'pending'
+""")
+_EVENT_EXISTS = text("SELECT 1 FROM webhook_events WHERE account_id = :a AND livemode = :l AND id = :id")
+
+
+def _delivery(row) -> pb.WebhookDelivery:
+    message = pb.WebhookDelivery(
+        event_id=row.event_id, event_type=row.type, status=row.status, attempts=row.attempts,
+        response_code=row.response_code or 0, latency_ms=row.latency_ms or 0, last_error=row.last_error,
+        created_at=outbox.timestamp(row.created_at), next_attempt_at=outbox.timestamp(row.next_attempt_at))
+    if row.last_attempt_at is not None:
+        message.last_attempt_at.CopyFrom(outbox.timestamp(row.last_attempt_at))
+    return message
 
 
 def service_specs(deps: Deps, settings: WebhookSettings) -> list[ServiceSpec]:

@@ -67,6 +67,16 @@ class WebhookServiceStub:
                 request_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.SendTestWebhookEventRequest.SerializeToString,
                 response_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.SendTestWebhookEventResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/partnerlytics.webhooks.v1.WebhookService/ListWebhookDeliveries',
+                request_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookEvents = channel.unary_unary(
+                '/partnerlytics.webhooks.v1.WebhookService/ReplayWebhookEvents',
+                request_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ReplayWebhookEventsRequest.SerializeToString,
+                response_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ReplayWebhookEventsResponse.FromString,
+                _registered_method=True)
 
 
 class WebhookServiceServicer:
@@ -132,6 +142,29 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
+        most 1000) deliveries created before `before` (now when unset).
+
+        Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookEvents(self, request, context):
+        """Sends events again to one endpoint: the one event `event_id`, or every event of the
+        account and mode written in [`start`, `end`) (at most 10000), as new pending
+        deliveries of the same event ids and bodies. A delivery already pending is left as
+        it is. A disabled endpoint is refused.
+
+        Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
+        event id or a range, for an empty range, or for a disabled endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WebhookServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +197,16 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.SendTestWebhookEvent,
                     request_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.SendTestWebhookEventRequest.FromString,
                     response_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.SendTestWebhookEventResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayWebhookEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookEvents,
+                    request_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ReplayWebhookEventsRequest.FromString,
+                    response_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ReplayWebhookEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -331,6 +374,60 @@ class WebhookService:
             '/partnerlytics.webhooks.v1.WebhookService/SendTestWebhookEvent',
             partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.SendTestWebhookEventRequest.SerializeToString,
             partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.SendTestWebhookEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/partnerlytics.webhooks.v1.WebhookService/ListWebhookDeliveries',
+            partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/partnerlytics.webhooks.v1.WebhookService/ReplayWebhookEvents',
+            partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ReplayWebhookEventsRequest.SerializeToString,
+            partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ReplayWebhookEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -70,6 +70,21 @@ class WebhookServiceStub:
 
     Errors: NOT_FOUND for an unknown endpoint.
     """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]
+    """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
+    most 1000) deliveries created before `before` (now when unset).
+
+    Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+    """
+    ReplayWebhookEvents: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ReplayWebhookEventsRequest, _webhooks_pb2.ReplayWebhookEventsResponse]
+    """Sends events again to one endpoint: the one event `event_id`, or every event of the
+    account and mode written in [`start`, `end`) (at most 10000), as new pending
+    deliveries of the same event ids and bodies. A delivery already pending is left as
+    it is. A disabled endpoint is refused.
+
+    Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
+    event id or a range, for an empty range, or for a disabled endpoint.
+    """
 
 @_typing.type_check_only
 class WebhookServiceAsyncStub(WebhookServiceStub):
@@ -110,6 +125,21 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
     Errors: NOT_FOUND for an unknown endpoint.
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
+    most 1000) deliveries created before `before` (now when unset).
+
+    Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+    """
+    ReplayWebhookEvents: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ReplayWebhookEventsRequest, _webhooks_pb2.ReplayWebhookEventsResponse]  # type: ignore[assignment]
+    """Sends events again to one endpoint: the one event `event_id`, or every event of the
+    account and mode written in [`start`, `end`) (at most 10000), as new pending
+    deliveries of the same event ids and bodies. A delivery already pending is left as
+    it is. A disabled endpoint is refused.
+
+    Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
+    event id or a range, for an empty range, or for a disabled endpoint.
     """
 
 class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -184,6 +214,33 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
         Errors: NOT_FOUND for an unknown endpoint.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _webhooks_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_webhooks_pb2.ListWebhookDeliveriesResponse]]:
+        """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
+        most 1000) deliveries created before `before` (now when unset).
+
+        Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+        """
+
+    @_abc_1.abstractmethod
+    def ReplayWebhookEvents(
+        self,
+        request: _webhooks_pb2.ReplayWebhookEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.ReplayWebhookEventsResponse, _abc.Awaitable[_webhooks_pb2.ReplayWebhookEventsResponse]]:
+        """Sends events again to one endpoint: the one event `event_id`, or every event of the
+        account and mode written in [`start`, `end`) (at most 10000), as new pending
+        deliveries of the same event ids and bodies. A delivery already pending is left as
+        it is. A disabled endpoint is refused.
+
+        Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
+        event id or a range, for an empty range, or for a disabled endpoint.
         """
 
 def add_WebhookServiceServicer_to_server(servicer: WebhookServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
