@@ -27,7 +27,7 @@ KEY_RANDOM_LENGTH = 26
 KEY_CHECKSUM_LENGTH = 6
 MODES = ("live", "test")
 # Scopes a key may carry. A key is created with all of them unless told otherwise.
-SCOPES = ("analytics:read", "ingest:write", "reports:read")
+SCOPES = ("analytics:read", "ingest:write", "reports:read", "webhooks:write")
 
 
 class Account(Base):

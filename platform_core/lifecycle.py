@@ -100,6 +100,10 @@ RAW_UNPARTITIONED = (
     # Finished export jobs (their files are deleted by the voucher worker when they expire):
     # `GET` of one answers "expired" or "failed" until then, "not found" after.
     TimedTable("voucher_exports", "created_at", where="status IN ('expired', 'failed')"),
+    # The webhook outbox and its delivery log (docs/webhooks.md): a delivery is finished
+    # within 3 days, so only finished ones ever reach the cutoff.
+    TimedTable("webhook_events", "created_at"),
+    TimedTable("webhook_deliveries", "created_at", where="status <> 'pending'"),
 )
 # Pre-aggregated: kept for the account's aggregate_days.
 AGGREGATES = (
@@ -129,6 +133,7 @@ KEPT = {
     "vouchers": "registry: `voucher_daily` and the exports name a voucher",
     "voucher_customers": "registry: a redemption must name a recorded customer (erasure deletes one on request)",
     "landing_tenants": "registry: the tracker names a tenant",
+    "webhook_endpoints": "an account's webhook receivers, until it deletes them",
 }
 
 

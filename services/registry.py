@@ -21,6 +21,7 @@ from services.campaign.family import FAMILY as CAMPAIGN
 from services.instance.family import FAMILY as INSTANCE
 from services.landing.family import FAMILY as LANDING
 from services.voucher.family import FAMILY as VOUCHER
+from services.webhooks.family import FAMILY as WEBHOOKS
 
 # In the gateway's order (routes, local replies and transcoded services follow it).
 FAMILIES: tuple[ServiceFamily, ...] = (
@@ -29,6 +30,7 @@ FAMILIES: tuple[ServiceFamily, ...] = (
     LANDING,
     VOUCHER,
     AFFILIATE,
+    WEBHOOKS,
 )
 
 EXTRA_FAMILIES_ENV = "PARTNERLYTICS_EXTRA_FAMILIES"

@@ -116,6 +116,8 @@ class Stack:
         # Where services keep files (voucher exports) and how partners reach the gateway.
         env.setdefault("DATA_DIR", str(self.data_dir))
         env.setdefault("PUBLIC_BASE_URL", self.gateway_url)
+        # Local stacks post webhooks to local receivers (docs/webhooks.md, "Receivers").
+        env.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "1")
         path = [str(ROOT), str(ROOT / "gen"), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
         return env

@@ -34,6 +34,7 @@ from platform_core.params import parse_uuid
 from services.affiliate.classify import parse_user_agent, traffic_source
 from services.affiliate.errors import validation_failed
 from services.affiliate.models import COUNTERS
+from services.webhooks import outbox as webhooks
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 MAX_PRODUCTS = 100
@@ -398,11 +399,13 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
                                                          await _new_orders(session, who, rows), returning="order_id")}
     deltas = Deltas()
     created = 0
+    recorded = []
     for row in rows:
         if row["order_id"] not in inserted:
             continue  # a retry: already counted
         inserted.discard(row["order_id"])
         created += 1
+        recorded.append(row)
         day = row["occurred_at"].date()
         for dimension, label in (("total", ""), ("code", row["tracking_code"])):
             deltas.add(dimension, day, label, "conversions")
@@ -411,4 +414,5 @@ async def record_conversions(session: AsyncSession, who: Principal, records: Seq
         for product in row["product_ids"]:
             deltas.add("product", day, product, "conversions")
     await deltas.apply(session, who)
+    await webhooks.emit(session, who, [("affiliate.conversion.recorded", webhooks.conversion(row)) for row in recorded])
     return await _committed(session, len(records), created, "conversions")

@@ -31,6 +31,7 @@ from platform_core.ingest import (
 from platform_core.metrics import IngestCounter
 from platform_core.paging import floor_hour
 from services.campaign_stats import Delta, StatsKey, add_to_campaign_stats
+from services.webhooks import outbox as webhooks
 
 # partnerlytics_ingested_records_total, per record kind.
 INSTANCES, EVENTS, ORDERS, INSIDER_REWARDS = (
@@ -272,7 +273,7 @@ async def create_orders(
          "discounted_price": ("discounted", "numeric"), "cashfunds_used": ("cashfunds", "numeric"),
          "credits_used": ("credits", "numeric"), "created_at": ("created", "timestamptz")},
         orders,
-        returning="id, instance_id, purchased_insider_id, total",
+        returning="id, instance_id, purchased_insider_id, total, currency, created_at",
     )
     if inserted:
         new_ids = {row.id for row in inserted}
@@ -309,6 +310,9 @@ async def create_orders(
             campaign.revenue += totals[row.id]
         await _bump_counts(session, who, deltas)
         await add_to_campaign_stats(session, who, campaign_deltas)
+        orders_of = {row.instance_id: row for row in inserted}
+        await webhooks.emit(session, who, [("instance.purchased", webhooks.purchase(orders_of[row.id], row.campaign_id))
+                                           for row in purchased])
     return await commit_and_acknowledge(session, records, inserted, ORDERS)
 
 

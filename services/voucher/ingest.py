@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_core.accounts import Principal
 from platform_core.ingest import IngestResult, RecordChecker, commit_and_acknowledge, insert_batch, record_paths
 from platform_core.metrics import IngestCounter
+from services.webhooks import outbox as webhooks
 
 VOUCHER_ID = re.compile(r"^v_[0-9a-f]{16}\Z")
 MAX_AMOUNT = 10**15  # minor units; far above any order, far below bigint
@@ -203,7 +204,7 @@ async def create_redemptions(
          "order_total": ("totals", "bigint"), "discount": ("discounts", "bigint"),
          "redeemed_at": ("redeemed", "timestamptz")},
         rows,
-        returning="voucher_id, redeemed_at, order_total, discount", claim=("id", "redeemed_at"),
+        returning="id, voucher_id, customer_id, redeemed_at, order_total, discount", claim=("id", "redeemed_at"),
     )
     deltas: dict[tuple[str, dt.date], list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
     for row in inserted:
@@ -212,4 +213,5 @@ async def create_redemptions(
         totals[1] += row.discount
         totals[2] += row.order_total
     await _add_daily(session, who, deltas)
+    await webhooks.emit(session, who, [("voucher.redeemed", webhooks.redemption(row)) for row in inserted])
     return await commit_and_acknowledge(session, records, inserted, REDEMPTIONS)
