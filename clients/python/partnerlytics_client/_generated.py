@@ -112,14 +112,23 @@ class ConversionRecord:
     commission: str | None = None
     currency: str | None = None
     occurred_at: datetime.datetime | None = None
-    product_ids: list[str] | None = None
+    product_ids: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
 class CreateTrackingCodesRequest:
-    """A model of the API."""
+    """CreateTrackingCodesRequest is the JSON body of `POST /v1/affiliate/tracking-codes:batch`."""
 
     tracking_codes: list[TrackingCodeRecord] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateTrackingCodesResponse:
+    """CreateTrackingCodesResponse acknowledges the committed records of `CreateTrackingCodes`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -154,16 +163,16 @@ class EventRecord:
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     type: str | None = None
     occurred_at: datetime.datetime | None = None
-    tracking_code: str | None = None
-    session_id: str | None = None
-    page_url: str | None = None
-    referrer_url: str | None = None
-    user_agent: str | None = None
-    country: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    product_id: str | None = None
+    tracking_code: Any | None = None
+    session_id: Any | None = None
+    page_url: Any | None = None
+    referrer_url: Any | None = None
+    user_agent: Any | None = None
+    country: Any | None = None
+    utm_source: Any | None = None
+    utm_medium: Any | None = None
+    utm_campaign: Any | None = None
+    product_id: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -181,15 +190,6 @@ class GetAffiliateAnalyticsResponse:
     success: bool
     message: str
     data: AnalyticsData | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
-class IngestResponse:
-    """IngestResponse is the body of every ingestion call, in the family's success shape."""
-
-    success: bool
-    message: str
-    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -220,16 +220,34 @@ class ProductRecord:
 
 @dataclasses.dataclass(kw_only=True)
 class RecordConversionsRequest:
-    """A model of the API."""
+    """RecordConversionsRequest is the JSON body of `POST /v1/affiliate/conversions:batch`."""
 
     conversions: list[ConversionRecord] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
+class RecordConversionsResponse:
+    """RecordConversionsResponse acknowledges the committed records of `RecordConversions`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class RecordEventsRequest:
-    """A model of the API."""
+    """RecordEventsRequest is the JSON body of `POST /v1/affiliate/events:batch`."""
 
     events: list[EventRecord] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class RecordEventsResponse:
+    """RecordEventsResponse acknowledges the committed records of `RecordEvents`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -300,16 +318,34 @@ class Trends:
 
 @dataclasses.dataclass(kw_only=True)
 class UpsertAffiliatesRequest:
-    """A model of the API."""
+    """UpsertAffiliatesRequest is the JSON body of `POST /v1/affiliate/affiliates:batch`."""
 
     affiliates: list[AffiliateRecord] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
+class UpsertAffiliatesResponse:
+    """UpsertAffiliatesResponse acknowledges the committed records of `UpsertAffiliates`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class UpsertProductsRequest:
-    """A model of the API."""
+    """UpsertProductsRequest is the JSON body of `POST /v1/affiliate/products:batch`."""
 
     products: list[ProductRecord] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class UpsertProductsResponse:
+    """UpsertProductsResponse acknowledges the committed records of `UpsertProducts`."""
+
+    success: bool
+    message: str
+    data: IngestResult | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -388,7 +424,7 @@ class Event:
 class GetInstanceDetailsBody:
     """GetInstanceDetailsBody is the JSON body of the details request."""
 
-    instance_ids: Any | None = None
+    instance_ids: list[str] | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -540,8 +576,8 @@ class LandingError:
 class TrackEventRequest:
     """TrackEventRequest is the documented body of `POST /api/analytics/track`."""
 
-    tenant_id: Any | None = None
-    event_type: Any | None = None
+    tenant_id: int | None = None
+    event_type: str | None = None
     metadata: Any | None = None
 
 
@@ -601,7 +637,7 @@ class CreateExportRequest:
 
     voucher_ids: list[str] | None = None
     metrics: list[str] | None = None
-    format: str | None = None
+    format: Any | None = None
     time_period: ExportPeriod | None = None
 
 
@@ -644,8 +680,8 @@ class CustomerSegment:
 class ExportPeriod:
     """ExportPeriod is the request's `time_period`, unparsed."""
 
-    start: str | None = None
-    end: str | None = None
+    start: Any | None = None
+    end: Any | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -786,12 +822,12 @@ OPERATIONS = {
     'GetInstanceDetails': ('POST', '/partner/v1/instances/analytics', ('events',), GetInstanceDetailsResponse, 'instance'),
     'CreateSession': ('POST', '/partner/v1/sessions', (), CreateSessionResponse, 'instance'),
     'RevokeSession': ('DELETE', '/partner/v1/sessions/{session_id}', ('session_id',), RevokeSessionResponse, 'instance'),
-    'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), IngestResponse, 'affiliate'),
+    'UpsertAffiliates': ('POST', '/v1/affiliate/affiliates:batch', (), UpsertAffiliatesResponse, 'affiliate'),
     'GetAffiliateAnalytics': ('GET', '/v1/affiliate/analytics', ('section', 'from', 'to', 'metrics', 'page', 'per_page', 'top_limit'), GetAffiliateAnalyticsResponse, 'affiliate'),
-    'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), IngestResponse, 'affiliate'),
-    'RecordEvents': ('POST', '/v1/affiliate/events:batch', (), IngestResponse, 'affiliate'),
-    'UpsertProducts': ('POST', '/v1/affiliate/products:batch', (), IngestResponse, 'affiliate'),
-    'CreateTrackingCodes': ('POST', '/v1/affiliate/tracking-codes:batch', (), IngestResponse, 'affiliate'),
+    'RecordConversions': ('POST', '/v1/affiliate/conversions:batch', (), RecordConversionsResponse, 'affiliate'),
+    'RecordEvents': ('POST', '/v1/affiliate/events:batch', (), RecordEventsResponse, 'affiliate'),
+    'UpsertProducts': ('POST', '/v1/affiliate/products:batch', (), UpsertProductsResponse, 'affiliate'),
+    'CreateTrackingCodes': ('POST', '/v1/affiliate/tracking-codes:batch', (), CreateTrackingCodesResponse, 'affiliate'),
     'CreateExport': ('POST', '/v1/analytics/export', (), CreateExportResponse, 'voucher'),
     'GetExport': ('GET', '/v1/analytics/export/{export_id}', ('export_id',), GetExportResponse, 'voucher'),
     'DownloadExport': ('GET', '/v1/analytics/export/{export_id}/download', ('export_id',), None, 'voucher'),

@@ -235,6 +235,8 @@ export interface paths {
         /**
          * Records or renames affiliates.
          * @description Records or renames affiliates.
+         *
+         *     Errors as for the service.
          */
         post: operations["UpsertAffiliates"];
         delete?: never;
@@ -283,6 +285,8 @@ export interface paths {
         /**
          * Records conversions (orders); `order_id` is the idempotency key.
          * @description Records conversions (orders); `order_id` is the idempotency key.
+         *
+         *     Errors as for the service; an unknown tracking code is a field violation.
          */
         post: operations["RecordConversions"];
         delete?: never;
@@ -305,6 +309,8 @@ export interface paths {
          * @description Records tracking events: clicks, pageviews, product views, cart changes and
          *     thank-you views. Device, browser and OS come from `user_agent`, the traffic
          *     source from `referrer_url` and the UTM parameters.
+         *
+         *     Errors as for the service; an unknown tracking code is a field violation.
          */
         post: operations["RecordEvents"];
         delete?: never;
@@ -325,6 +331,8 @@ export interface paths {
         /**
          * Records or renames products (the names `top_products` shows).
          * @description Records or renames products (the names `top_products` shows).
+         *
+         *     Errors as for the service.
          */
         post: operations["UpsertProducts"];
         delete?: never;
@@ -345,6 +353,8 @@ export interface paths {
         /**
          * Records tracking codes of existing affiliates. A code's affiliate never changes.
          * @description Records tracking codes of existing affiliates. A code's affiliate never changes.
+         *
+         *     Errors as for the service; an unknown affiliate is a field violation.
          */
         post: operations["CreateTrackingCodes"];
         delete?: never;
@@ -515,14 +525,23 @@ export interface components {
          *     exactly one section object, under the section's name.
          */
         "partnerlytics.affiliate.v1.AnalyticsData": {
+            /** @description The range the figures cover. */
             filters?: components["schemas"]["partnerlytics.affiliate.v1.Filters"];
+            /** @description The requested section's name. */
             section: string;
+            /** @description The `stats` section. */
             stats?: components["schemas"]["partnerlytics.affiliate.v1.Stats"];
+            /** @description The `trends` section. */
             trends?: components["schemas"]["partnerlytics.affiliate.v1.Trends"];
+            /** @description The `charts` section. */
             charts?: components["schemas"]["partnerlytics.affiliate.v1.Charts"];
+            /** @description The `tables` section. */
             tables?: components["schemas"]["partnerlytics.affiliate.v1.Tables"];
+            /** @description The `recent_clicks` section. */
             recent_clicks?: components["schemas"]["partnerlytics.affiliate.v1.ClickFeed"];
+            /** @description The `recent_conversions` section. */
             recent_conversions?: components["schemas"]["partnerlytics.affiliate.v1.ConversionFeed"];
+            /** @description The `recent_events` section. */
             recent_events?: components["schemas"]["partnerlytics.affiliate.v1.EventFeed"];
         };
         /** @description Chart is chart-ready data: `labels[i]` belongs to `data[i]`. */
@@ -537,25 +556,38 @@ export interface components {
          *     by count descending, then label). Present only when requested.
          */
         "partnerlytics.affiliate.v1.Charts": {
+            /** @description Clicks per day. */
             clicks_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Pageviews per day. */
             pageviews_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Clicks by device. */
             device_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Conversions per day. */
             conversions_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Revenue per day. */
             revenue_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Product views per day. */
             product_views_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Add-to-cart events per day. */
             add_to_carts_over_time?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Clicks by country. */
             country_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Clicks by browser. */
             browser_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Clicks by operating system. */
             os_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
+            /** @description Clicks by traffic source. */
             traffic_source_breakdown?: components["schemas"]["partnerlytics.affiliate.v1.Chart"];
         };
         /** @description Click is a row of `recent_clicks`. */
         "partnerlytics.affiliate.v1.Click": {
             /** @description The click's number, assigned at ingestion (a whole number). */
             id: number;
+            /** @description The tracking code of the click. */
             tracking_code: string;
             /** @description A string, or null when the click had no referrer. */
             referrer_url?: unknown;
+            /** @description The page the click landed on. */
             page_url: string;
             /** @description `desktop`, `mobile`, `tablet`, `bot` or `unknown`, from the User-Agent. */
             device: string;
@@ -563,32 +595,42 @@ export interface components {
             country?: unknown;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When the click happened.
              */
             created_at?: string;
         };
         /** @description ClickFeed is the `recent_clicks` section, newest first. */
         "partnerlytics.affiliate.v1.ClickFeed": {
+            /** @description The page's clicks. */
             data: components["schemas"]["partnerlytics.affiliate.v1.Click"][];
+            /** @description Where the page is in the feed. */
             pagination?: components["schemas"]["partnerlytics.affiliate.v1.Pagination"];
         };
         /** @description Conversion is a row of `recent_conversions`. Money is a decimal string. */
         "partnerlytics.affiliate.v1.Conversion": {
+            /** @description The conversion's number, assigned at ingestion (a whole number). */
             id: number;
+            /** @description The client's order id. */
             order_id: string;
+            /** @description The order total. */
             order_total: string;
+            /** @description The affiliate's commission. */
             commission: string;
+            /** @description The tracking code the conversion is attributed to. */
             tracking_code: string;
+            /** @description ISO 4217 currency code. */
             currency: string;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When the order happened.
              */
             created_at?: string;
         };
         /** @description ConversionFeed is the `recent_conversions` section, newest first. */
         "partnerlytics.affiliate.v1.ConversionFeed": {
+            /** @description The page's conversions. */
             data: components["schemas"]["partnerlytics.affiliate.v1.Conversion"][];
+            /** @description Where the page is in the feed. */
             pagination?: components["schemas"]["partnerlytics.affiliate.v1.Pagination"];
         };
         /** @description ConversionRecord is one completed order. */
@@ -607,17 +649,29 @@ export interface components {
              * Format: date-time
              * @description When the order completed.
              */
-            occurred_at?: string;
+            occurred_at: string;
             /** @description The products of the order (each counts one conversion in `top_products`). */
-            product_ids: string[];
+            product_ids?: string[] | null;
         };
+        /** @description CreateTrackingCodesRequest is the JSON body of `POST /v1/affiliate/tracking-codes:batch`. */
         "partnerlytics.affiliate.v1.CreateTrackingCodesRequest": {
+            /** @description 1 to 5,000 tracking codes to record. */
             tracking_codes: components["schemas"]["partnerlytics.affiliate.v1.TrackingCodeRecord"][];
+        };
+        /** @description CreateTrackingCodesResponse acknowledges the committed records of `CreateTrackingCodes`. */
+        "partnerlytics.affiliate.v1.CreateTrackingCodesResponse": {
+            /** @description Always true. */
+            success: boolean;
+            /** @description Always "OK". */
+            message: string;
+            /** @description What the call did. */
+            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /** @description ErrorBody is the `error` object of this family's error envelope. */
         "partnerlytics.affiliate.v1.ErrorBody": {
             /** @description `UNAUTHORIZED`, `FORBIDDEN`, `VALIDATION_ERROR`, `RATE_LIMITED`, ... */
             code: string;
+            /** @description A human-readable explanation. */
             message: string;
             /** @description Field name -> messages; omitted when the error has none. */
             details?: Record<string, never>;
@@ -634,42 +688,50 @@ export interface components {
         };
         /** @description EventFeed is the `recent_events` section, newest first. */
         "partnerlytics.affiliate.v1.EventFeed": {
+            /** @description The page's events. */
             data: components["schemas"]["partnerlytics.affiliate.v1.TrackingEvent"][];
+            /** @description Where the page is in the feed. */
             pagination?: components["schemas"]["partnerlytics.affiliate.v1.Pagination"];
         };
         /** @description EventRecord is one tracking event. */
         "partnerlytics.affiliate.v1.EventRecord": {
-            /** @description The client-chosen UUID of the event; the idempotency key. */
+            /**
+             * Format: uuid
+             * @description The client-chosen UUID of the event; the idempotency key.
+             */
             id: string;
             /**
              * @description `click`, `pageview`, `product_view`, `add_to_cart`, `remove_from_cart` or
              *     `thank_you_view` (a string, so that a bad value is reported with its path).
+             * @enum {string}
              */
-            type: string;
+            type: "click" | "pageview" | "product_view" | "add_to_cart" | "remove_from_cart" | "thank_you_view";
             /**
              * Format: date-time
              * @description When it happened; at most 5 minutes in the future.
              */
-            occurred_at?: string;
+            occurred_at: string;
             /** @description A registered tracking code; required for clicks, optional otherwise. */
-            tracking_code: string;
+            tracking_code?: string | null;
             /** @description The visitor session, 1 to 128 characters; required for pageviews. */
-            session_id: string;
+            session_id?: string | null;
             /** @description The page, an http(s) URL; required for clicks and pageviews. */
-            page_url: string;
+            page_url?: string | null;
             /** @description The referring URL, if any. */
-            referrer_url: string;
+            referrer_url?: string | null;
             /** @description The raw User-Agent header. */
-            user_agent: string;
+            user_agent?: string | null;
             /** @description ISO 3166-1 alpha-2 country code, if known. */
-            country: string;
-            /** @description UTM parameters of the landing URL, if any. */
-            utm_source: string;
-            utm_medium: string;
-            utm_campaign: string;
+            country?: string | null;
+            /** @description The `utm_source` parameter of the landing URL, if any. */
+            utm_source?: string | null;
+            /** @description The `utm_medium` parameter of the landing URL, if any. */
+            utm_medium?: string | null;
+            /** @description The `utm_campaign` parameter of the landing URL, if any. */
+            utm_campaign?: string | null;
             /** @description The product; required for product views and cart events. */
-            product_id: string;
-        };
+            product_id?: string | null;
+        } & (unknown & unknown & unknown);
         /** @description Filters echoes the applied date range. */
         "partnerlytics.affiliate.v1.Filters": {
             /** @description The first day, `YYYY-MM-DD`. */
@@ -683,15 +745,8 @@ export interface components {
             success: boolean;
             /** @description Always "OK". */
             message: string;
+            /** @description The filters and the requested section. */
             data?: components["schemas"]["partnerlytics.affiliate.v1.AnalyticsData"];
-        };
-        /** @description IngestResponse is the body of every ingestion call, in the family's success shape. */
-        "partnerlytics.affiliate.v1.IngestResponse": {
-            /** @description Always true. */
-            success: boolean;
-            /** @description Always "OK". */
-            message: string;
-            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /** @description IngestResult counts what a call did. */
         "partnerlytics.affiliate.v1.IngestResult": {
@@ -709,14 +764,20 @@ export interface components {
         };
         /** @description Pagination of a feed (the document's names). */
         "partnerlytics.affiliate.v1.Pagination": {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description The page returned, from 1.
+             */
             current_page: number;
             /**
              * Format: int32
              * @description The last page, at least 1.
              */
             last_page: number;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Rows per page.
+             */
             per_page: number;
             /** @description All rows of the range; a whole number carried as a double (see Stats). */
             total: number;
@@ -728,11 +789,33 @@ export interface components {
             /** @description The display name, 1 to 200 characters. */
             name: string;
         };
+        /** @description RecordConversionsRequest is the JSON body of `POST /v1/affiliate/conversions:batch`. */
         "partnerlytics.affiliate.v1.RecordConversionsRequest": {
+            /** @description 1 to 5,000 conversions to record. */
             conversions: components["schemas"]["partnerlytics.affiliate.v1.ConversionRecord"][];
         };
+        /** @description RecordConversionsResponse acknowledges the committed records of `RecordConversions`. */
+        "partnerlytics.affiliate.v1.RecordConversionsResponse": {
+            /** @description Always true. */
+            success: boolean;
+            /** @description Always "OK". */
+            message: string;
+            /** @description What the call did. */
+            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
+        };
+        /** @description RecordEventsRequest is the JSON body of `POST /v1/affiliate/events:batch`. */
         "partnerlytics.affiliate.v1.RecordEventsRequest": {
+            /** @description 1 to 5,000 tracking events to record. */
             events: components["schemas"]["partnerlytics.affiliate.v1.EventRecord"][];
+        };
+        /** @description RecordEventsResponse acknowledges the committed records of `RecordEvents`. */
+        "partnerlytics.affiliate.v1.RecordEventsResponse": {
+            /** @description Always true. */
+            success: boolean;
+            /** @description Always "OK". */
+            message: string;
+            /** @description What the call did. */
+            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /**
          * @description Stats are the totals of the range. A field is present only when its metric was
@@ -773,13 +856,13 @@ export interface components {
          *     holding a list so that an absent table is omitted and an empty one is `[]`.
          */
         "partnerlytics.affiliate.v1.Tables": {
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description TopPage rows. */
             top_pages?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description TopTrackingCode rows. */
             top_tracking_codes?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description TopAffiliate rows. */
             top_affiliates?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description TopProduct rows. */
             top_products?: unknown;
         };
         /** @description TrackingCodeRecord is a code that attributes traffic to an affiliate. */
@@ -794,26 +877,28 @@ export interface components {
          *     type and product. Absent values are null.
          */
         "partnerlytics.affiliate.v1.TrackingEvent": {
+            /** @description The event's number, assigned at ingestion (a whole number). */
             id: number;
             /**
              * @description `click`, `pageview`, `product_view`, `add_to_cart`, `remove_from_cart` or
              *     `thank_you_view`.
              */
             type: string;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description The tracking code, or null. */
             tracking_code?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description The referring URL, or null. */
             referrer_url?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description The page, or null. */
             page_url?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description The product, or null. */
             product_id?: unknown;
+            /** @description `desktop`, `mobile`, `tablet`, `bot` or `unknown`, from the User-Agent. */
             device: string;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description ISO 3166-1 alpha-2, or null when unknown. */
             country?: unknown;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When the event happened.
              */
             created_at?: string;
         };
@@ -823,28 +908,50 @@ export interface components {
          *     is 0 and this one is not (0 when both are 0). Present only when requested.
          */
         "partnerlytics.affiliate.v1.Trends": {
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in clicks. */
             clicks?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in pageviews. */
             pageviews?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in unique visitors. */
             visitors?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in conversions. */
             conversions?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in revenue. */
             revenue?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in commission. */
             commission?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in product views. */
             product_views?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description Change in add-to-cart events. */
             add_to_carts?: unknown;
         };
+        /** @description UpsertAffiliatesRequest is the JSON body of `POST /v1/affiliate/affiliates:batch`. */
         "partnerlytics.affiliate.v1.UpsertAffiliatesRequest": {
+            /** @description 1 to 5,000 affiliates to record or rename. */
             affiliates: components["schemas"]["partnerlytics.affiliate.v1.AffiliateRecord"][];
         };
+        /** @description UpsertAffiliatesResponse acknowledges the committed records of `UpsertAffiliates`. */
+        "partnerlytics.affiliate.v1.UpsertAffiliatesResponse": {
+            /** @description Always true. */
+            success: boolean;
+            /** @description Always "OK". */
+            message: string;
+            /** @description What the call did. */
+            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
+        };
+        /** @description UpsertProductsRequest is the JSON body of `POST /v1/affiliate/products:batch`. */
         "partnerlytics.affiliate.v1.UpsertProductsRequest": {
+            /** @description 1 to 5,000 products to record or rename. */
             products: components["schemas"]["partnerlytics.affiliate.v1.ProductRecord"][];
+        };
+        /** @description UpsertProductsResponse acknowledges the committed records of `UpsertProducts`. */
+        "partnerlytics.affiliate.v1.UpsertProductsResponse": {
+            /** @description Always true. */
+            success: boolean;
+            /** @description Always "OK". */
+            message: string;
+            /** @description What the call did. */
+            data?: components["schemas"]["partnerlytics.affiliate.v1.IngestResult"];
         };
         /** @description CampaignAnalytics is the `data` object of the response. */
         "partnerlytics.campaign.v1.CampaignAnalytics": {
@@ -957,7 +1064,7 @@ export interface components {
              * @description A JSON array of 1 to 50 instance UUIDs. It is a `Value` so that a missing list, an
              *     empty list and a value of the wrong type can each be reported as documented.
              */
-            instance_ids?: unknown;
+            instance_ids: string[];
         };
         /** @description GetInstanceDetailsResponse is the documented 200 body of the details endpoint. */
         "partnerlytics.instance.v1.GetInstanceDetailsResponse": {
@@ -1199,18 +1306,21 @@ export interface components {
          */
         "partnerlytics.landing.v1.TrackEventRequest": {
             /** @description Required: the tenant's id, a positive JSON integer. */
-            tenant_id?: unknown;
+            tenant_id: number;
             /**
              * @description Required: one of `pageview`, `click_whatsapp`, `click_call`,
              *     `click_toggle_currency`, `time_on_page`, `qr_scan`, `product_click`.
+             * @enum {string}
              */
-            event_type?: unknown;
+            event_type: "pageview" | "click_whatsapp" | "click_call" | "click_toggle_currency" | "time_on_page" | "qr_scan" | "product_click";
             /**
              * @description Optional: a JSON object of at most 50 keys and 4 KiB. A `time_on_page` event
              *     needs `seconds`, a number from 0 to 86400.
              */
-            metadata?: unknown;
-        };
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+        } & unknown;
         /** @description TrackEventResponse is the documented 200 body. */
         "partnerlytics.landing.v1.TrackEventResponse": {
             /** @description Always true on success. */
@@ -1310,36 +1420,52 @@ export interface components {
              * @description Columns: any of `uses`, `discount`, `orders`, `conversion_rate`,
              *     `avg_order_value`, `revenue_impact`, `unique_customers`.
              */
-            metrics: string[];
-            /** @description `csv` (default), `json` or `xlsx`. */
-            format?: string;
+            metrics: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value" | "revenue_impact" | "unique_customers")[];
+            /**
+             * @description `csv` (default), `json` or `xlsx`.
+             * @enum {string|null}
+             */
+            format?: "csv" | "json" | "xlsx" | null;
             /** @description The last 30 days when absent; at most 90 days. */
             time_period?: components["schemas"]["partnerlytics.voucher.v1.ExportPeriod"];
         };
         /** @description CreateExportResponse is the document's answer to an export request. */
         "partnerlytics.voucher.v1.CreateExportResponse": {
+            /** @description `export_` followed by 16 hex digits. */
             export_id: string;
+            /** @description `processing` when accepted. */
             status: string;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When the file is expected to be ready.
              */
             estimated_completion?: string;
+            /** @description The file format: `csv`, `json` or `xlsx`. */
             format: string;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Distinct vouchers in the export.
+             */
             voucher_count: number;
+            /** @description The exported columns. */
             metrics: string[];
         };
         /** @description CustomerInsights are the document's `customer_insights`. */
         "partnerlytics.voucher.v1.CustomerInsights": {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Distinct customers who used the voucher in the period.
+             */
             total_customers: number;
             /**
              * Format: int32
              * @description Customers with no use of any of the account's vouchers before the period.
              */
             new_customers: number;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Customers who used one of the account's vouchers before the period.
+             */
             returning_customers: number;
             /** @description Order totals of the period's uses / total_customers, minor units. */
             avg_customer_value: number;
@@ -1355,6 +1481,7 @@ export interface components {
         };
         /** @description CustomerSegment is one segment of the customers who used the voucher. */
         "partnerlytics.voucher.v1.CustomerSegment": {
+            /** @description The segment's name. */
             segment: string;
             /**
              * Format: int32
@@ -1368,11 +1495,14 @@ export interface components {
         };
         /** @description ExportPeriod is the request's `time_period`, unparsed. */
         "partnerlytics.voucher.v1.ExportPeriod": {
-            start?: string;
-            end?: string;
+            /** @description ISO 8601 date or date-time, as sent. */
+            start?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
+            /** @description ISO 8601 date or date-time, as sent. */
+            end?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
         };
         /** @description GetExportResponse is the export's state; the fields of other states are omitted. */
         "partnerlytics.voucher.v1.GetExportResponse": {
+            /** @description `export_` followed by 16 hex digits. */
             export_id: string;
             /** @description `processing`, `completed`, `failed` or `expired`. */
             status: string;
@@ -1381,69 +1511,88 @@ export interface components {
              * @description While processing.
              */
             estimated_completion?: string;
-            /** @description When completed: where the file is, until when, how big ("2.5MB"), rows. */
+            /** @description When completed: where the file is. */
             download_url?: string;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When completed: until when the file can be downloaded.
              */
             expires_at?: string;
+            /** @description When completed: how big the file is, e.g. "2.5MB". */
             file_size?: string;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description When completed: the file's rows.
+             */
             record_count?: number;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When completed: when the file was ready.
              */
             completed_at?: string;
             /** @description When failed: why. */
             reason?: string;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When failed: when it failed.
              */
             failed_at?: string;
         };
         /** @description GetVoucherCustomersResponse is the document's bare object. */
         "partnerlytics.voucher.v1.GetVoucherCustomersResponse": {
+            /** @description The voucher's id. */
             voucher_id: string;
+            /** @description The voucher's code. */
             code: string;
+            /** @description The customers who used the voucher in the period. */
             customer_insights?: components["schemas"]["partnerlytics.voucher.v1.CustomerInsights"];
-            time_period?: components["schemas"]["partnerlytics.voucher.v1.TimePeriod"];
-            currency: string;
-            /**
-             * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
-             */
-            generated_at?: string;
-        };
-        /** @description GetVoucherPerformanceResponse is the document's bare object. */
-        "partnerlytics.voucher.v1.GetVoucherPerformanceResponse": {
-            voucher_id: string;
-            code: string;
-            performance?: components["schemas"]["partnerlytics.voucher.v1.Performance"];
-            /** @description Present only with `include_details=true`. */
-            details?: components["schemas"]["partnerlytics.voucher.v1.PerformanceDetails"];
+            /** @description The analysed period. */
             time_period?: components["schemas"]["partnerlytics.voucher.v1.TimePeriod"];
             /** @description ISO 4217 code of the voucher's amounts. */
             currency: string;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When the answer was computed.
+             */
+            generated_at?: string;
+        };
+        /** @description GetVoucherPerformanceResponse is the document's bare object. */
+        "partnerlytics.voucher.v1.GetVoucherPerformanceResponse": {
+            /** @description The voucher's id. */
+            voucher_id: string;
+            /** @description The voucher's code. */
+            code: string;
+            /** @description The totals over the period. */
+            performance?: components["schemas"]["partnerlytics.voucher.v1.Performance"];
+            /** @description Present only with `include_details=true`. */
+            details?: components["schemas"]["partnerlytics.voucher.v1.PerformanceDetails"];
+            /** @description The analysed period. */
+            time_period?: components["schemas"]["partnerlytics.voucher.v1.TimePeriod"];
+            /** @description ISO 4217 code of the voucher's amounts. */
+            currency: string;
+            /**
+             * Format: date-time
+             * @description When the answer was computed.
              */
             generated_at?: string;
         };
         /** @description GetVoucherTrendsResponse is the document's bare object. */
         "partnerlytics.voucher.v1.GetVoucherTrendsResponse": {
+            /** @description The voucher's id. */
             voucher_id: string;
+            /** @description The voucher's code. */
             code: string;
+            /** @description The interval of the points: `day`, `week` or `month`. */
             interval: string;
+            /** @description One point per interval of the period, oldest first. */
             trends: components["schemas"]["partnerlytics.voucher.v1.TrendPoint"][];
+            /** @description The figures of the whole period. */
             summary?: components["schemas"]["partnerlytics.voucher.v1.TrendSummary"];
+            /** @description ISO 4217 code of the voucher's amounts. */
             currency: string;
             /**
              * Format: date-time
-             * @description RFC 3339 in UTC with a `Z` suffix.
+             * @description When the answer was computed.
              */
             generated_at?: string;
         };
@@ -1497,15 +1646,19 @@ export interface components {
              * @description Customers who used one of the account's vouchers before the period.
              */
             returning_customers: number;
-            /** @description The first and the last use in the period; null without uses. */
+            /** @description The first use in the period; null without uses. */
             first_use_at?: unknown;
-            /** @description Any JSON value (google.protobuf.Value). */
+            /** @description The last use in the period; null without uses. */
             last_use_at?: unknown;
         };
         /** @description RegionShare is one region of the customers who used the voucher. */
         "partnerlytics.voucher.v1.RegionShare": {
+            /** @description The region's name. */
             region: string;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Distinct customers of the region who used the voucher.
+             */
             count: number;
             /** @description count / total_customers * 100, rounded to 2 decimals. */
             percentage: number;
@@ -1527,21 +1680,31 @@ export interface components {
         "partnerlytics.voucher.v1.TrendPoint": {
             /** @description The interval's first day, `YYYY-MM-DD`. */
             date: string;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Completed orders that used the voucher.
+             */
             uses?: number;
+            /** @description Sum of the discounts granted, minor units. */
             discount?: number;
             /**
              * Format: int32
              * @description Checkout attempts that validated the voucher.
              */
             orders?: number;
+            /** @description uses / orders, a fraction. */
             conversion_rate?: number;
+            /** @description Average order total of the uses, minor units. */
             avg_order_value?: number;
         };
         /** @description TrendSummary covers the whole period. */
         "partnerlytics.voucher.v1.TrendSummary": {
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Uses over the whole period.
+             */
             total_period_uses: number;
+            /** @description Discounts granted over the whole period, minor units. */
             total_period_discount: number;
             /** @description Uses per day of the period, rounded to 2 decimals. */
             avg_daily_uses: number;
@@ -1688,7 +1851,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/javascript": string;
+                    "text/javascript": string;
                 };
             };
         };
@@ -2093,16 +2256,16 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `true` or `false` to keep only instances with or without a purchase; absent for all. */
-                is_purchased?: string;
+                is_purchased?: "true" | "false";
                 /** @description `hour` (the last 60 minutes), `day` (the last 24 hours, the default) or `custom`. */
-                time_frame?: string;
+                time_frame?: "hour" | "day" | "custom";
                 /** @description ISO 8601 date (`YYYY-MM-DD`) or date-time; required when `time_frame` is `custom`. */
-                start_date?: string;
+                start_date?: string | unknown | unknown | unknown;
                 /**
                  * @description ISO 8601 date or date-time, not before `start_date`; a date covers its whole day.
                  *     Required when `time_frame` is `custom`.
                  */
-                end_date?: string;
+                end_date?: string | unknown | unknown | unknown;
                 /** @description The 1-based page number, a positive integer; 1 when absent. */
                 page?: string;
                 /** @description Rows per page, 1 to 100; 20 when absent. */
@@ -2210,7 +2373,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `first`, `last` or `all` (the default): which of each instance's events to return. */
-                events?: string;
+                events?: "first" | "last" | "all";
             };
             header?: never;
             path?: never;
@@ -2578,7 +2741,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.UpsertAffiliatesResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -2675,9 +2838,9 @@ export interface operations {
     };
     GetAffiliateAnalytics: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Required: the section to return. */
-                section?: string;
+                section: "stats" | "trends" | "charts" | "tables" | "recent_clicks" | "recent_conversions" | "recent_events";
                 /**
                  * @description The first day of the range, `YYYY-MM-DD` (UTC), not after `to`; 30 days before `to`
                  *     when absent. Any length is served; only a `charts` answer with a daily series
@@ -2815,7 +2978,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.RecordConversionsResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -2929,7 +3092,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.RecordEventsResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -3043,7 +3206,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.UpsertProductsResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -3157,7 +3320,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.IngestResponse"];
+                    "application/json": components["schemas"]["partnerlytics.affiliate.v1.CreateTrackingCodesResponse"];
                 };
             };
             /** @description Unauthorized. As the operation's description says. */
@@ -3493,6 +3656,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description `export_` followed by 16 hex digits. */
                 export_id: string;
             };
             cookie?: never;
@@ -3636,11 +3800,14 @@ export interface operations {
     GetVoucherCustomers: {
         parameters: {
             query?: {
-                start_date?: string;
-                end_date?: string;
+                /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
+                start_date?: string | unknown | unknown | unknown;
+                /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
+                end_date?: string | unknown | unknown | unknown;
             };
             header?: never;
             path: {
+                /** @description `v_` followed by 16 hex digits. */
                 voucher_id: string;
             };
             cookie?: never;
@@ -3752,11 +3919,11 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
-                start_date?: string;
+                start_date?: string | unknown | unknown | unknown;
                 /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
-                end_date?: string;
+                end_date?: string | unknown | unknown | unknown;
                 /** @description `true` adds the `details` block; `false` when absent. */
-                include_details?: string;
+                include_details?: "true" | "false";
             };
             header?: never;
             path: {
@@ -3875,18 +4042,21 @@ export interface operations {
                  * @description `day` (default), `week` (ISO weeks, labelled by their Monday) or `month`
                  *     (labelled by its first day).
                  */
-                interval?: string;
-                start_date?: string;
-                end_date?: string;
+                interval?: "day" | "week" | "month";
+                /** @description ISO 8601 date or date-time; 30 days before `end_date` when absent. */
+                start_date?: string | unknown | unknown | unknown;
+                /** @description ISO 8601 date or date-time (a date covers its whole day); today when absent. */
+                end_date?: string | unknown | unknown | unknown;
                 /**
                  * @description Metrics to include in each point: any of `uses`, `discount`, `orders`,
                  *     `conversion_rate`, `avg_order_value`, repeated (`metrics=uses&metrics=orders`) or
                  *     comma-separated; all when absent.
                  */
-                metrics?: string[];
+                metrics?: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value")[];
             };
             header?: never;
             path: {
+                /** @description `v_` followed by 16 hex digits. */
                 voucher_id: string;
             };
             cookie?: never;

@@ -29,6 +29,10 @@ class WebhookServiceStub:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
     key with the `webhooks:write` scope and sees only the key's account and mode: an
     endpoint of another account or mode looks exactly like a missing one.
+
+    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
+    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
+    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
     """
 
     def __init__(self, channel):
@@ -83,14 +87,19 @@ class WebhookServiceServicer:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
     key with the `webhooks:write` scope and sees only the key's account and mode: an
     endpoint of another account or mode looks exactly like a missing one.
+
+    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
+    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
+    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
     """
 
     def CreateWebhookEndpoint(self, request, context):
         """Creates an endpoint; the response carries its signing secret, shown this once.
 
-        Errors: UNAUTHENTICATED; PERMISSION_DENIED without `webhooks:write`;
-        INVALID_ARGUMENT for a url that is not http(s), resolves to a loopback, link-local
-        or private address (unless the operator allows it), or an unknown event type.
+        Errors: as for the service; INVALID_ARGUMENT for a url that is not http(s), is
+        longer than 2048 characters, carries credentials, does not resolve or resolves to a
+        loopback, link-local or private address (unless the operator allows it), for a
+        description longer than 200 characters, or for an unknown event type.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,6 +107,8 @@ class WebhookServiceServicer:
 
     def ListWebhookEndpoints(self, request, context):
         """Lists the endpoints of the caller's account and mode, oldest first (no secrets).
+
+        Errors: as for the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,16 +118,17 @@ class WebhookServiceServicer:
         """Changes an endpoint's url, event types, description or enabled flag (enabling a
         disabled one resumes its pending deliveries).
 
-        Errors: as for `CreateWebhookEndpoint`; NOT_FOUND for an unknown endpoint.
+        Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND for an
+        unknown endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteWebhookEndpoint(self, request, context):
-        """Deletes an endpoint and its pending deliveries.
+        """Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
 
-        Errors: NOT_FOUND for an unknown endpoint.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,7 +139,8 @@ class WebhookServiceServicer:
         carry a signature with the previous secret too for `previous_secret_hours` (24 when
         0, at most 168), so that receivers keep verifying while they switch.
 
-        Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for hours out of range.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        `previous_secret_hours` below 0 or above 168.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,7 +149,8 @@ class WebhookServiceServicer:
     def SendTestWebhookEvent(self, request, context):
         """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
-        Errors: NOT_FOUND for an unknown endpoint.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        a disabled endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,7 +160,8 @@ class WebhookServiceServicer:
         """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
         most 1000) deliveries created before `before` (now when unset).
 
-        Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        a limit below 0 or above 1000.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,8 +173,9 @@ class WebhookServiceServicer:
         deliveries of the same event ids and bodies. A delivery already pending is left as
         it is. A disabled endpoint is refused.
 
-        Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
-        event id or a range, for an empty range, or for a disabled endpoint.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint or event;
+        INVALID_ARGUMENT without an event id or a range, for an empty range, or for a
+        disabled endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +236,10 @@ class WebhookService:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
     key with the `webhooks:write` scope and sees only the key's account and mode: an
     endpoint of another account or mode looks exactly like a missing one.
+
+    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
+    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
+    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
     """
 
     @staticmethod

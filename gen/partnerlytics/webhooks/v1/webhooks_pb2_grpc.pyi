@@ -32,6 +32,10 @@ class WebhookServiceStub:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
     key with the `webhooks:write` scope and sees only the key's account and mode: an
     endpoint of another account or mode looks exactly like a missing one.
+
+    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
+    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
+    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
     """
 
     @_typing.overload
@@ -41,40 +45,48 @@ class WebhookServiceStub:
     CreateWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.CreateWebhookEndpointRequest, _webhooks_pb2.CreateWebhookEndpointResponse]
     """Creates an endpoint; the response carries its signing secret, shown this once.
 
-    Errors: UNAUTHENTICATED; PERMISSION_DENIED without `webhooks:write`;
-    INVALID_ARGUMENT for a url that is not http(s), resolves to a loopback, link-local
-    or private address (unless the operator allows it), or an unknown event type.
+    Errors: as for the service; INVALID_ARGUMENT for a url that is not http(s), is
+    longer than 2048 characters, carries credentials, does not resolve or resolves to a
+    loopback, link-local or private address (unless the operator allows it), for a
+    description longer than 200 characters, or for an unknown event type.
     """
     ListWebhookEndpoints: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookEndpointsRequest, _webhooks_pb2.ListWebhookEndpointsResponse]
-    """Lists the endpoints of the caller's account and mode, oldest first (no secrets)."""
+    """Lists the endpoints of the caller's account and mode, oldest first (no secrets).
+
+    Errors: as for the service.
+    """
     UpdateWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.UpdateWebhookEndpointRequest, _webhooks_pb2.UpdateWebhookEndpointResponse]
     """Changes an endpoint's url, event types, description or enabled flag (enabling a
     disabled one resumes its pending deliveries).
 
-    Errors: as for `CreateWebhookEndpoint`; NOT_FOUND for an unknown endpoint.
+    Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND for an
+    unknown endpoint.
     """
     DeleteWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.DeleteWebhookEndpointRequest, _webhooks_pb2.DeleteWebhookEndpointResponse]
-    """Deletes an endpoint and its pending deliveries.
+    """Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
 
-    Errors: NOT_FOUND for an unknown endpoint.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint.
     """
     RotateWebhookEndpointSecret: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RotateWebhookEndpointSecretRequest, _webhooks_pb2.RotateWebhookEndpointSecretResponse]
     """Replaces an endpoint's signing secret; the new one is shown this once. Deliveries
     carry a signature with the previous secret too for `previous_secret_hours` (24 when
     0, at most 168), so that receivers keep verifying while they switch.
 
-    Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for hours out of range.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+    `previous_secret_hours` below 0 or above 168.
     """
     SendTestWebhookEvent: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.SendTestWebhookEventRequest, _webhooks_pb2.SendTestWebhookEventResponse]
     """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
-    Errors: NOT_FOUND for an unknown endpoint.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+    a disabled endpoint.
     """
     ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]
     """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
     most 1000) deliveries created before `before` (now when unset).
 
-    Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+    a limit below 0 or above 1000.
     """
     ReplayWebhookEvents: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ReplayWebhookEventsRequest, _webhooks_pb2.ReplayWebhookEventsResponse]
     """Sends events again to one endpoint: the one event `event_id`, or every event of the
@@ -82,8 +94,9 @@ class WebhookServiceStub:
     deliveries of the same event ids and bodies. A delivery already pending is left as
     it is. A disabled endpoint is refused.
 
-    Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
-    event id or a range, for an empty range, or for a disabled endpoint.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint or event;
+    INVALID_ARGUMENT without an event id or a range, for an empty range, or for a
+    disabled endpoint.
     """
 
 @_typing.type_check_only
@@ -91,46 +104,58 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
     key with the `webhooks:write` scope and sees only the key's account and mode: an
     endpoint of another account or mode looks exactly like a missing one.
+
+    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
+    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
+    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.CreateWebhookEndpointRequest, _webhooks_pb2.CreateWebhookEndpointResponse]  # type: ignore[assignment]
     """Creates an endpoint; the response carries its signing secret, shown this once.
 
-    Errors: UNAUTHENTICATED; PERMISSION_DENIED without `webhooks:write`;
-    INVALID_ARGUMENT for a url that is not http(s), resolves to a loopback, link-local
-    or private address (unless the operator allows it), or an unknown event type.
+    Errors: as for the service; INVALID_ARGUMENT for a url that is not http(s), is
+    longer than 2048 characters, carries credentials, does not resolve or resolves to a
+    loopback, link-local or private address (unless the operator allows it), for a
+    description longer than 200 characters, or for an unknown event type.
     """
     ListWebhookEndpoints: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookEndpointsRequest, _webhooks_pb2.ListWebhookEndpointsResponse]  # type: ignore[assignment]
-    """Lists the endpoints of the caller's account and mode, oldest first (no secrets)."""
+    """Lists the endpoints of the caller's account and mode, oldest first (no secrets).
+
+    Errors: as for the service.
+    """
     UpdateWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.UpdateWebhookEndpointRequest, _webhooks_pb2.UpdateWebhookEndpointResponse]  # type: ignore[assignment]
     """Changes an endpoint's url, event types, description or enabled flag (enabling a
     disabled one resumes its pending deliveries).
 
-    Errors: as for `CreateWebhookEndpoint`; NOT_FOUND for an unknown endpoint.
+    Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND for an
+    unknown endpoint.
     """
     DeleteWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.DeleteWebhookEndpointRequest, _webhooks_pb2.DeleteWebhookEndpointResponse]  # type: ignore[assignment]
-    """Deletes an endpoint and its pending deliveries.
+    """Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
 
-    Errors: NOT_FOUND for an unknown endpoint.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint.
     """
     RotateWebhookEndpointSecret: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RotateWebhookEndpointSecretRequest, _webhooks_pb2.RotateWebhookEndpointSecretResponse]  # type: ignore[assignment]
     """Replaces an endpoint's signing secret; the new one is shown this once. Deliveries
     carry a signature with the previous secret too for `previous_secret_hours` (24 when
     0, at most 168), so that receivers keep verifying while they switch.
 
-    Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for hours out of range.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+    `previous_secret_hours` below 0 or above 168.
     """
     SendTestWebhookEvent: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.SendTestWebhookEventRequest, _webhooks_pb2.SendTestWebhookEventResponse]  # type: ignore[assignment]
     """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
-    Errors: NOT_FOUND for an unknown endpoint.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+    a disabled endpoint.
     """
     ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
     """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
     most 1000) deliveries created before `before` (now when unset).
 
-    Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+    a limit below 0 or above 1000.
     """
     ReplayWebhookEvents: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ReplayWebhookEventsRequest, _webhooks_pb2.ReplayWebhookEventsResponse]  # type: ignore[assignment]
     """Sends events again to one endpoint: the one event `event_id`, or every event of the
@@ -138,14 +163,19 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     deliveries of the same event ids and bodies. A delivery already pending is left as
     it is. A disabled endpoint is refused.
 
-    Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
-    event id or a range, for an empty range, or for a disabled endpoint.
+    Errors: as for the service; NOT_FOUND for an unknown endpoint or event;
+    INVALID_ARGUMENT without an event id or a range, for an empty range, or for a
+    disabled endpoint.
     """
 
 class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
     key with the `webhooks:write` scope and sees only the key's account and mode: an
     endpoint of another account or mode looks exactly like a missing one.
+
+    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
+    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
+    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
     """
 
     @_abc_1.abstractmethod
@@ -156,9 +186,10 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_webhooks_pb2.CreateWebhookEndpointResponse, _abc.Awaitable[_webhooks_pb2.CreateWebhookEndpointResponse]]:
         """Creates an endpoint; the response carries its signing secret, shown this once.
 
-        Errors: UNAUTHENTICATED; PERMISSION_DENIED without `webhooks:write`;
-        INVALID_ARGUMENT for a url that is not http(s), resolves to a loopback, link-local
-        or private address (unless the operator allows it), or an unknown event type.
+        Errors: as for the service; INVALID_ARGUMENT for a url that is not http(s), is
+        longer than 2048 characters, carries credentials, does not resolve or resolves to a
+        loopback, link-local or private address (unless the operator allows it), for a
+        description longer than 200 characters, or for an unknown event type.
         """
 
     @_abc_1.abstractmethod
@@ -167,7 +198,10 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _webhooks_pb2.ListWebhookEndpointsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_webhooks_pb2.ListWebhookEndpointsResponse, _abc.Awaitable[_webhooks_pb2.ListWebhookEndpointsResponse]]:
-        """Lists the endpoints of the caller's account and mode, oldest first (no secrets)."""
+        """Lists the endpoints of the caller's account and mode, oldest first (no secrets).
+
+        Errors: as for the service.
+        """
 
     @_abc_1.abstractmethod
     def UpdateWebhookEndpoint(
@@ -178,7 +212,8 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         """Changes an endpoint's url, event types, description or enabled flag (enabling a
         disabled one resumes its pending deliveries).
 
-        Errors: as for `CreateWebhookEndpoint`; NOT_FOUND for an unknown endpoint.
+        Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND for an
+        unknown endpoint.
         """
 
     @_abc_1.abstractmethod
@@ -187,9 +222,9 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _webhooks_pb2.DeleteWebhookEndpointRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_webhooks_pb2.DeleteWebhookEndpointResponse, _abc.Awaitable[_webhooks_pb2.DeleteWebhookEndpointResponse]]:
-        """Deletes an endpoint and its pending deliveries.
+        """Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
 
-        Errors: NOT_FOUND for an unknown endpoint.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint.
         """
 
     @_abc_1.abstractmethod
@@ -202,7 +237,8 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         carry a signature with the previous secret too for `previous_secret_hours` (24 when
         0, at most 168), so that receivers keep verifying while they switch.
 
-        Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for hours out of range.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        `previous_secret_hours` below 0 or above 168.
         """
 
     @_abc_1.abstractmethod
@@ -213,7 +249,8 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_webhooks_pb2.SendTestWebhookEventResponse, _abc.Awaitable[_webhooks_pb2.SendTestWebhookEventResponse]]:
         """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
-        Errors: NOT_FOUND for an unknown endpoint.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        a disabled endpoint.
         """
 
     @_abc_1.abstractmethod
@@ -225,7 +262,8 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
         most 1000) deliveries created before `before` (now when unset).
 
-        Errors: NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for a limit out of range.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        a limit below 0 or above 1000.
         """
 
     @_abc_1.abstractmethod
@@ -239,8 +277,9 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         deliveries of the same event ids and bodies. A delivery already pending is left as
         it is. A disabled endpoint is refused.
 
-        Errors: NOT_FOUND for an unknown endpoint or event; INVALID_ARGUMENT without an
-        event id or a range, for an empty range, or for a disabled endpoint.
+        Errors: as for the service; NOT_FOUND for an unknown endpoint or event;
+        INVALID_ARGUMENT without an event id or a range, for an empty range, or for a
+        disabled endpoint.
         """
 
 def add_WebhookServiceServicer_to_server(servicer: WebhookServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
