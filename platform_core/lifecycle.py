@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_core.db import Base, TimestampTZ
+from platform_core.distribution import CROSS_ACCOUNT
 
 # Without a row in account_retention an account keeps raw events 400 days (a year and a
 # month: a year-over-year comparison of the last month still has its raw rows) and the
@@ -236,6 +237,7 @@ def create_partition(conn: psycopg.Connection, table: TimedTable, month: dt.date
     create = sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({}){}").format(
         sql.Identifier(name), ident, *(sql.Literal(bound.isoformat()) for bound in bounds), _with_storage(table))
     with conn.transaction():
+        conn.execute(CROSS_ACCOUNT)  # the DEFAULT partition's rows of any account
         stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_month),
                                 bounds).fetchone()[0]
         if not stranded:

@@ -25,7 +25,7 @@ from migrations.schema import REFERENCE_TABLES, metadata
 from platform_core import distribution, lifecycle, maintenance
 from stack.run import migrate
 from tests import voucher_data as vd
-from tests.databases import scratch_database
+from tests.databases import scratch_database, single_shard
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 REDEMPTIONS = next(t for t in lifecycle.PARTITIONED if t.name == "voucher_redemptions")
@@ -86,7 +86,8 @@ def exists(conn, table: str) -> bool:
 
 def test_a_pass_creates_the_partitions_of_the_months_ahead(conn):
     later = NOW + dt.timedelta(days=200)
-    report = lifecycle.run_once(conn, later)
+    with single_shard(conn):
+        report = lifecycle.run_once(conn, later)
     ahead = list(lifecycle.months(later, later + dt.timedelta(days=92)))[:4]
     for table in lifecycle.PARTITIONED:
         assert all(exists(conn, lifecycle.partition_name(table.name, month)) for month in ahead), table.name
@@ -126,7 +127,8 @@ def test_retention_is_per_account_and_drops_only_months_every_account_is_done_wi
             conn.execute("INSERT INTO affiliate_session_days (account_id, livemode, day, session_id) "
                          "VALUES (%s, false, %s, 's')", (owner, day.date()))
 
-    report = lifecycle.run_once(conn, NOW, batch=1)  # one row per DELETE: the batches loop
+    with single_shard(conn):
+        report = lifecycle.run_once(conn, NOW, batch=1)  # one row per DELETE: the batches loop
 
     assert lifecycle.partition_name("voucher_redemptions", very_old) in report.dropped
     assert not exists(conn, lifecycle.partition_name("voucher_redemptions", very_old))
