@@ -158,7 +158,8 @@ async def set_retention(session: AsyncSession, account_id: uuid.UUID, raw_days: 
     statement = insert(AccountRetention).values(account_id=account_id, raw_days=raw_days, aggregate_days=aggregate_days)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[AccountRetention.account_id],
-        set_={"raw_days": raw_days, "aggregate_days": aggregate_days, "updated_at": func.now()},
+        # The time as a value: Citus refuses now() in the DO UPDATE SET of a reference table.
+        set_={"raw_days": raw_days, "aggregate_days": aggregate_days, "updated_at": dt.datetime.now(dt.UTC)},
     ))
 
 
@@ -238,7 +239,7 @@ def create_partition(conn: psycopg.Connection, table: TimedTable, month: dt.date
         sql.Identifier(name), ident, *(sql.Literal(bound.isoformat()) for bound in bounds), _with_storage(table))
     with conn.transaction():
         conn.execute(CROSS_ACCOUNT)  # the DEFAULT partition's rows of any account
-        stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_month),
+        stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(default, in_month),
                                 bounds).fetchone()[0]
         if not stranded:
             conn.execute(create)
