@@ -205,6 +205,8 @@ def render(results: dict) -> str:
             one["rounds"], "instance list p50")[0]
         lines += ["", (f"Instance list p50, 3 nodes (spread) / 1 node: {ratio:.2f}x; ingestion "
                   f"{three['ingest_per_s'] / one['ingest_per_s']:.2f}x the 1-node rate.")]
+    if meta.get("note"):
+        lines += ["", f"Conditions of the run: {meta['note']}"]
     lines += ["", END]
     return "\n".join(lines)
 
@@ -229,16 +231,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=pathlib.Path, default=None,
                    help="report to put the section in (default docs/performance.md; quick: "
                         "bench/results/performance-quick.md)")
+    p.add_argument("--note", default="", help="conditions of the run, stated in the report")
+    p.add_argument("--render-only", action="store_true", help="measure nothing: render the last results (with --note)")
     args = p.parse_args(argv)
     args.accounts = args.accounts or (4 if args.quick else 8)
     args.instances = args.instances or (1_000 if args.quick else 10_000)
     args.calls = args.calls or (20 if args.quick else 100)
     out = args.out or (ROOT / "bench" / "results" / "performance-quick.md" if args.quick else REPORT)
+    results_file = RESULTS.with_name("citus-quick.json") if args.quick else RESULTS
+    if args.render_only:
+        results = json.loads(results_file.read_text())
+        results["meta"]["note"] = args.note or results["meta"].get("note", "")
+        write_report(results, out)
+        return 0
     results: dict = {"meta": {"when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                              **{k: getattr(args, k) for k in ("accounts", "instances", "calls", "clients", "rounds")}}}
+                              **{k: getattr(args, k) for k in ("accounts", "instances", "calls", "clients", "rounds", "note")}}}
     for config in ("1 node", "3 nodes"):
         results[config] = run_config(config, args)
-    results_file = RESULTS.with_name("citus-quick.json") if args.quick else RESULTS
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(results, indent=1))
     write_report(results, out)

@@ -239,6 +239,10 @@ def create_partition(conn: psycopg.Connection, table: TimedTable, month: dt.date
         sql.Identifier(name), ident, *(sql.Literal(bound.isoformat()) for bound in bounds), _with_storage(table))
     with conn.transaction():
         conn.execute(CROSS_ACCOUNT)  # the DEFAULT partition's rows of any account
+        # The move below modifies every shard in a transaction that also runs DDL on tables
+        # with foreign keys to reference tables: Citus wants one connection per node for it
+        # (a placeholder on plain PostgreSQL).
+        conn.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
         stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(default, in_month),
                                 bounds).fetchone()[0]
         if not stranded:

@@ -71,9 +71,12 @@ def redemptions(conn, account_id: uuid.UUID) -> set[str]:
     return {row[0] for row in rows}
 
 
+# A row's partition; on Citus its tableoid is the shard's table, <partition>_<shard id>.
+PARTITION = "regexp_replace(tableoid::regclass::text, '_[0-9]+$', '')"
+
+
 def partition_of(conn, record_id: str) -> str:
-    return conn.execute("SELECT tableoid::regclass::text FROM voucher_redemptions WHERE id = %s",
-                        (record_id,)).fetchone()[0]
+    return conn.execute(f"SELECT {PARTITION} FROM voucher_redemptions WHERE id = %s", (record_id,)).fetchone()[0]
 
 
 def exists(conn, table: str) -> bool:
@@ -169,7 +172,7 @@ async def test_a_retried_batch_of_another_month_is_stored_once_in_default(vouche
     assert (again.created_count, again.duplicate_count) == (0, len(data.redemptions))
     async with deps.reader() as db:
         stored = (await db.execute(text(
-            "SELECT tableoid::regclass::text AS part, count(*) AS n FROM voucher_redemptions WHERE account_id = :a "
+            f"SELECT {PARTITION} AS part, count(*) AS n FROM voucher_redemptions WHERE account_id = :a "
             "GROUP BY 1"), {"a": tenant.account_id})).all()
         uses = (await db.execute(text("SELECT sum(uses) FROM voucher_daily WHERE account_id = :a"),
                                  {"a": tenant.account_id})).scalar()
