@@ -81,13 +81,16 @@ CITUS_TESTS ?= tests/test_instance_contract.py tests/test_campaign_contract.py t
 	tests/test_landing_grpc.py tests/test_lifecycle.py tests/test_retention.py tests/test_erasure.py \
 	tests/test_voucher_worker.py tests/test_resends.py \
 	tests/test_reads.py tests/test_list_queries.py tests/test_admin.py tests/test_migrations.py tests/test_citus.py
+# A distributed schema cannot go below migration c001 (its downgrade says so): that one
+# test of plain PostgreSQL is left out on the cluster (docs/scaling.md).
+CITUS_DESELECT ?= --deselect tests/test_migrations.py::test_downgrade_to_base_removes_every_table
 
 citus: ## Build and install Citus 13.2.2 into the system PostgreSQL 15 (tools/citus/install.sh; as root; once)
 	tools/citus/install.sh
 
 test-citus: $(STAMP) ## The contract suite against a Citus coordinator and two workers started for the run (docs/scaling.md)
 	@$(PY) -c "from platform_core.citus_cluster import citus_installed as i; raise SystemExit(not i())" || tools/citus/install.sh
-	$(PY) -m platform_core.citus_cluster --refuse-multi-shard -- $(PY) -m pytest $(CITUS_TESTS)
+	$(PY) -m platform_core.citus_cluster --refuse-multi-shard -- $(PY) -m pytest $(CITUS_TESTS) $(CITUS_DESELECT)
 
 # Every rate limit raised for the fuzz stack (documented 429s would hide the answers).
 FUZZ_RATE_LIMITS := instances.list=1000000/60,instances.details=1000000/60,campaigns.analytics=1000000/60,vouchers.performance=1000000/60,vouchers.trends=1000000/60,vouchers.customers=1000000/60,vouchers.export=1000000/60,vouchers.export_status=1000000/60,affiliate.analytics=1000000/60,affiliate.ingest=1000000/60,landing.track=1000000/60,landing.track.source=1000000/60,landing.dashboard=1000000/60
