@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from platform_core.roles import DatabaseUrls, prepare_database
+from platform_core.roles import APP, DatabaseUrls, ensure_roles, prepare_database
 
 log = logging.getLogger("platform_core.citus_cluster")
 
@@ -240,6 +240,20 @@ def drop_cluster_database(admin_url: str, name: str) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+# Under this setting at 'error' a statement Citus would run as several tasks (on several
+# shards) fails instead: the app role's requests must each stay on one shard, and the few
+# statements that span accounts on purpose lift it first (platform_core.db.CROSS_ACCOUNT).
+MULTI_SHARD_LEVEL = "citus.multi_task_query_log_level"
+
+
+def refuse_multi_shard(admin_url: str, role: str = APP) -> None:
+    """Makes every multi-shard statement of `role` on this coordinator fail (`make test-citus`)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        ensure_roles(conn)
+        conn.execute(sql.SQL("ALTER ROLE {} SET {} = 'error'").format(
+            sql.Identifier(role), sql.Identifier(*MULTI_SHARD_LEVEL.split("."))))
+
+
 def main(argv: list[str]) -> int:
     """`python -m platform_core.citus_cluster [--workers N] [-- command ...]`: starts a
     cluster and runs the command with TEST_DATABASE_URL set to the coordinator's superuser
@@ -250,6 +264,8 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m platform_core.citus_cluster", description=main.__doc__)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--refuse-multi-shard", action="store_true",
+                        help=f"{MULTI_SHARD_LEVEL} = 'error' for the app role: a multi-shard statement fails")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -260,6 +276,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.refuse_multi_shard:
+            refuse_multi_shard(cluster.admin_url)
         if not command:
             print(f"coordinator: {cluster.admin_url}  (Ctrl-C stops the cluster)", flush=True)
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -23,6 +23,14 @@ from sqlalchemy.engine import Connection
 
 DISTRIBUTION_COLUMN = "account_id"
 
+# Run first in the transaction of a statement that spans accounts on purpose (the export
+# queue's candidates and expiry sweep, the landing prune, the maintenance job's moves out
+# of DEFAULT partitions, the scrape gauges): `make test-citus` sets the app role's
+# `citus.multi_task_query_log_level` to 'error' so that any other multi-shard statement
+# fails (docs/scaling.md, "Which queries stay on one shard"). On plain PostgreSQL it sets
+# an unused placeholder.
+CROSS_ACCOUNT = "SET LOCAL citus.multi_task_query_log_level = 'off'"
+
 # The core's small tables read across accounts, copied to every node.
 CORE_REFERENCE_TABLES: dict[str, str] = {
     "accounts": "the tenants themselves; every distributed table's foreign key points here",

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_core.db import Base, TimestampTZ
+from platform_core.distribution import CROSS_ACCOUNT
 
 # Without a row in account_retention an account keeps raw events 400 days (a year and a
 # month: a year-over-year comparison of the last month still has its raw rows) and the
@@ -162,7 +163,8 @@ async def set_retention(session: AsyncSession, account_id: uuid.UUID, raw_days: 
     statement = insert(AccountRetention).values(account_id=account_id, raw_days=raw_days, aggregate_days=aggregate_days)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[AccountRetention.account_id],
-        set_={"raw_days": raw_days, "aggregate_days": aggregate_days, "updated_at": func.now()},
+        # The time as a value: Citus refuses now() in the DO UPDATE SET of a reference table.
+        set_={"raw_days": raw_days, "aggregate_days": aggregate_days, "updated_at": dt.datetime.now(dt.UTC)},
     ))
 
 
@@ -241,7 +243,12 @@ def create_partition(conn: psycopg.Connection, table: TimedTable, month: dt.date
     create = sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({}){}").format(
         sql.Identifier(name), ident, *(sql.Literal(bound.isoformat()) for bound in bounds), _with_storage(table))
     with conn.transaction():
-        stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(default, in_month),
+        conn.execute(CROSS_ACCOUNT)  # the DEFAULT partition's rows of any account
+        # The move below modifies every shard in a transaction that also runs DDL on tables
+        # with foreign keys to reference tables: Citus wants one connection per node for it
+        # (a placeholder on plain PostgreSQL).
+        conn.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+        stranded = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(default, in_month),
                                 bounds).fetchone()[0]
         if not stranded:
             conn.execute(create)

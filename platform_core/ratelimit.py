@@ -228,7 +228,9 @@ ON CONFLICT (key) DO UPDATE SET
     expires_at = EXCLUDED.expires_at
 RETURNING allowed, prev_count, cur_count, window_start_ms, seen_ms
 """.replace(":window_ms", "CAST(:window_ms AS bigint)").replace(":limit", "CAST(:limit AS bigint)"))
-_SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < clock_timestamp()")
+# now(), not clock_timestamp(): Citus refuses a volatile function in the WHERE of a write
+# to a reference table; in autocommit the two are the statement's start.
+_SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < now()")
 
 
 class PostgresLimiter:

@@ -14,6 +14,21 @@ from sqlalchemy.engine import make_url
 from platform_core import citus_cluster
 from platform_core.roles import DatabaseUrls, prepare_database
 
+# libpq options under which a statement Citus would run on several shards fails (a no-op
+# placeholder on plain PostgreSQL): the maintenance and erasure tests connect with it, as
+# `make test-citus` sets it for the app role (platform_core.citus_cluster.refuse_multi_shard).
+SINGLE_SHARD = f"-c {citus_cluster.MULTI_SHARD_LEVEL}=error"
+
+
+@contextlib.contextmanager
+def single_shard(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """The same for a block of an autocommit connection's statements (the maintenance pass)."""
+    conn.execute(f"SET {citus_cluster.MULTI_SHARD_LEVEL} = 'error'")
+    try:
+        yield conn
+    finally:
+        conn.execute(f"RESET {citus_cluster.MULTI_SHARD_LEVEL}")
+
 
 @contextlib.contextmanager
 def scratch_database(server_url: str, prefix: str) -> Iterator[DatabaseUrls]:

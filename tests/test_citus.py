@@ -1,6 +1,8 @@
 """The schema on a real Citus cluster (a coordinator and two workers on this machine):
 `alembic upgrade head` distributes it as platform_core/distribution.py says, an account's
 rows sit on one worker, and each family's main read runs on one shard (docs/scaling.md).
+As under `make test-citus`, the app role's multi-shard statements fail on this cluster
+(`refuse_multi_shard`), and the owner's maintenance and erasure run with the same setting.
 
 Citus is installed by tools/citus/install.sh when missing; a machine where that fails
 fails these tests with the reason, never skips them.
@@ -16,20 +18,25 @@ import psycopg
 import pytest
 import pytest_asyncio
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from migrations.schema import REFERENCE_TABLES
-from platform_core import db, lifecycle
+from platform_core import db, erasure, lifecycle
 from platform_core.accounts import Principal
-from platform_core.citus_cluster import CitusCluster, citus_installed, citus_library
+from platform_core.citus_cluster import CitusCluster, citus_installed, citus_library, refuse_multi_shard
+from platform_core.distribution import CROSS_ACCOUNT
 from platform_core.paging import PageRequest, Window
 from services.affiliate import queries as affiliate_queries
 from services.campaign import queries as campaign_queries
 from services.instance import queries as instance_queries
 from services.landing import queries as landing_queries
+from services.landing.store import COLUMNS as LANDING_COLUMNS
+from services.landing.store import prune_daily_visitors
 from services.voucher import exports
 from services.voucher import queries as voucher_queries
 from services.voucher.periods import Period
 from stack.run import ROOT, migrate
+from tests.databases import SINGLE_SHARD
 
 INSTALL = ROOT / "tools" / "citus" / "install.sh"
 
@@ -48,6 +55,7 @@ def citus():
     """A migrated database on a fresh cluster: its URLs and the cluster."""
     ensure_citus()
     with CitusCluster(workers=2) as cluster:
+        refuse_multi_shard(cluster.admin_url)
         urls = cluster.create_database("partnerlytics")
         migrate(urls.owner)
         yield urls, cluster
@@ -130,16 +138,19 @@ def test_a_maintenance_pass_runs_on_the_cluster(citus):
     urls, _ = citus
     account = uuid.uuid4()
     now = dt.datetime.now(dt.UTC)
-    with psycopg.connect(urls.owner, autocommit=True) as conn:
+    with psycopg.connect(urls.owner, autocommit=True, options=SINGLE_SHARD) as conn:
         conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'maintenance')", (account,))
         conn.execute("INSERT INTO account_retention (account_id, raw_days, aggregate_days) VALUES (%s, 30, 400)",
                      (account,))
         conn.execute("INSERT INTO record_keys (account_id, livemode, kind, client_id, recorded_at) "
                      "VALUES (%s, false, 'events', 'old', %s), (%s, false, 'events', 'new', %s)",
                      (account, now - dt.timedelta(days=40), account, now))
+        # A row in a DEFAULT partition: the pass moves it to the month it makes (a cross-account step).
+        conn.execute("INSERT INTO record_keys (account_id, livemode, kind, client_id, recorded_at) "
+                     "VALUES (%s, false, 'events', 'far', %s)", (account, now + dt.timedelta(days=400)))
         report = lifecycle.run_once(conn, now)
         left = conn.execute("SELECT client_id FROM record_keys WHERE account_id = %s", (account,)).fetchall()
-    assert report.deleted["record_keys"] == 1 and left == [("new",)]
+    assert report.deleted["record_keys"] == 1 and sorted(left) == [("far",), ("new",)]
 
 
 @pytest_asyncio.fixture
@@ -197,3 +208,37 @@ async def test_the_export_claim_takes_its_job_with_a_router_query(app_engine):
         compiled = exports._CLAIM.compile(conn.sync_connection)
         rows = (await conn.exec_driver_sql("EXPLAIN " + str(compiled), params)).all()
     assert _is_router("\n".join(row[0] for row in rows))
+
+
+async def test_a_multi_shard_statement_of_the_app_fails_unless_it_says_it_spans_accounts(app_engine):
+    async with app_engine.connect() as conn:
+        with pytest.raises(Exception, match="multi-task query about to be executed"):
+            await conn.exec_driver_sql("SELECT count(*) FROM instances")
+        await conn.rollback()
+        await conn.exec_driver_sql(CROSS_ACCOUNT)
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM instances")).scalar() == 0
+        await conn.rollback()
+        await prune_daily_visitors(conn, dt.datetime.now(dt.UTC))
+
+
+async def test_erasure_of_each_kind_runs_on_one_shard(citus):
+    """Every statement of an erasure (deletes, aggregate adjustments, export cancellation,
+    the audit row) under the setting that fails a multi-shard one, on seeded rows."""
+    urls, _ = citus
+    account, instance, now = uuid.uuid4(), uuid.uuid4(), dt.datetime.now(dt.UTC)
+    with psycopg.connect(urls.owner, autocommit=True) as conn:
+        conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'erasure')", (account,))
+        conn.execute("INSERT INTO instances (account_id, livemode, id, campaign_id, insider_id, started_at) "
+                     "VALUES (%s, false, %s, %s, %s, %s)", (account, instance, uuid.uuid4(), uuid.uuid4(), now))
+    engine = create_async_engine(db.async_url(urls.owner), connect_args={"options": SINGLE_SHARD})
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    hooks = erasure.LandingHooks(columns=LANDING_COLUMNS, visitor_hash=lambda salt, tenant, ip: "h")
+    try:
+        for kind, subject in (("instance", str(instance)), ("customer", "c1"), ("visitor", "h")):
+            async with engine.begin() as conn:
+                done = await erasure.erase(conn, kind, account, [subject], actor="t", landing=hooks)
+            assert kind != "instance" or done.counts["instances"] == 1
+    finally:
+        await engine.dispose()
+    assert len(statements) >= 12

@@ -25,6 +25,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as api
+from platform_core.distribution import CROSS_ACCOUNT
 from services.landing.store import EventRow, store_events
 from tests.contract import UUID_RE
 from tests.test_landing_grpc import CHROME, create_tenant
@@ -96,6 +97,7 @@ TENANT_NOT_FOUND = {"success": False, "error": "Tenant not found", "code": "TENA
 
 async def stored_events(deps, tenant_id: int) -> list:
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # the test looks by tenant alone: every shard on Citus
         return (
             await conn.execute(
                 text(

@@ -21,6 +21,7 @@ from partnerlytics.landing.v1 import landing_analytics_pb2 as api
 from partnerlytics.landing.v1 import landing_analytics_pb2_grpc as api_grpc
 from partnerlytics.landing.v1 import tenants_pb2 as pb
 from partnerlytics.landing.v1 import tenants_pb2_grpc as pb_grpc
+from platform_core.distribution import CROSS_ACCOUNT
 from platform_core.interceptor import MethodPolicy
 from services.landing import salts as salts_mod
 from services.landing import tracking
@@ -210,6 +211,7 @@ async def test_direct_grpc_caller_without_gateway_metadata_uses_its_peer_address
     )
     assert response.success is True
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # by tenant alone: every shard on Citus
         stored = (
             await conn.execute(text("SELECT visitor_hash FROM landing_events WHERE tenant_id = :t"), {"t": tenant.id})
         ).scalar_one()
@@ -223,6 +225,7 @@ async def test_an_event_without_user_agent_is_acknowledged_but_not_stored(landin
     stub = api_grpc.LandingAnalyticsServiceStub(landing_channel)
     assert (await stub.TrackEvent(track_request(tenant.id))).success is True
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # by tenant alone: every shard on Citus
         count = (
             await conn.execute(text("SELECT count(*) FROM landing_events WHERE tenant_id = :t"), {"t": tenant.id})
         ).scalar_one()
@@ -264,6 +267,7 @@ async def test_concurrent_events_are_committed_together_and_each_acknowledged(la
     await asyncio.gather(*(writer.write(_row(tenant.id, i)) for i in range(n)))
     await writer.close()
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # by tenant alone: every shard on Citus
         products = (
             await conn.execute(
                 text("SELECT metadata->>'product_id' FROM landing_events WHERE tenant_id = :t"), {"t": tenant.id}
@@ -284,6 +288,7 @@ async def test_a_failed_transaction_fails_every_event_in_it_and_the_writer_goes_
     await writer.write(_row(tenant.id, 3))  # the next transaction commits
     await writer.close()
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # by tenant alone: every shard on Citus
         products = (
             await conn.execute(
                 text("SELECT metadata->>'product_id' FROM landing_events WHERE tenant_id = :t"), {"t": tenant.id}
@@ -307,6 +312,7 @@ async def test_daily_rollups_equal_a_recount_of_the_raw_events(landing_channel, 
         calls.append(stub.TrackEvent(track_request(tenant.id, kind, metadata), metadata=md))
     await asyncio.gather(*calls)
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # by tenant alone: every shard on Citus
         raw = (await conn.execute(
             text("SELECT event_type, visitor_hash, duration_ms, occurred_at FROM landing_events WHERE tenant_id = :t"),
             {"t": tenant.id},
@@ -340,6 +346,7 @@ async def test_visitor_rows_of_past_days_are_pruned_and_the_figures_stay(landing
         await store_events(conn, rows)
         assert await prune_daily_visitors(conn, now) >= 2
     async with deps.engine.connect() as conn:
+        await conn.execute(text(CROSS_ACCOUNT))  # by tenant alone: every shard on Citus
         days = (await conn.execute(
             text("SELECT day FROM landing_daily_visitors WHERE tenant_id = :t"), {"t": tenant.id}
         )).scalars().all()

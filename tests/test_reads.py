@@ -27,7 +27,7 @@ async def _backend_pid(reader) -> int:
 async def test_a_pooled_connection_killed_while_idle_is_replaced_and_the_read_answers(reads, database_url):
     first = await _backend_pid(reads)
     with psycopg.connect(database_url, autocommit=True) as other:  # the same role may end its own backends
-        assert other.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()[0] is True
+        assert other.execute("SELECT pg_terminate_backend(CAST(%s AS integer))", (first,)).fetchone()[0] is True
     async with reads() as conn:
         row = (await conn.execute(text("SELECT 41 + :n AS answer, pg_backend_pid() AS pid"), {"n": 1})).one()
     assert row.answer == 42 and row[0] == 42

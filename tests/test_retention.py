@@ -16,7 +16,7 @@ from migrations.schema import metadata
 from platform_core import lifecycle, maintenance
 from platform_core.config import ConfigError
 from stack.run import migrate
-from tests.databases import scratch_database
+from tests.databases import scratch_database, single_shard
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(minute=30, second=0, microsecond=0)
 # The short account keeps raw rows 30 days and aggregates 90; the other one the defaults.
@@ -126,7 +126,8 @@ def test_one_pass_applies_every_rule_to_its_own_rows_and_keeps_the_aggregates(co
     aggregates = "SELECT * FROM {} WHERE account_id = ANY(%s) ORDER BY 1, 2, 3, 4"
     before = {t: rows(conn, aggregates.format(t), [short, other]) for t in ("campaign_hourly_stats", "voucher_daily")}
 
-    report = lifecycle.run_once(conn, NOW, batch=1, audit_days=400)  # one row per batch: the batches loop
+    with single_shard(conn):
+        report = lifecycle.run_once(conn, NOW, batch=1, audit_days=400)  # one row per batch: the batches loop
 
     s, o = seeded[short], seeded[other]
     assert ids(conn, "instances", short) == {s["evented"], s["rewarded"], s["young"]}

@@ -23,6 +23,7 @@ from partnerlytics.voucher.v1 import voucher_analytics_pb2 as api
 from partnerlytics.voucher.v1 import voucher_analytics_pb2_grpc as api_grpc
 
 from platform_core import accounts
+from platform_core.distribution import CROSS_ACCOUNT
 from platform_core.ratelimit import MemoryLimiter
 from platform_core.server import Deps, create_server
 from services.voucher import exports
@@ -75,7 +76,9 @@ async def private(database_server, tmp_path_factory):
 async def queue(private):
     """An empty queue and export folder for each test."""
     with psycopg.connect(private.url, autocommit=True) as conn:
-        conn.execute("DELETE FROM voucher_exports")
+        with conn.transaction():  # every account's jobs: every shard on Citus
+            conn.execute(CROSS_ACCOUNT)
+            conn.execute("DELETE FROM voucher_exports")
     for path in private.settings.export_dir.rglob("*"):
         if path.is_file():
             path.unlink()
@@ -93,6 +96,7 @@ async def _request(p: Private, fmt: str = "csv", days: int = 90) -> str:
 
 def _row(p: Private, export_id: str) -> dict:
     with psycopg.connect(p.url) as conn:
+        conn.execute(CROSS_ACCOUNT)  # by export id alone: every shard on Citus
         cur = conn.execute("SELECT status, attempts, lease_owner, record_count, file_name, failure_reason "
                            "FROM voucher_exports WHERE id = %s", (export_id,))
         names = [c.name for c in cur.description]
@@ -171,7 +175,8 @@ async def test_a_worker_that_lost_its_lease_throws_its_file_away(queue):
 async def test_a_job_that_keeps_failing_is_marked_failed_with_a_reason(queue):
     p = queue
     export_id = await _request(p, days=5)
-    with psycopg.connect(p.url, autocommit=True) as conn:
+    with psycopg.connect(p.url, autocommit=True) as conn, conn.transaction():
+        conn.execute(CROSS_ACCOUNT)
         conn.execute("UPDATE voucher_exports SET attempts = 3 WHERE id = %s", (export_id,))
     assert await ExportWorker(p.deps.engine, p.url, p.settings).run_once() is True
     status = await p.stub.GetExport(api.GetExportRequest(export_id=export_id), metadata=p.md)

@@ -289,8 +289,12 @@ async def create_orders(
         purchased = (
             await session.execute(
                 text(
+                    # A subquery, not a function in FROM: Citus plans the function form on
+                    # every shard once PostgreSQL switches the prepared statement to its generic
+                    # plan (docs/scaling.md, "Which queries stay on one shard").
                     "UPDATE instances AS i SET is_purchase = true, purchased_insider_id = o.insider "
-                    "FROM unnest(CAST(:instances AS uuid[]), CAST(:insiders AS uuid[])) AS o(instance, insider) "
+                    "FROM (SELECT * FROM unnest(CAST(:instances AS uuid[]), CAST(:insiders AS uuid[])) "
+                    "AS u(instance, insider) OFFSET 0) AS o "
                     "WHERE i.account_id = :a AND i.livemode = :l AND i.id = o.instance AND NOT i.is_purchase "
                     "RETURNING i.id, i.started_at, i.campaign_id"
                 ),

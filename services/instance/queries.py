@@ -89,6 +89,8 @@ async def list_instances(
 # One statement per request: each instance with its events, order (with items) and
 # rewards aggregated as JSON by PostgreSQL. Timestamps travel as epoch microseconds so
 # that no date text is parsed. {limit} and {direction} pick all, first or last events.
+# Each subquery names the account as the parameter, not as i.account_id: Citus routes a
+# correlated subquery to one shard only when its own filter is the constant.
 _DETAILS_SQL = """
 SELECT i.id, i.insider_id, i.purchased_insider_id, i.campaign_id, i.is_purchase,
   coalesce((
@@ -97,7 +99,7 @@ SELECT i.id, i.insider_id, i.purchased_insider_id, i.campaign_id, i.is_purchase,
                     (extract(epoch FROM e.updated_at) * 1000000)::bigint, e.metadata)
                     ORDER BY e.created_at, e.id)
     FROM (SELECT * FROM events e
-          WHERE e.account_id = i.account_id AND e.livemode = i.livemode AND e.instance_id = i.id
+          WHERE e.account_id = :a AND e.livemode = i.livemode AND e.instance_id = i.id
           ORDER BY e.created_at {direction}, e.id {direction} {limit}) AS e
   ), '[]') AS events,
   (SELECT json_build_object(
@@ -107,14 +109,14 @@ SELECT i.id, i.insider_id, i.purchased_insider_id, i.campaign_id, i.is_purchase,
       'items', coalesce((
         SELECT json_agg(json_build_array(it.product_id, it.quantity, it.price) ORDER BY it.line)
         FROM order_items it
-        WHERE it.account_id = o.account_id AND it.livemode = o.livemode AND it.order_id = o.id), '[]'))
+        WHERE it.account_id = :a AND it.livemode = o.livemode AND it.order_id = o.id), '[]'))
    FROM orders o
-   WHERE o.account_id = i.account_id AND o.livemode = i.livemode AND o.instance_id = i.id) AS "order",
+   WHERE o.account_id = :a AND o.livemode = i.livemode AND o.instance_id = i.id) AS "order",
   coalesce((
     SELECT json_agg(json_build_array(r.id, r.insider_id, r.type, r.amount, r.currency, r.status,
                     (extract(epoch FROM r.created_at) * 1000000)::bigint) ORDER BY r.created_at, r.id)
     FROM insider_rewards r
-    WHERE r.account_id = i.account_id AND r.livemode = i.livemode AND r.instance_id = i.id
+    WHERE r.account_id = :a AND r.livemode = i.livemode AND r.instance_id = i.id
   ), '[]') AS rewards
 FROM instances i
 WHERE i.account_id = :a AND i.livemode = :l AND i.id = ANY(CAST(:ids AS uuid[]))

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
+from platform_core.distribution import CROSS_ACCOUNT
 
 # The EventType numbers -> the rollup's column, the event type's name.
 COLUMNS: dict[int, str] = {
@@ -129,4 +130,5 @@ _PRUNE = text("DELETE FROM landing_daily_visitors WHERE day < :before")
 async def prune_daily_visitors(conn: AsyncConnection, now: dt.datetime) -> int:
     """Deletes the visitor rows of days that can no longer receive events; returns how many."""
     before = now.astimezone(dt.timezone.utc).date() - dt.timedelta(days=2)
+    await conn.execute(text(CROSS_ACCOUNT))
     return (await conn.execute(_PRUNE, {"before": before})).rowcount

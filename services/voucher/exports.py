@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from platform_core import db
 from platform_core.accounts import Principal
+from platform_core.distribution import CROSS_ACCOUNT
 from services.voucher import queries
 from services.voucher.config import VoucherSettings
 from services.voucher.periods import Period
@@ -340,6 +341,7 @@ class ExportWorker:
         `FOR UPDATE SKIP LOCKED` and a check that it is still claimable. Of workers racing
         for a row, one leases it; the others skip it and try their next candidate."""
         async with self._engine.connect() as conn:
+            await conn.execute(text(CROSS_ACCOUNT))
             candidates = (await conn.execute(_CANDIDATES, {"n": CLAIM_CANDIDATES})).all()
         for account_id, livemode, job_id in candidates:
             async with self._engine.begin() as conn:
@@ -451,6 +453,7 @@ class ExportWorker:
         """Marks completed exports past `expires_at` expired, then deletes their files."""
         now = now or self._clock()
         async with self._engine.begin() as conn:
+            await conn.execute(text(CROSS_ACCOUNT))
             rows = (await conn.execute(
                 text("UPDATE voucher_exports SET status = 'expired' WHERE status = 'completed' AND expires_at <= :now "
                      "RETURNING account_id, file_name"),
