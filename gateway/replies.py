@@ -100,6 +100,7 @@ def _local_reply_config(families: tuple[Family, ...], serves_openapi: bool = Fal
     """`file_mappers`: those of other files the gateway serves (the dashboard's)."""
     mappers: list[dict[str, Any]] = [_file_mapper(OPENAPI_PATH, "application/json"),
                                      _openapi_query_mapper()] if serves_openapi else []
+    mappers.extend(file_mappers)
     for family in families:
         mappers.extend(_asset_mappers(family))
         mappers.extend(_query_without_content_type_mappers(family))

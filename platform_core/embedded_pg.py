@@ -14,6 +14,10 @@ import psycopg
 log = logging.getLogger("platform_core.embedded_pg")
 
 
+# Connection slots of an embedded server (see `_ensure_connection_slots`).
+MAX_CONNECTIONS = 400
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server in a local data folder, listening on a Unix socket only."""
 
@@ -25,6 +29,20 @@ class EmbeddedPostgres:
         self.admin_url = self._server.get_uri("postgres")
         self._restarted: subprocess.Popen | None = None
         self._socket_dir = ""
+        self._ensure_connection_slots()
+
+    def _ensure_connection_slots(self) -> None:
+        """PostgreSQL's default of 100 connections is less than one stack can hold: six
+        services, each with its read, write and engine pools, the workers and the
+        maintenance job, twice with SERVICE_REPLICAS=2, and the tests' own stacks beside.
+        Raised once per data folder (ALTER SYSTEM, kept in it), with a restart."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            current = int(conn.execute("SHOW max_connections").fetchone()[0])
+            if current >= MAX_CONNECTIONS:
+                return
+            conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        self.stop_immediately()
+        self.start()
 
     def url(self, database: str) -> str:
         return self._server.get_uri(database)
@@ -47,6 +65,8 @@ class EmbeddedPostgres:
         os.kill(pid, signal.SIGQUIT)
         deadline = time.monotonic() + timeout
         while pid_file.exists() or _alive(pid):
+            if self._restarted is not None:
+                self._restarted.poll()  # a postmaster `start` ran is our child: reap it
             if time.monotonic() > deadline:
                 raise TimeoutError(f"PostgreSQL (pid {pid}) did not stop within {timeout}s")
             time.sleep(0.05)

@@ -40,7 +40,7 @@ class ApiSession(Base):
 
     id: Mapped[UUIDPk]
     account_id: Mapped[UUIDCol] = mapped_column(ForeignKey("accounts.id"), index=True)
-    key_id: Mapped[UUIDCol] = mapped_column(ForeignKey("api_keys.id"))
+    key_id: Mapped[UUIDCol] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))  # a key's sessions end with it
     mode: Mapped[str] = mapped_column(String(4))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[TimestampTZ]

@@ -225,8 +225,11 @@ def _test_stack(urls: DatabaseUrls, data, replicas: int, **env: str) -> Stack:
         database_url=urls.app,
         migration_database_url=urls.owner,
         # INFO: the services' access lines (one JSON line per request) are checked.
+        # WEBHOOK_WORKERS=0: the webhook tests deliver with workers of their own
+        # (tests/test_webhooks.py); a stack's in-process workers on the same database would
+        # race them for the deliveries.
         extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO", "VOUCHER_EXPORT_POLL_SECONDS": "0.2",
-                   "METRICS_CACHE_SECONDS": "0", **env},
+                   "METRICS_CACHE_SECONDS": "0", "WEBHOOK_WORKERS": "0", **env},
         log_dir=data / "logs",
         # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For
         # names the client (the landing tests simulate visitors from many addresses).

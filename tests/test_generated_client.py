@@ -127,6 +127,12 @@ def test_a_generated_client_calls_every_operation(client_package, gateway, fuzz_
     TimeFrame = model("GetCampaignAnalyticsTimeFrame")
     assert caller.json("campaign", "get_campaign_analytics", campaign, time_frame=TimeFrame("per_month")).data
 
+    # A read-only session for the account's key, revoked again (the dashboard's sign-in).
+    session = caller.json("instance", "create_session",
+                          body=model("PartnerlyticsInstanceV1CreateSessionRequest").from_dict({}))
+    assert session.success is True and session.data.token.startswith("sess_")
+    assert caller.json("instance", "revoke_session", session.data.id).success is True
+
     listed = caller.json("instance", "list_instance_analytics", limit="5")
     assert listed.success is True
     ids = a.body_values["instance_ids"][:2]

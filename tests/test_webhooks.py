@@ -409,6 +409,9 @@ async def test_endpoints_are_scoped_to_their_account_and_validated(deps, make_te
         (webhooks_channel.RotateWebhookEndpointSecret,
          wpb.RotateWebhookEndpointSecretRequest(id=created.endpoint.id)),
         (webhooks_channel.SendTestWebhookEvent, wpb.SendTestWebhookEventRequest(id=created.endpoint.id)),
+        (webhooks_channel.ListWebhookDeliveries, wpb.ListWebhookDeliveriesRequest(endpoint_id=created.endpoint.id)),
+        (webhooks_channel.ReplayWebhookEvents, wpb.ReplayWebhookEventsRequest(endpoint_id=created.endpoint.id,
+                                                                              event_id="evt_nope")),
         (webhooks_channel.DeleteWebhookEndpoint, wpb.DeleteWebhookEndpointRequest(id="we_nope")),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as missing:

@@ -271,6 +271,8 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
             "format": _names(exports.FORMATS),
         },
         "voucher.v1.ExportPeriod": {"start": MOMENT, "end": MOMENT},
+        # No fields (the key is in the header); like every body, no empty field names.
+        "instance.v1.CreateSessionRequest": {},
         "affiliate.v1.UpsertAffiliatesRequest": {"required": ["affiliates"], "affiliates": _batch()},
         "affiliate.v1.UpsertProductsRequest": {"required": ["products"], "products": _batch()},
         "affiliate.v1.CreateTrackingCodesRequest": {"required": ["tracking_codes"],

@@ -33,7 +33,8 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_api_sessions_account_id_accounts")),
-        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name=op.f("fk_api_sessions_key_id_api_keys")),
+        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name=op.f("fk_api_sessions_key_id_api_keys"),
+                                ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_sessions_token_hash")),
     )

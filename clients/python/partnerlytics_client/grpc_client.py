@@ -43,6 +43,7 @@ SERVICES = {
     "landing_analytics": ("partnerlytics.landing.v1.landing_analytics", "LandingAnalyticsService"),
     "landing_tenants": ("partnerlytics.landing.v1.tenants", "LandingTenantService"),
     "sessions": ("partnerlytics.instance.v1.sessions", "SessionService"),
+    "webhooks": ("partnerlytics.webhooks.v1.webhooks", "WebhookService"),
 }
 
 
