@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from partnerlytics_client.webhooks import verify_signature
+
 from services.webhooks.delivery import signature_header
 
 SECRET = "whsec_current"
