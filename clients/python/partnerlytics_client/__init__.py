@@ -17,6 +17,7 @@ from .errors import (
     PartnerlyticsError,
     VoucherApiError,
 )
+from .webhooks import verify_signature
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "RetryPolicy",
     "VoucherApiError",
     "models",
+    "verify_signature",
 ]

@@ -3,11 +3,13 @@
 //   PARTNERLYTICS_BASE_URL, PARTNERLYTICS_SEED (JSON: keys and ids), PARTNERLYTICS_OPENAPI
 //   (docs/openapi.json), PARTNERLYTICS_SMALL_LIMIT (JSON: [bucket, count, seconds]).
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
   AffiliateApiError, Client, LandingApiError, OPERATION_METHODS, PartnerApiError, VoucherApiError,
+  verifyWebhookSignature,
 } from "../dist/index.js";
 
 const need = (name) => {
@@ -183,4 +185,18 @@ test("a 429 is retried after Retry-After", async () => {
   assert.deepEqual([error.status, error.code], [429, "RATE_LIMIT_EXCEEDED"]);
   assert.ok(error.retryAfter >= 1);
   assert.match(error.requestId, UUID);
+});
+
+test("a webhook signature made by the documented recipe verifies, and nothing altered does", async () => {
+  const body = JSON.stringify({ id: "evt_1", type: "voucher.redeemed", data: { code: "SUMMER" } });
+  const t = 1_800_000_000;
+  const sign = (secret) => createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
+  const header = `t=${t},v1=${sign("whsec_new")},v1=${sign("whsec_old")}`;
+  assert.equal(await verifyWebhookSignature(header, body, "whsec_new", { now: t }), true);
+  assert.equal(await verifyWebhookSignature(header, new TextEncoder().encode(body), "whsec_old", { now: t + 299 }), true);
+  assert.equal(await verifyWebhookSignature(header, body + " ", "whsec_new", { now: t }), false);
+  assert.equal(await verifyWebhookSignature(header, body, "whsec_other", { now: t }), false);
+  assert.equal(await verifyWebhookSignature(header, body, "whsec_new", { now: t + 301 }), false);
+  assert.equal(await verifyWebhookSignature(`t=${t},${header}`, body, "whsec_new", { now: t }), false);
+  assert.equal(await verifyWebhookSignature("", body, "whsec_new", { now: t }), false);
 });
