@@ -241,19 +241,10 @@ def _query_without_content_type_mappers(family: Family) -> list[dict[str, Any]]:
     method the route does not serve gets: the route's 405 with `Allow`, the family's 404
     elsewhere under the prefix; with a request id made for the reply."""
     served = [*((asset.path, ("GET", "HEAD")) for asset in family.assets), *family.routes]  # route order
-    mappers = []
-    for path, methods in served:
-        reply = family.reply_for(405)
-        mappers.append({
-            "filter": {"and_filter": {"filters": [
-                {"header_filter": {"header": {"name": ":path", "string_match": {
-                    "safe_regex": {"regex": _template_regex(path)}}}}},
-                _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
-            "status_code": 405,
-            "headers_to_add": [*_generated_id_header(), {"header": {"key": "allow", "value": ", ".join(methods)},
-                                                          "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
-            "body_format_override": _reply_format(reply.body(family.envelope, GENERATED_ID_SLOTS)),
-        })
+    reply = family.reply_for(405)
+    # A body per mapper: one shared dict would be written as a YAML alias.
+    mappers = [_query_405_mapper(path, methods, _reply_format(reply.body(family.envelope, GENERATED_ID_SLOTS)))
+               for path, methods in served]
     mappers.append({
         "filter": {"and_filter": {"filters": [
             _family_filter(family), _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
@@ -306,20 +297,26 @@ def _body_refusal_mappers(family: Family) -> list[dict[str, Any]]:
     return mappers
 
 
-def _openapi_query_mapper() -> dict[str, Any]:
-    """A QUERY of /openapi.json without Content-Type, refused before routing (see
-    `_query_without_content_type_mappers`): the 405 any other method of it gets."""
+def _query_405_mapper(path: str, methods: tuple[str, ...], body_format: dict[str, Any]) -> dict[str, Any]:
+    """The 405 with `Allow: methods` for a QUERY of `path` refused before routing (no
+    Content-Type, see `_query_without_content_type_mappers`), with a request id made for it."""
     return {
         "filter": {"and_filter": {"filters": [
             {"header_filter": {"header": {"name": ":path", "string_match": {
-                "safe_regex": {"regex": _template_regex(OPENAPI_PATH)}}}}},
+                "safe_regex": {"regex": _template_regex(path)}}}}},
             _no_request_id_filter(), _details_prefix_filter("query_missing_content_type")]}},
         "status_code": 405,
-        "headers_to_add": [*_generated_id_header(), {"header": {"key": "allow", "value": "GET, HEAD"},
+        "headers_to_add": [*_generated_id_header(), {"header": {"key": "allow", "value": ", ".join(methods)},
                                                       "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
-        "body_format_override": {
-            "json_format": {"error": "Method Not Allowed", "status": "%RESPONSE_CODE%",
-                            "requestId": GENERATED_ID_SLOTS.request_id},
-            "content_type": "application/json",
-        },
+        "body_format_override": body_format,
     }
+
+
+def _openapi_query_mapper() -> dict[str, Any]:
+    """A QUERY of /openapi.json without Content-Type: the 405 any other method of it gets,
+    in the gateway's plain JSON body."""
+    return _query_405_mapper(OPENAPI_PATH, ("GET", "HEAD"), {
+        "json_format": {"error": "Method Not Allowed", "status": "%RESPONSE_CODE%",
+                        "requestId": GENERATED_ID_SLOTS.request_id},
+        "content_type": "application/json",
+    })
