@@ -80,7 +80,12 @@ CITUS_TESTS ?= tests/test_instance_contract.py tests/test_campaign_contract.py t
 	tests/test_affiliate_ingestion.py tests/test_voucher_ingest.py tests/test_instance_grpc.py tests/test_campaign_grpc.py \
 	tests/test_landing_grpc.py tests/test_lifecycle.py tests/test_retention.py tests/test_erasure.py \
 	tests/test_voucher_worker.py tests/test_resends.py \
-	tests/test_reads.py tests/test_list_queries.py tests/test_admin.py tests/test_migrations.py tests/test_citus.py
+	tests/test_reads.py tests/test_list_queries.py tests/test_admin.py tests/test_migrations.py tests/test_citus.py \
+	tests/test_cross_account.py tests/test_sessions.py tests/test_gateway_edges.py tests/test_hostile_input.py \
+	tests/test_ratelimit.py tests/test_error_info.py tests/test_affiliate_gateway.py tests/test_voucher_gateway.py
+# Not yet on the cluster (they fail there; product fixes open, docs/scaling.md): test_security.py
+# (1: the app-role connection check sees Citus' own connections), test_webhooks.py (5), test_observability.py
+# (the projection-lag gauges and export queue gauge).
 # A distributed schema cannot go below migration c001 (its downgrade says so): that one
 # test of plain PostgreSQL is left out on the cluster (docs/scaling.md).
 CITUS_DESELECT ?= --deselect tests/test_migrations.py::test_downgrade_to_base_removes_every_table
