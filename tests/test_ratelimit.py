@@ -249,3 +249,15 @@ async def test_postgres_chain_is_exact_under_concurrent_replicas(pg_engines):
                                   for i in range(30)))
     assert sum(len(run) == 2 and run[1].allowed for run in runs) == 10
     assert sum(not run[0].allowed for run in runs) == 30 - 18  # each of the 3 sources admits 6
+
+
+def test_the_chain_of_the_track_endpoint_fits_psycopgs_statement_cache():
+    """psycopg parses a statement's parameters once only when the compiled text is at most
+    MAX_CACHED_STATEMENT_LENGTH long; longer, it parses it again on every call."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    from platform_core.ratelimit import _hit_sql
+
+    engine = db.create_engine("postgresql://nobody@/nowhere")
+    compiled = db.writer(engine).compiled(_hit_sql(2))
+    assert len(compiled) <= MAX_CACHED_STATEMENT_LENGTH
