@@ -17,18 +17,25 @@ estimate against a true sliding log. The counters live in one of three stores
 
 Every store uses its own clock (the memory store the process's) and returns the raw
 counters; `decide` turns them into the decision and its headers the same way for all.
+
+A request that counts against several limits at once (the landing track endpoint: its
+visitor's sub-limit, then its tenant's limit) checks them with `hit_chain`: in order, each
+counted only if every one before it admitted the request, in ONE round trip (one
+statement, one script); a limit after the first refusal is neither checked nor spent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Text, text
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,8 +62,17 @@ class Decision:
         return headers
 
 
+# One limit of a chain: (key, limit, window seconds).
+Check = tuple[str, int, int]
+
+
 class Limiter(Protocol):
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision: ...
+
+    async def hit_chain(self, checks: Sequence[Check]) -> list[Decision]:
+        """The checks in order, each counted only while all before it admitted the request:
+        the decisions up to and including the first refusal (all of them when none refuses)."""
+        ...
 
 
 def decide(allowed: bool, prev: int, cur: int, start_ms: int, now_ms: int, limit: int, window_ms: int) -> Decision:
@@ -117,49 +133,72 @@ class MemoryLimiter:
         self._lock = asyncio.Lock()
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
+        return (await self.hit_chain(((key, limit, window_seconds),)))[0]
+
+    async def hit_chain(self, checks: Sequence[Check]) -> list[Decision]:
         async with self._lock:
             now_ms = int(self._clock() * 1000)
-            window_ms = window_seconds * 1000
-            start_ms = now_ms - now_ms % window_ms
-            stored = self._windows.get(key)
-            prev, cur = _roll(*stored, start_ms, window_ms) if stored else (0, 0)
-            allowed = _admits(prev, cur, now_ms - start_ms, limit, window_ms)
-            if allowed:
-                cur += 1
-            if prev or cur:
-                self._windows[key] = (start_ms, prev, cur)
-            else:
-                self._windows.pop(key, None)
-            return decide(allowed, prev, cur, start_ms, now_ms, limit, window_ms)
+            decisions = []
+            for key, limit, window_seconds in checks:
+                decisions.append(decision := self._hit(key, limit, window_seconds * 1000, now_ms))
+                if not decision.allowed:
+                    break
+            return decisions
+
+    def _hit(self, key: str, limit: int, window_ms: int, now_ms: int) -> Decision:
+        start_ms = now_ms - now_ms % window_ms
+        stored = self._windows.get(key)
+        prev, cur = _roll(*stored, start_ms, window_ms) if stored else (0, 0)
+        allowed = _admits(prev, cur, now_ms - start_ms, limit, window_ms)
+        if allowed:
+            cur += 1
+        if prev or cur:
+            self._windows[key] = (start_ms, prev, cur)
+        else:
+            self._windows.pop(key, None)
+        return decide(allowed, prev, cur, start_ms, now_ms, limit, window_ms)
 
 
-# KEYS[1] = the key's hash {s = window start ms, p = previous count, c = current count};
-# ARGV = limit, window ms. Redis's own clock is used so that replicas with skewed clocks agree.
+# KEYS[i] = a key's hash {s = window start ms, p = previous count, c = current count};
+# ARGV[2i-1], ARGV[2i] = its limit and window ms. The keys in order, each counted only while
+# the ones before it admitted the request; returns {allowed, prev, cur, start} per key
+# checked, then now. Redis's own clock is used so that replicas with skewed clocks agree.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local start = now - (now % window)
-local stored = redis.call('HMGET', KEYS[1], 's', 'p', 'c')
-local prev, cur = 0, 0
-local s = tonumber(stored[1])
-if s == start then
-  prev = tonumber(stored[2]) or 0
-  cur = tonumber(stored[3]) or 0
-elseif s == start - window then
-  prev = tonumber(stored[3]) or 0
+local out = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local start = now - (now % window)
+  local stored = redis.call('HMGET', key, 's', 'p', 'c')
+  local prev, cur = 0, 0
+  local s = tonumber(stored[1])
+  if s == start then
+    prev = tonumber(stored[2]) or 0
+    cur = tonumber(stored[3]) or 0
+  elseif s == start - window then
+    prev = tonumber(stored[3]) or 0
+  end
+  local allowed = 0
+  if prev * (window - (now - start)) + (cur + 1) * window <= limit * window then
+    allowed = 1
+    cur = cur + 1
+  end
+  if s ~= start or allowed == 1 then
+    redis.call('HSET', key, 's', start, 'p', prev, 'c', cur)
+    redis.call('PEXPIREAT', key, start + 2 * window)
+  end
+  table.insert(out, allowed)
+  table.insert(out, prev)
+  table.insert(out, cur)
+  table.insert(out, start)
+  if allowed == 0 then
+    break
+  end
 end
-local allowed = 0
-if prev * (window - (now - start)) + (cur + 1) * window <= limit * window then
-  allowed = 1
-  cur = cur + 1
-end
-if s ~= start or allowed == 1 then
-  redis.call('HSET', KEYS[1], 's', start, 'p', prev, 'c', cur)
-  redis.call('PEXPIREAT', KEYS[1], start + 2 * window)
-end
-return {allowed, prev, cur, start, now}
+table.insert(out, now)
+return out
 """
 
 
@@ -172,9 +211,14 @@ class RedisLimiter:
         self._script = client.register_script(_SCRIPT)
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
-        window_ms = window_seconds * 1000
-        allowed, prev, cur, start, now = await self._script(keys=[self._prefix + key], args=[limit, window_ms])
-        return decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_ms)
+        return (await self.hit_chain(((key, limit, window_seconds),)))[0]
+
+    async def hit_chain(self, checks: Sequence[Check]) -> list[Decision]:
+        out = await self._script(keys=[self._prefix + key for key, _, _ in checks],
+                                 args=[x for _, limit, window in checks for x in (limit, window * 1000)])
+        now = int(out[-1])
+        return [decide(bool(out[i]), int(out[i + 1]), int(out[i + 2]), int(out[i + 3]), now, limit, window * 1000)
+                for i, (_key, limit, window) in zip(range(0, len(out) - 1, 4), checks)]
 
 
 class RateLimitWindow(Base):
@@ -214,11 +258,11 @@ _ROOM = (f"({_PREV}::bigint * (:window_ms - (EXCLUDED.seen_ms - EXCLUDED.window_
 # type of parameter $1").
 _NOW_MS = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint"
 _START_MS = f"({_NOW_MS} - {_NOW_MS} % :window_ms)"
-_HIT_SQL = text(f"""
-INSERT INTO rate_limit_windows AS w
+_ROW = (f"CAST(:key AS text), {_START_MS}, 0, CASE WHEN :limit > 0 THEN 1 ELSE 0 END, :limit > 0, {_NOW_MS}, "
+        f"to_timestamp(({_START_MS} + 2 * :window_ms) / 1000.0)")
+_UPSERT = f"""INSERT INTO rate_limit_windows AS w
     (key, window_start_ms, prev_count, cur_count, allowed, seen_ms, expires_at)
-VALUES (CAST(:key AS text), {_START_MS}, 0, CASE WHEN :limit > 0 THEN 1 ELSE 0 END, :limit > 0, {_NOW_MS},
-        to_timestamp(({_START_MS} + 2 * :window_ms) / 1000.0))
+{{rows}}
 ON CONFLICT (key) DO UPDATE SET
     prev_count = {_PREV},
     cur_count = {_CUR} + CASE WHEN {_ROOM} THEN 1 ELSE 0 END,
@@ -226,8 +270,37 @@ ON CONFLICT (key) DO UPDATE SET
     window_start_ms = EXCLUDED.window_start_ms,
     seen_ms = EXCLUDED.seen_ms,
     expires_at = EXCLUDED.expires_at
-RETURNING allowed, prev_count, cur_count, window_start_ms, seen_ms
-""".replace(":window_ms", "CAST(:window_ms AS bigint)").replace(":limit", "CAST(:limit AS bigint)"))
+RETURNING allowed, prev_count, cur_count, window_start_ms, seen_ms"""
+
+
+def _upsert(i: int, rows: str, now_ms: str = _NOW_MS) -> str:
+    """The upsert of check `i` (parameters k<i>, l<i>, w<i>: key, limit, window ms) of the
+    row `rows`, `now_ms` being the statement's clock. Whitespace collapsed: psycopg caches
+    its parse of a statement's parameters only up to 4,096 characters, and a chain of two
+    checks written out is longer (a parse per call cost ~14% of the track path's samples)."""
+    sql = (_UPSERT.replace("{rows}", rows).replace(_NOW_MS, now_ms).replace(":window_ms", f"CAST(:w{i} AS bigint)")
+           .replace(":limit", f"CAST(:l{i} AS bigint)").replace(":key", f":k{i}"))
+    return " ".join(sql.split())
+
+
+@functools.lru_cache(maxsize=8)
+def _hit_sql(n: int) -> TextClause:
+    """One statement for a chain of `n` checks. One check is the upsert of a VALUES row.
+    For more, each is a data-modifying CTE whose row exists only if the previous one
+    returned `allowed` (so a check after a refusal neither runs nor counts); the key rows
+    are locked in the chain's order, which is the same for every request of that chain,
+    so two such statements cannot deadlock. Rows come back numbered by their check."""
+    if n == 1:
+        return text(_upsert(0, f"VALUES ({_ROW})"))
+    # The clock once (`c.ms`), for brevity: statement_timestamp() is the same in every expression.
+    steps = [f"c AS (SELECT {_NOW_MS} AS ms)", f"h0 AS ({_upsert(0, f'SELECT {_ROW} FROM c', 'c.ms')})"]
+    steps += [f"h{i} AS ({_upsert(i, f'SELECT {_ROW} FROM c, h{i - 1} WHERE h{i - 1}.allowed', 'c.ms')})"
+              for i in range(1, n)]
+    rows = " UNION ALL ".join(f"SELECT {i} AS i, h{i}.* FROM h{i}" for i in range(n))
+    return text(f"WITH {', '.join(steps)} SELECT allowed, prev_count, cur_count, window_start_ms, seen_ms "
+                f"FROM ({rows}) AS checked ORDER BY i")
+
+
 # now(), not clock_timestamp(): Citus refuses a volatile function in the WHERE of a write
 # to a reference table; in autocommit the two are the statement's start.
 _SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < now()")
@@ -239,7 +312,8 @@ class PostgresLimiter:
     whose windows are both over are deleted every `sweep_seconds`.
 
     The statement runs on psycopg autocommit connections of the limiter's own (the read
-    path's pool, writable; platform_core/reads.py): one round trip per hit, prepared once."""
+    path's pool, writable; platform_core/reads.py): one round trip per hit or chain of
+    hits, prepared once."""
 
     def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0, *, connections: Reads | None = None,
                  pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0) -> None:
@@ -251,14 +325,19 @@ class PostgresLimiter:
         self._next_sweep = time.monotonic() + sweep_seconds
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision:
-        window_ms = window_seconds * 1000
+        return (await self.hit_chain(((key, limit, window_seconds),)))[0]
+
+    async def hit_chain(self, checks: Sequence[Check]) -> list[Decision]:
+        params: dict[str, object] = {}
+        for i, (key, limit, window_seconds) in enumerate(checks):
+            params.update({f"k{i}": key, f"l{i}": limit, f"w{i}": window_seconds * 1000})
         async with self._connections() as conn:
-            row = (await conn.execute(_HIT_SQL, {"key": key, "limit": limit, "window_ms": window_ms})).one()
+            rows = (await conn.execute(_hit_sql(len(checks)), params)).all()
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self._sweep_seconds
                 await conn.execute(_SWEEP_SQL)
-        allowed, prev, cur, start, now = row
-        return decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_ms)
+        return [decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_seconds * 1000)
+                for (allowed, prev, cur, start, now), (_key, limit, window_seconds) in zip(rows, checks)]
 
     async def close(self) -> None:
         """Closes the connections it opened itself (shared ones belong to their owner)."""

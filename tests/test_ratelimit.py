@@ -190,3 +190,74 @@ def test_the_default_store_is_postgres_without_redis_and_redis_with_it(monkeypat
     monkeypatch.setenv("RATE_LIMIT_STORE", "etcd")
     with pytest.raises(ConfigError, match="RATE_LIMIT_STORE"):
         rate_limit_store()
+
+
+# ------------------------------------------------------------------------------- chains
+# A chain of limits (the landing track endpoint: a visitor's sub-limit, then its tenant's)
+# is checked in one round trip; a limit after the first refusal is neither checked nor spent.
+
+
+async def _chain_stops_at_the_first_refusal(limiters) -> None:
+    """`limiters`: two replicas of one store. The first key admits 2, the second 3."""
+    inner, outer = f"inner-{uuid.uuid4()}", f"outer-{uuid.uuid4()}"
+    chain = ((inner, 2, 60), (outer, 3, 60))
+    runs = [await limiters[i % 2].hit_chain(chain) for i in range(3)]
+    assert [[d.allowed for d in run] for run in runs] == [[True, True], [True, True], [False]]
+    assert [[d.remaining for d in run] for run in runs] == [[1, 2], [0, 1], [0]]
+    # The refused chain spent nothing of the second limit: it still has exactly one left.
+    assert [d.allowed for d in await limiters[0].hit_chain(((outer, 3, 60),))] == [True]
+    assert (await limiters[1].hit(outer, 3, 60)).allowed is False
+    # A refusal by the second limit still counts the first (it admitted the request).
+    other = f"inner-{uuid.uuid4()}"
+    refused = await limiters[0].hit_chain(((other, 5, 60), (outer, 3, 60)))
+    assert [d.allowed for d in refused] == [True, False] and refused[1].retry_after >= 1
+    assert (await limiters[1].hit(other, 5, 60)).remaining == 3
+
+
+async def test_memory_chain_stops_at_the_first_refusal():
+    limiter = MemoryLimiter(Clock())
+    await _chain_stops_at_the_first_refusal([limiter, limiter])
+
+
+async def test_redis_chain_stops_at_the_first_refusal():
+    server = fakeredis.FakeServer()
+    await _chain_stops_at_the_first_refusal(
+        [RedisLimiter(fakeredis.FakeAsyncRedis(server=server)) for _ in range(2)])
+
+
+async def test_postgres_chain_stops_at_the_first_refusal(pg_engines):
+    await _chain_stops_at_the_first_refusal([PostgresLimiter(engine) for engine in pg_engines])
+
+
+async def test_postgres_chain_is_one_statement(pg_engines):
+    from sqlalchemy import event
+
+    limiter = PostgresLimiter(pg_engines[0])
+    statements = []
+    event.listen(pg_engines[0].sync_engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    decisions = await limiter.hit_chain(((f"a-{uuid.uuid4()}", 5, 60), (f"b-{uuid.uuid4()}", 5, 3600)))
+    assert [d.remaining for d in decisions] == [4, 4] and len(statements) == 1
+
+
+async def test_postgres_chain_is_exact_under_concurrent_replicas(pg_engines):
+    """Chains racing on both replicas: exactly `limit` pass the shared second key, and
+    only the admitted ones are counted by it."""
+    outer = f"outer-{uuid.uuid4()}"
+    limiters = [PostgresLimiter(engine) for engine in pg_engines]
+    runs = await asyncio.gather(*(limiters[i % 2].hit_chain(((f"src-{i % 3}-{outer}", 6, 60), (outer, 10, 60)))
+                                  for i in range(30)))
+    assert sum(len(run) == 2 and run[1].allowed for run in runs) == 10
+    assert sum(not run[0].allowed for run in runs) == 30 - 18  # each of the 3 sources admits 6
+
+
+def test_the_chain_of_the_track_endpoint_fits_psycopgs_statement_cache():
+    """psycopg parses a statement's parameters once only when the compiled text is at most
+    MAX_CACHED_STATEMENT_LENGTH long; longer, it parses it again on every call."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    from platform_core.ratelimit import _hit_sql
+
+    engine = db.create_engine("postgresql://nobody@/nowhere")
+    compiled = db.writer(engine).compiled(_hit_sql(2))
+    assert len(compiled) <= MAX_CACHED_STATEMENT_LENGTH

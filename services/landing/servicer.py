@@ -42,7 +42,7 @@ class LandingDeps:
     def build(cls, deps: Deps, clock=utc_now) -> "LandingDeps":
         directory = tenants.TenantDirectory(deps.reader)
         salts = SaltStore(deps.engine, clock)
-        writer = tracking.EventWriter(deps.engine)
+        writer = tracking.EventWriter(deps.engine, deps.writer)
         tracker = tracking.Tracker(
             tenants=directory, salts=salts, limiter=deps.limiter, writer=writer,
             tenant_limit=deps.settings.rate_limits["landing.track"],

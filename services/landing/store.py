@@ -1,4 +1,4 @@
-"""Writing events: the raw rows and, in the same transaction, the daily rollups the
+"""Writing events: the raw rows and, in the same statement, the daily rollups the
 dashboards read (distinct visitors and events per type of each local day).
 
 A visitor is new for a day when its `(tenant, day, hash)` row is inserted (not found);
@@ -9,7 +9,6 @@ one order and cannot deadlock.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
 from platform_core.distribution import CROSS_ACCOUNT
@@ -47,78 +47,59 @@ class EventRow:
 
 
 # Every row carries its tenant's account first in its key (docs/scaling.md); the rows name
-# the tenant only, so each statement takes the account from landing_tenants (a key lookup
-# per tenant of the batch). A row of an unknown tenant gets no account and fails the
-# transaction (NOT NULL), as the foreign key on the tenant would.
-_OF_TENANT = "LEFT JOIN landing_tenants tenant ON tenant.id = x.t"
-
-_EVENTS = text(
-    "INSERT INTO landing_events "
-    "(account_id, tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent, referrer, metadata) "
-    "SELECT tenant.account_id, t, o, e, h, d, u, r, CAST(m AS jsonb) FROM unnest("
-    "CAST(:t AS bigint[]), CAST(:o AS timestamptz[]), CAST(:e AS smallint[]), CAST(:h AS text[]), "
-    "CAST(:d AS integer[]), CAST(:u AS text[]), CAST(:r AS text[]), CAST(:m AS text[])) AS x(t, o, e, h, d, u, r, m) "
-    + _OF_TENANT
-)
-
-_VISITORS = text(
-    "INSERT INTO landing_daily_visitors (account_id, tenant_id, day, visitor_hash) "
-    "SELECT tenant.account_id, x.* FROM unnest(CAST(:t AS bigint[]), CAST(:d AS date[]), CAST(:h AS text[])) "
-    f"AS x(t, d, h) {_OF_TENANT} ON CONFLICT DO NOTHING RETURNING tenant_id, day"
-)
-
+# the tenant only, so the statement takes the account from landing_tenants (a key lookup
+# per event of the batch). A row of an unknown tenant gets no account and fails the
+# statement (NOT NULL), as the foreign key on the tenant would.
+#
+# One statement for the whole batch (one round trip; in autocommit its own transaction):
+# `x` is the batch with its accounts (materialized once, it is read three times), the
+# events and the day's new visitors are inserted by data-modifying CTEs, and the main
+# INSERT adds each (tenant, day)'s counts and new visitors (the `RETURNING` of the visitors'
+# insert) to landing_daily_stats. Visitor rows and stat rows are inserted in key order, so
+# that concurrent batches (several replicas) lock them in one order and cannot deadlock;
+# the aggregate over the visitors' insert ends before the first stat row is written.
 _STAT_COLUMNS = ["visitors", *COLUMNS.values(), "duration_ms"]
-_STATS = text(
+_STORE = text(
+    "WITH x AS (SELECT tenant.account_id, x.* FROM unnest("
+    "CAST(:t AS bigint[]), CAST(:o AS timestamptz[]), CAST(:e AS smallint[]), CAST(:h AS text[]), "
+    "CAST(:d AS integer[]), CAST(:u AS text[]), CAST(:r AS text[]), CAST(:m AS text[]), CAST(:day AS date[])) "
+    "AS x(t, o, e, h, d, u, r, m, day) LEFT JOIN landing_tenants tenant ON tenant.id = x.t), "
+    "events AS (INSERT INTO landing_events "
+    "(account_id, tenant_id, occurred_at, event_type, visitor_hash, duration_ms, user_agent, referrer, metadata) "
+    "SELECT account_id, t, o, e, h, d, u, r, CAST(m AS jsonb) FROM x), "
+    "visitors AS (INSERT INTO landing_daily_visitors (account_id, tenant_id, day, visitor_hash) "
+    "SELECT DISTINCT account_id, t, day, h FROM x ORDER BY t, day, h ON CONFLICT DO NOTHING RETURNING tenant_id, day), "
+    "new_visitors AS (SELECT tenant_id, day, count(*) AS n FROM visitors GROUP BY tenant_id, day) "
     f"INSERT INTO landing_daily_stats AS s (account_id, tenant_id, day, {', '.join(_STAT_COLUMNS)}) "
-    f"SELECT tenant.account_id, x.* FROM unnest(CAST(:tenant AS bigint[]), CAST(:day AS date[]), "
-    + ", ".join(f"CAST(:{c} AS bigint[])" for c in _STAT_COLUMNS)
-    + f") AS x(t, day, {', '.join(_STAT_COLUMNS)}) {_OF_TENANT} "
-    + "ON CONFLICT (account_id, tenant_id, day) DO UPDATE SET "
+    "SELECT x.account_id, x.t, x.day, COALESCE(max(v.n), 0), "
+    + "".join(f"count(*) FILTER (WHERE x.e = {number}), " for number in COLUMNS)
+    + "COALESCE(sum(x.d), 0) FROM x LEFT JOIN new_visitors v ON v.tenant_id = x.t AND v.day = x.day "
+    "GROUP BY x.account_id, x.t, x.day ORDER BY x.t, x.day "
+    "ON CONFLICT (account_id, tenant_id, day) DO UPDATE SET "
     + ", ".join(f"{c} = s.{c} + EXCLUDED.{c}" for c in _STAT_COLUMNS)
 )
 
 
+def store_statement(rows: list[EventRow]) -> tuple[TextClause, dict[str, list[Any]]]:
+    """The one statement that inserts the events and adds them to the daily rollups, with
+    its parameters (a column per array)."""
+    return _STORE, {
+        "t": [r.tenant_id for r in rows],
+        "o": [r.occurred_at for r in rows],
+        "e": [r.event_type for r in rows],
+        "h": [r.visitor_hash for r in rows],
+        "d": [r.duration_ms for r in rows],
+        "u": [r.user_agent for r in rows],
+        "r": [r.referrer for r in rows],
+        "m": [None if r.metadata is None else json.dumps(r.metadata) for r in rows],
+        "day": [r.day() for r in rows],
+    }
+
+
 async def store_events(conn: AsyncConnection, rows: list[EventRow]) -> None:
     """Inserts the events and adds them to the daily rollups (the caller commits)."""
-    if not rows:
-        return
-    days = [row.day() for row in rows]
-    await conn.execute(
-        _EVENTS,
-        {
-            "t": [r.tenant_id for r in rows],
-            "o": [r.occurred_at for r in rows],
-            "e": [r.event_type for r in rows],
-            "h": [r.visitor_hash for r in rows],
-            "d": [r.duration_ms for r in rows],
-            "u": [r.user_agent for r in rows],
-            "r": [r.referrer for r in rows],
-            "m": [None if r.metadata is None else json.dumps(r.metadata) for r in rows],
-        },
-    )
-    visitors = sorted({(r.tenant_id, day, r.visitor_hash) for r, day in zip(rows, days)})
-    new = (
-        await conn.execute(
-            _VISITORS,
-            {"t": [v[0] for v in visitors], "d": [v[1] for v in visitors], "h": [v[2] for v in visitors]},
-        )
-    ).all()
-    stats: dict[tuple[int, dt.date], collections.Counter] = collections.defaultdict(collections.Counter)
-    for row, day in zip(rows, days):
-        figures = stats[(row.tenant_id, day)]
-        figures[COLUMNS[row.event_type]] += 1
-        figures["duration_ms"] += row.duration_ms or 0
-    for tenant_id, day in new:
-        stats[(tenant_id, day)]["visitors"] += 1
-    keys = sorted(stats)
-    await conn.execute(
-        _STATS,
-        {
-            "tenant": [k[0] for k in keys],
-            "day": [k[1] for k in keys],
-            **{c: [stats[k][c] for k in keys] for c in _STAT_COLUMNS},
-        },
-    )
+    if rows:
+        await conn.execute(*store_statement(rows))
 
 
 # Every event is stamped with the time it arrives, so only days around today can still

@@ -9,6 +9,7 @@ event and acknowledge it only after its transaction committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import ipaddress
@@ -18,18 +19,21 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from crawlerdetect import CrawlerDetect
 from google.protobuf import json_format, struct_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerlytics.landing.v1 import landing_analytics_pb2 as pb
+from platform_core import db
 from platform_core.errors import FieldViolation, RateLimited, invalid
 from platform_core.metrics import IngestCounter
 from platform_core.ingest import contains_nul
 from platform_core.ratelimit import Decision, Limiter
+from platform_core.reads import Reads
 from services.landing.envelope import TenantNotFound
 from services.landing.salts import SaltStore, visitor_hash
-from services.landing.store import EventRow, store_events
+from services.landing.store import EventRow, store_statement
 from services.landing.tenants import TenantDirectory, TenantRecord
 
 log = logging.getLogger("services.landing.tracking")
@@ -186,17 +190,25 @@ def is_bot(user_agent: str) -> bool:
 
 
 class EventWriter:
-    """Group commit: every event is acknowledged after the transaction holding it commits.
+    """Group commit: every event is acknowledged after the statement holding it committed.
 
-    Events that arrive while a transaction is in flight go together into the next one, so
-    a lone event is one short transaction and a burst is a few large ones (a commit costs
-    milliseconds; docs/database.md). A failed transaction fails every event in it.
+    Events that arrive while a batch is in flight go together into the next one, so a lone
+    event is one short statement and a burst is a few large ones. Each batch is ONE
+    statement (services/landing/store.py) on an autocommit psycopg connection of the
+    writer's own: one round trip, its own transaction, prepared once; no BEGIN/COMMIT and
+    no SQLAlchemy checkout. One connection is enough, since one task writes one batch at a
+    time. It is never retried: a batch whose connection broke fails (503) rather than risk
+    being stored twice; the next batch connects afresh. A failed statement fails every
+    event in it.
     """
 
     MAX_BATCH = 1000
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine, connections: Reads | None = None) -> None:
+        # `connections` only opens the connection (the engine's connect arguments,
+        # writable, autocommit; platform_core/reads.py) and compiles the statement.
+        self._connections = connections or db.writer(engine, pool_size=1)
+        self._conn: psycopg.AsyncConnection | None = None
         self._pending: list[tuple[EventRow, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -229,13 +241,27 @@ class EventWriter:
                             future.set_result(None)
 
     async def _insert(self, rows: list[EventRow]) -> None:
-        async with self._engine.begin() as conn:
-            await store_events(conn, rows)
+        statement, params = store_statement(rows)
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conn = await self._connections.connect()
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute(self._connections.compiled(statement), params)
+        except psycopg.OperationalError:
+            self._conn = None
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
         EVENTS_INGESTED.committed(len(rows), 0)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 # ------------------------------------------------------------------------------- tracking
@@ -280,15 +306,19 @@ class Tracker:
         return True, decision.headers()
 
     async def _limit(self, tenant: TenantRecord, hashed: str) -> Decision:
-        # The source first: a refused flood does not spend the tenant's quota.
-        count, window = self._source_limit
-        source = await self._limiter.hit(f"landing:{tenant.id}:source:{hashed}", count, window)
+        # The source first: a refused flood does not spend the tenant's quota. Both in one
+        # round trip (Limiter.hit_chain): the tenant's limit is counted only if the source's admits.
+        source_count, source_window = self._source_limit
+        count, window = self._tenant_limit
+        decisions = await self._limiter.hit_chain(
+            ((f"landing:{tenant.id}:source:{hashed}", source_count, source_window),
+             (f"landing:{tenant.id}", count, window)))
+        source = decisions[0]
         if not source.allowed:
             raise RateLimited(
                 message=SOURCE_LIMIT_MESSAGE, retry_after_seconds=source.retry_after, headers=source.headers()
             )
-        count, window = self._tenant_limit
-        decision = await self._limiter.hit(f"landing:{tenant.id}", count, window)
+        decision = decisions[1]
         if not decision.allowed:
             raise RateLimited(
                 message=TENANT_LIMIT_MESSAGE.format(limit=count, window="minute" if window == 60 else f"{window} s"),
