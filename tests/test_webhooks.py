@@ -325,6 +325,19 @@ async def test_a_500_then_200_delivers_the_same_event_twice_and_a_410_disables(
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_a_test_event_reaches_an_endpoint_that_subscribes_to_a_list_of_types(
+        deps, make_tenant, receiver, webhooks_channel):
+    tenant = await make_tenant()
+    listed = await endpoint(webhooks_channel, tenant, receiver.url("/listed"), types=["voucher.redeemed"])
+    other = await endpoint(webhooks_channel, tenant, receiver.url("/other"))
+    sent = await webhooks_channel.SendTestWebhookEvent(wpb.SendTestWebhookEventRequest(id=listed.endpoint.id),
+                                                       metadata=tenant.md())
+    await drain(deps, tenant.account_id)
+    assert [r.event().id for r in receiver.at("/listed")] == [sent.event_id]
+    assert receiver.at("/other") == []  # addressed to the one endpoint named
+    assert other.endpoint.id != listed.endpoint.id
+
+
 async def test_after_a_rotation_both_secrets_verify_until_the_old_one_expires(
         deps, make_tenant, receiver, webhooks_channel):
     tenant = await make_tenant()
