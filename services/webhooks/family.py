@@ -1,22 +1,14 @@
 """The webhooks family, declared once (collected by services/registry.py): the endpoint
-API over gRPC and the delivery workers (docs/webhooks.md). No HTTP face yet."""
+API over gRPC and, through the gateway, as REST under /v1/webhooks, and the delivery
+workers (docs/webhooks.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
-from platform_core.errors import DomainError, InvalidArgument
-from platform_core.family import ServiceFamily
-
-
-def webhooks_envelope(error: DomainError, request_id: str, _moment) -> str:
-    """The error body gRPC callers find in `x-envelope` (no gateway route uses it yet)."""
-    body: dict = {"error": {"code": error.reason, "message": error.message, "request_id": request_id}}
-    if isinstance(error, InvalidArgument):
-        body["error"]["fields"] = [{"field": v.field, "message": v.message, "code": v.code} for v in error.violations]
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+from platform_core.family import HttpFamily, ServiceFamily
+from platform_core.resource_envelope import RESOURCE_LOCAL_REPLIES, resource_envelope, resource_reply_body
 
 
 @contextlib.asynccontextmanager
@@ -49,7 +41,25 @@ FAMILY = ServiceFamily(
     port_env="WEBHOOKS_GRPC_PORT",
     base_port=50056,
     serve=serve,
-    envelope=webhooks_envelope,
+    envelope=resource_envelope,
+    http=HttpFamily(
+        name="webhooks",
+        prefix="/v1/webhooks",
+        cluster="webhooks",
+        grpc_services=("partnerlytics.webhooks.v1.WebhookService",),
+        routes=(
+            ("/v1/webhooks/endpoints", ("GET", "POST")),
+            ("/v1/webhooks/endpoints/{endpoint_id}", ("GET", "PATCH", "DELETE")),
+            ("/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", ("POST",)),
+            ("/v1/webhooks/endpoints/{endpoint_id}/test", ("POST",)),
+            ("/v1/webhooks/endpoints/{endpoint_id}/deliveries", ("GET",)),
+            ("/v1/webhooks/endpoints/{endpoint_id}/replay", ("POST",)),
+        ),
+        # The resource APIs' envelope (platform_core/resource_envelope.py), as /v1/exports.
+        envelope="webhooks",
+        local_replies=RESOURCE_LOCAL_REPLIES,
+        reply_body=resource_reply_body,
+    ),
     gauges=_gauges,
     models=("services.webhooks.models",),
 )

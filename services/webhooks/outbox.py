@@ -28,6 +28,8 @@ EVENT_TYPES: dict[str, str] = {
     "affiliate.conversion.recorded": "affiliate_conversion",
     "voucher.redeemed": "voucher_redemption",
     "instance.purchased": "instance_purchase",
+    "export.completed": "export_job",
+    "export.failed": "export_job",
     "webhook.test": "test",
 }
 
@@ -106,3 +108,14 @@ def purchase(order, campaign_id) -> pb.InstancePurchase:
         instance_id=str(order.instance_id), order_id=str(order.id), campaign_id=str(campaign_id),
         purchased_insider_id=str(order.purchased_insider_id) if order.purchased_insider_id else "",
         total=str(order.total), currency=order.currency, ordered_at=timestamp(order.created_at))
+
+
+def export_finished(job, status: str, finished_at, *, expires_at=None, records: int = 0, file_size: int = 0,
+                    failure_reason: str = "") -> pb.ExportJobFinished:
+    """An export job a worker completed or failed (services/exports/jobs.py)."""
+    event = pb.ExportJobFinished(export_id=job.id, source=job.source, format=job.format, status=status,
+                                 records=records, file_size=file_size, failure_reason=failure_reason,
+                                 finished_at=timestamp(finished_at))
+    if expires_at is not None:
+        event.expires_at.CopyFrom(timestamp(expires_at))
+    return event

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import urllib.parse
 
@@ -26,6 +27,21 @@ def _public(address: str) -> bool:
                 or ip.is_unspecified)
 
 
+# http(s), a host name, an IPv4 address or a bracketed IPv6 one, an optional port, then a
+# path, query or fragment of printable ASCII (docs/openapi.json has the same pattern).
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+# RFC 3986's IPv6address (what urlsplit's ipaddress check takes inside brackets).
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = f"({_H16}:{_H16}|{_OCTET}(\\.{_OCTET}){{3}})"
+IPV6 = "(" + "|".join((
+    f"({_H16}:){{6}}{_LS32}", f"::({_H16}:){{5}}{_LS32}", f"({_H16})?::({_H16}:){{4}}{_LS32}",
+    f"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}", f"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+    f"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}", f"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+    f"(({_H16}:){{0,5}}{_H16})?::{_H16}", f"(({_H16}:){{0,6}}{_H16})?::")) + ")"
+SHAPE = re.compile(r"https?://([A-Za-z0-9.\-]+|\[" + IPV6 + r"\])(:" + PORT + r")?([/?#][\x21-\x7e]*)?", re.ASCII)
+
+
 def check_syntax(url: str) -> urllib.parse.SplitResult:
     if len(url) > 2048:
         raise RefusedUrl("url must be at most 2048 characters")
@@ -38,6 +54,8 @@ def check_syntax(url: str) -> urllib.parse.SplitResult:
         raise RefusedUrl("url must be an http or https URL")
     if parts.username or parts.password:
         raise RefusedUrl("url must not carry credentials")
+    if not SHAPE.fullmatch(url):
+        raise RefusedUrl("url must be an http or https URL of printable ASCII (percent-encode the rest)")
     return parts
 
 

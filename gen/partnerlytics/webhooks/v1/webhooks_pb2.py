@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(partnerlytics/webhooks/v1/webhooks.proto\x12\x19partnerlytics.webhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12+\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08livemode\x18\x05 \x01(\x08\x12\x32\n\x04\x64\x61ta\x18\x06 \x01(\x0b\x32$.partnerlytics.webhooks.v1.EventData\"\xb0\x02\n\tEventData\x12N\n\x14\x61\x66\x66iliate_conversion\x18\x01 \x01(\x0b\x32..partnerlytics.webhooks.v1.AffiliateConversionH\x00\x12J\n\x12voucher_redemption\x18\x02 \x01(\x0b\x32,.partnerlytics.webhooks.v1.VoucherRedemptionH\x00\x12H\n\x11instance_purchase\x18\x03 \x01(\x0b\x32+.partnerlytics.webhooks.v1.InstancePurchaseH\x00\x12\x33\n\x04test\x18\x04 \x01(\x0b\x32#.partnerlytics.webhooks.v1.TestPingH\x00\x42\x08\n\x06object\"\xbf\x01\n\x13\x41\x66\x66iliateConversion\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x15\n\rtracking_code\x18\x02 \x01(\t\x12\x13\n\x0border_total\x18\x03 \x01(\t\x12\x12\n\ncommission\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bproduct_ids\x18\x07 \x03(\t\"\xa0\x01\n\x11VoucherRedemption\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nvoucher_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0border_total\x18\x04 \x01(\x03\x12\x10\n\x08\x64iscount\x18\x05 \x01(\x03\x12/\n\x0bredeemed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x10InstancePurchase\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x1c\n\x14purchased_insider_id\x18\x04 \x01(\t\x12\r\n\x05total\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12.\n\nordered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x08TestPing\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"\xc0\x01\n\x0fWebhookEndpoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08livemode\x18\x08 \x01(\x08\"U\n\x1c\x43reateWebhookEndpointRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\"m\n\x1d\x43reateWebhookEndpointResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x1d\n\x1bListWebhookEndpointsRequest\"]\n\x1cListWebhookEndpointsResponse\x12=\n\tendpoints\x18\x01 \x03(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\"\xc2\x01\n\x1cUpdateWebhookEndpointRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x03url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x1b\n\x13replace_event_types\x18\x05 \x01(\x08\x12\x14\n\x07\x65nabled\x18\x06 \x01(\x08H\x02\x88\x01\x01\x42\x06\n\x04_urlB\x0e\n\x0c_descriptionB\n\n\x08_enabled\"]\n\x1dUpdateWebhookEndpointResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\"*\n\x1c\x44\x65leteWebhookEndpointRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1f\n\x1d\x44\x65leteWebhookEndpointResponse\"O\n\"RotateWebhookEndpointSecretRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x15previous_secret_hours\x18\x02 \x01(\x05\"s\n#RotateWebhookEndpointSecretResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\")\n\x1bSendTestWebhookEventRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x1cSendTestWebhookEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"n\n\x1cListWebhookDeliveriesRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12*\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb2\x02\n\x0fWebhookDelivery\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x15\n\rresponse_code\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x1dListWebhookDeliveriesResponse\x12>\n\ndeliveries\x18\x01 \x03(\x0b\x32*.partnerlytics.webhooks.v1.WebhookDelivery\"\x97\x01\n\x1aReplayWebhookEventsRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x1bReplayWebhookEventsResponse\x12\x0e\n\x06queued\x18\x01 \x01(\x05\x32\xfe\x08\n\x0eWebhookService\x12\x8a\x01\n\x15\x43reateWebhookEndpoint\x12\x37.partnerlytics.webhooks.v1.CreateWebhookEndpointRequest\x1a\x38.partnerlytics.webhooks.v1.CreateWebhookEndpointResponse\x12\x87\x01\n\x14ListWebhookEndpoints\x12\x36.partnerlytics.webhooks.v1.ListWebhookEndpointsRequest\x1a\x37.partnerlytics.webhooks.v1.ListWebhookEndpointsResponse\x12\x8a\x01\n\x15UpdateWebhookEndpoint\x12\x37.partnerlytics.webhooks.v1.UpdateWebhookEndpointRequest\x1a\x38.partnerlytics.webhooks.v1.UpdateWebhookEndpointResponse\x12\x8a\x01\n\x15\x44\x65leteWebhookEndpoint\x12\x37.partnerlytics.webhooks.v1.DeleteWebhookEndpointRequest\x1a\x38.partnerlytics.webhooks.v1.DeleteWebhookEndpointResponse\x12\x9c\x01\n\x1bRotateWebhookEndpointSecret\x12=.partnerlytics.webhooks.v1.RotateWebhookEndpointSecretRequest\x1a>.partnerlytics.webhooks.v1.RotateWebhookEndpointSecretResponse\x12\x87\x01\n\x14SendTestWebhookEvent\x12\x36.partnerlytics.webhooks.v1.SendTestWebhookEventRequest\x1a\x37.partnerlytics.webhooks.v1.SendTestWebhookEventResponse\x12\x8a\x01\n\x15ListWebhookDeliveries\x12\x37.partnerlytics.webhooks.v1.ListWebhookDeliveriesRequest\x1a\x38.partnerlytics.webhooks.v1.ListWebhookDeliveriesResponse\x12\x84\x01\n\x13ReplayWebhookEvents\x12\x35.partnerlytics.webhooks.v1.ReplayWebhookEventsRequest\x1a\x36.partnerlytics.webhooks.v1.ReplayWebhookEventsResponseB!\n\x1d\x64\x65v.partnerlytics.webhooks.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(partnerlytics/webhooks/v1/webhooks.proto\x12\x19partnerlytics.webhooks.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12+\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08livemode\x18\x05 \x01(\x08\x12\x32\n\x04\x64\x61ta\x18\x06 \x01(\x0b\x32$.partnerlytics.webhooks.v1.EventData\"\xf4\x02\n\tEventData\x12N\n\x14\x61\x66\x66iliate_conversion\x18\x01 \x01(\x0b\x32..partnerlytics.webhooks.v1.AffiliateConversionH\x00\x12J\n\x12voucher_redemption\x18\x02 \x01(\x0b\x32,.partnerlytics.webhooks.v1.VoucherRedemptionH\x00\x12H\n\x11instance_purchase\x18\x03 \x01(\x0b\x32+.partnerlytics.webhooks.v1.InstancePurchaseH\x00\x12\x33\n\x04test\x18\x04 \x01(\x0b\x32#.partnerlytics.webhooks.v1.TestPingH\x00\x12\x42\n\nexport_job\x18\x05 \x01(\x0b\x32,.partnerlytics.webhooks.v1.ExportJobFinishedH\x00\x42\x08\n\x06object\"\xf3\x01\n\x11\x45xportJobFinished\x12\x11\n\texport_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07records\x18\x05 \x01(\r\x12\x11\n\tfile_size\x18\x06 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x01\n\x13\x41\x66\x66iliateConversion\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x15\n\rtracking_code\x18\x02 \x01(\t\x12\x13\n\x0border_total\x18\x03 \x01(\t\x12\x12\n\ncommission\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bproduct_ids\x18\x07 \x03(\t\"\xa0\x01\n\x11VoucherRedemption\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nvoucher_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x13\n\x0border_total\x18\x04 \x01(\x03\x12\x10\n\x08\x64iscount\x18\x05 \x01(\x03\x12/\n\x0bredeemed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x10InstancePurchase\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x1c\n\x14purchased_insider_id\x18\x04 \x01(\t\x12\r\n\x05total\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12.\n\nordered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x08TestPing\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"\xc0\x01\n\x0fWebhookEndpoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08livemode\x18\x08 \x01(\x08\"U\n\x1c\x43reateWebhookEndpointRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\"m\n\x1d\x43reateWebhookEndpointResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x1d\n\x1bListWebhookEndpointsRequest\"]\n\x1cListWebhookEndpointsResponse\x12=\n\tendpoints\x18\x01 \x03(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\"0\n\x19GetWebhookEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"Z\n\x1aGetWebhookEndpointResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\"\xcb\x01\n\x1cUpdateWebhookEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x10\n\x03url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x1b\n\x13replace_event_types\x18\x05 \x01(\x08\x12\x14\n\x07\x65nabled\x18\x06 \x01(\x08H\x02\x88\x01\x01\x42\x06\n\x04_urlB\x0e\n\x0c_descriptionB\n\n\x08_enabled\"]\n\x1dUpdateWebhookEndpointResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\"3\n\x1c\x44\x65leteWebhookEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"\x1f\n\x1d\x44\x65leteWebhookEndpointResponse\"X\n\"RotateWebhookEndpointSecretRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x1d\n\x15previous_secret_hours\x18\x02 \x01(\x05\"s\n#RotateWebhookEndpointSecretResponse\x12<\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32*.partnerlytics.webhooks.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"2\n\x1bSendTestWebhookEventRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"0\n\x1cSendTestWebhookEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"n\n\x1cListWebhookDeliveriesRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12*\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb2\x02\n\x0fWebhookDelivery\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x15\n\rresponse_code\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x1dListWebhookDeliveriesResponse\x12>\n\ndeliveries\x18\x01 \x03(\x0b\x32*.partnerlytics.webhooks.v1.WebhookDelivery\"_\n\x1aReplayWebhookEventsRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\t\x12\x0b\n\x03\x65nd\x18\x04 \x01(\t\"-\n\x1bReplayWebhookEventsResponse\x12\x0e\n\x06queued\x18\x01 \x01(\x05\x32\xb8\r\n\x0eWebhookService\x12\xad\x01\n\x15\x43reateWebhookEndpoint\x12\x37.partnerlytics.webhooks.v1.CreateWebhookEndpointRequest\x1a\x38.partnerlytics.webhooks.v1.CreateWebhookEndpointResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/webhooks/endpoints:\x01*\x12\xa7\x01\n\x14ListWebhookEndpoints\x12\x36.partnerlytics.webhooks.v1.ListWebhookEndpointsRequest\x1a\x37.partnerlytics.webhooks.v1.ListWebhookEndpointsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/webhooks/endpoints\x12\xaf\x01\n\x12GetWebhookEndpoint\x12\x34.partnerlytics.webhooks.v1.GetWebhookEndpointRequest\x1a\x35.partnerlytics.webhooks.v1.GetWebhookEndpointResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/webhooks/endpoints/{endpoint_id}\x12\xbb\x01\n\x15UpdateWebhookEndpoint\x12\x37.partnerlytics.webhooks.v1.UpdateWebhookEndpointRequest\x1a\x38.partnerlytics.webhooks.v1.UpdateWebhookEndpointResponse\"/\x82\xd3\xe4\x93\x02)2$/v1/webhooks/endpoints/{endpoint_id}:\x01*\x12\xb8\x01\n\x15\x44\x65leteWebhookEndpoint\x12\x37.partnerlytics.webhooks.v1.DeleteWebhookEndpointRequest\x1a\x38.partnerlytics.webhooks.v1.DeleteWebhookEndpointResponse\",\x82\xd3\xe4\x93\x02&*$/v1/webhooks/endpoints/{endpoint_id}\x12\xdb\x01\n\x1bRotateWebhookEndpointSecret\x12=.partnerlytics.webhooks.v1.RotateWebhookEndpointSecretRequest\x1a>.partnerlytics.webhooks.v1.RotateWebhookEndpointSecretResponse\"=\x82\xd3\xe4\x93\x02\x37\"2/v1/webhooks/endpoints/{endpoint_id}/rotate-secret:\x01*\x12\xbd\x01\n\x14SendTestWebhookEvent\x12\x36.partnerlytics.webhooks.v1.SendTestWebhookEventRequest\x1a\x37.partnerlytics.webhooks.v1.SendTestWebhookEventResponse\"4\x82\xd3\xe4\x93\x02.\")/v1/webhooks/endpoints/{endpoint_id}/test:\x01*\x12\xc3\x01\n\x15ListWebhookDeliveries\x12\x37.partnerlytics.webhooks.v1.ListWebhookDeliveriesRequest\x1a\x38.partnerlytics.webhooks.v1.ListWebhookDeliveriesResponse\"7\x82\xd3\xe4\x93\x02\x31\x12//v1/webhooks/endpoints/{endpoint_id}/deliveries\x12\xbc\x01\n\x13ReplayWebhookEvents\x12\x35.partnerlytics.webhooks.v1.ReplayWebhookEventsRequest\x1a\x36.partnerlytics.webhooks.v1.ReplayWebhookEventsResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/v1/webhooks/endpoints/{endpoint_id}/replay:\x01*B!\n\x1d\x64\x65v.partnerlytics.webhooks.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,54 +34,78 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'partnerlytics.webhooks.v1.w
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035dev.partnerlytics.webhooks.v1P\001'
-  _globals['_EVENT']._serialized_start=105
-  _globals['_EVENT']._serialized_end=274
-  _globals['_EVENTDATA']._serialized_start=277
-  _globals['_EVENTDATA']._serialized_end=581
-  _globals['_AFFILIATECONVERSION']._serialized_start=584
-  _globals['_AFFILIATECONVERSION']._serialized_end=775
-  _globals['_VOUCHERREDEMPTION']._serialized_start=778
-  _globals['_VOUCHERREDEMPTION']._serialized_end=938
-  _globals['_INSTANCEPURCHASE']._serialized_start=941
-  _globals['_INSTANCEPURCHASE']._serialized_end=1130
-  _globals['_TESTPING']._serialized_start=1132
-  _globals['_TESTPING']._serialized_end=1163
-  _globals['_WEBHOOKENDPOINT']._serialized_start=1166
-  _globals['_WEBHOOKENDPOINT']._serialized_end=1358
-  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=1360
-  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=1445
-  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=1447
-  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=1556
-  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=1558
-  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=1587
-  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=1589
-  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=1682
-  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_start=1685
-  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_end=1879
-  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_start=1881
-  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_end=1974
-  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=1976
-  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=2018
-  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=2020
-  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=2051
-  _globals['_ROTATEWEBHOOKENDPOINTSECRETREQUEST']._serialized_start=2053
-  _globals['_ROTATEWEBHOOKENDPOINTSECRETREQUEST']._serialized_end=2132
-  _globals['_ROTATEWEBHOOKENDPOINTSECRETRESPONSE']._serialized_start=2134
-  _globals['_ROTATEWEBHOOKENDPOINTSECRETRESPONSE']._serialized_end=2249
-  _globals['_SENDTESTWEBHOOKEVENTREQUEST']._serialized_start=2251
-  _globals['_SENDTESTWEBHOOKEVENTREQUEST']._serialized_end=2292
-  _globals['_SENDTESTWEBHOOKEVENTRESPONSE']._serialized_start=2294
-  _globals['_SENDTESTWEBHOOKEVENTRESPONSE']._serialized_end=2342
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2344
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2454
-  _globals['_WEBHOOKDELIVERY']._serialized_start=2457
-  _globals['_WEBHOOKDELIVERY']._serialized_end=2763
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2765
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2860
-  _globals['_REPLAYWEBHOOKEVENTSREQUEST']._serialized_start=2863
-  _globals['_REPLAYWEBHOOKEVENTSREQUEST']._serialized_end=3014
-  _globals['_REPLAYWEBHOOKEVENTSRESPONSE']._serialized_start=3016
-  _globals['_REPLAYWEBHOOKEVENTSRESPONSE']._serialized_end=3061
-  _globals['_WEBHOOKSERVICE']._serialized_start=3064
-  _globals['_WEBHOOKSERVICE']._serialized_end=4214
+  _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhookEndpoint']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhookEndpoint']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/webhooks/endpoints:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookEndpoints']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookEndpoints']._serialized_options = b'\202\323\344\223\002\030\022\026/v1/webhooks/endpoints'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['GetWebhookEndpoint']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['GetWebhookEndpoint']._serialized_options = b'\202\323\344\223\002&\022$/v1/webhooks/endpoints/{endpoint_id}'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['UpdateWebhookEndpoint']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['UpdateWebhookEndpoint']._serialized_options = b'\202\323\344\223\002)2$/v1/webhooks/endpoints/{endpoint_id}:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DeleteWebhookEndpoint']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DeleteWebhookEndpoint']._serialized_options = b'\202\323\344\223\002&*$/v1/webhooks/endpoints/{endpoint_id}'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookEndpointSecret']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookEndpointSecret']._serialized_options = b'\202\323\344\223\0027\"2/v1/webhooks/endpoints/{endpoint_id}/rotate-secret:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['SendTestWebhookEvent']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['SendTestWebhookEvent']._serialized_options = b'\202\323\344\223\002.\")/v1/webhooks/endpoints/{endpoint_id}/test:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._serialized_options = b'\202\323\344\223\0021\022//v1/webhooks/endpoints/{endpoint_id}/deliveries'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ReplayWebhookEvents']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ReplayWebhookEvents']._serialized_options = b'\202\323\344\223\0020\"+/v1/webhooks/endpoints/{endpoint_id}/replay:\001*'
+  _globals['_EVENT']._serialized_start=135
+  _globals['_EVENT']._serialized_end=304
+  _globals['_EVENTDATA']._serialized_start=307
+  _globals['_EVENTDATA']._serialized_end=679
+  _globals['_EXPORTJOBFINISHED']._serialized_start=682
+  _globals['_EXPORTJOBFINISHED']._serialized_end=925
+  _globals['_AFFILIATECONVERSION']._serialized_start=928
+  _globals['_AFFILIATECONVERSION']._serialized_end=1119
+  _globals['_VOUCHERREDEMPTION']._serialized_start=1122
+  _globals['_VOUCHERREDEMPTION']._serialized_end=1282
+  _globals['_INSTANCEPURCHASE']._serialized_start=1285
+  _globals['_INSTANCEPURCHASE']._serialized_end=1474
+  _globals['_TESTPING']._serialized_start=1476
+  _globals['_TESTPING']._serialized_end=1507
+  _globals['_WEBHOOKENDPOINT']._serialized_start=1510
+  _globals['_WEBHOOKENDPOINT']._serialized_end=1702
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_start=1704
+  _globals['_CREATEWEBHOOKENDPOINTREQUEST']._serialized_end=1789
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_start=1791
+  _globals['_CREATEWEBHOOKENDPOINTRESPONSE']._serialized_end=1900
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_start=1902
+  _globals['_LISTWEBHOOKENDPOINTSREQUEST']._serialized_end=1931
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_start=1933
+  _globals['_LISTWEBHOOKENDPOINTSRESPONSE']._serialized_end=2026
+  _globals['_GETWEBHOOKENDPOINTREQUEST']._serialized_start=2028
+  _globals['_GETWEBHOOKENDPOINTREQUEST']._serialized_end=2076
+  _globals['_GETWEBHOOKENDPOINTRESPONSE']._serialized_start=2078
+  _globals['_GETWEBHOOKENDPOINTRESPONSE']._serialized_end=2168
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_start=2171
+  _globals['_UPDATEWEBHOOKENDPOINTREQUEST']._serialized_end=2374
+  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_start=2376
+  _globals['_UPDATEWEBHOOKENDPOINTRESPONSE']._serialized_end=2469
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_start=2471
+  _globals['_DELETEWEBHOOKENDPOINTREQUEST']._serialized_end=2522
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_start=2524
+  _globals['_DELETEWEBHOOKENDPOINTRESPONSE']._serialized_end=2555
+  _globals['_ROTATEWEBHOOKENDPOINTSECRETREQUEST']._serialized_start=2557
+  _globals['_ROTATEWEBHOOKENDPOINTSECRETREQUEST']._serialized_end=2645
+  _globals['_ROTATEWEBHOOKENDPOINTSECRETRESPONSE']._serialized_start=2647
+  _globals['_ROTATEWEBHOOKENDPOINTSECRETRESPONSE']._serialized_end=2762
+  _globals['_SENDTESTWEBHOOKEVENTREQUEST']._serialized_start=2764
+  _globals['_SENDTESTWEBHOOKEVENTREQUEST']._serialized_end=2814
+  _globals['_SENDTESTWEBHOOKEVENTRESPONSE']._serialized_start=2816
+  _globals['_SENDTESTWEBHOOKEVENTRESPONSE']._serialized_end=2864
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2866
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2976
+  _globals['_WEBHOOKDELIVERY']._serialized_start=2979
+  _globals['_WEBHOOKDELIVERY']._serialized_end=3285
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=3287
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=3382
+  _globals['_REPLAYWEBHOOKEVENTSREQUEST']._serialized_start=3384
+  _globals['_REPLAYWEBHOOKEVENTSREQUEST']._serialized_end=3479
+  _globals['_REPLAYWEBHOOKEVENTSRESPONSE']._serialized_start=3481
+  _globals['_REPLAYWEBHOOKEVENTSRESPONSE']._serialized_end=3526
+  _globals['_WEBHOOKSERVICE']._serialized_start=3529
+  _globals['_WEBHOOKSERVICE']._serialized_end=5249
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -26,16 +27,40 @@ class Event(_message.Message):
     def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., api_version: _Optional[str] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., livemode: _Optional[bool] = ..., data: _Optional[_Union[EventData, _Mapping]] = ...) -> None: ...
 
 class EventData(_message.Message):
-    __slots__ = ("affiliate_conversion", "voucher_redemption", "instance_purchase", "test")
+    __slots__ = ("affiliate_conversion", "voucher_redemption", "instance_purchase", "test", "export_job")
     AFFILIATE_CONVERSION_FIELD_NUMBER: _ClassVar[int]
     VOUCHER_REDEMPTION_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_PURCHASE_FIELD_NUMBER: _ClassVar[int]
     TEST_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_JOB_FIELD_NUMBER: _ClassVar[int]
     affiliate_conversion: AffiliateConversion
     voucher_redemption: VoucherRedemption
     instance_purchase: InstancePurchase
     test: TestPing
-    def __init__(self, affiliate_conversion: _Optional[_Union[AffiliateConversion, _Mapping]] = ..., voucher_redemption: _Optional[_Union[VoucherRedemption, _Mapping]] = ..., instance_purchase: _Optional[_Union[InstancePurchase, _Mapping]] = ..., test: _Optional[_Union[TestPing, _Mapping]] = ...) -> None: ...
+    export_job: ExportJobFinished
+    def __init__(self, affiliate_conversion: _Optional[_Union[AffiliateConversion, _Mapping]] = ..., voucher_redemption: _Optional[_Union[VoucherRedemption, _Mapping]] = ..., instance_purchase: _Optional[_Union[InstancePurchase, _Mapping]] = ..., test: _Optional[_Union[TestPing, _Mapping]] = ..., export_job: _Optional[_Union[ExportJobFinished, _Mapping]] = ...) -> None: ...
+
+class ExportJobFinished(_message.Message):
+    __slots__ = ("export_id", "source", "format", "status", "records", "file_size", "failure_reason", "finished_at", "expires_at")
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    FILE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    export_id: str
+    source: str
+    format: str
+    status: str
+    records: int
+    file_size: int
+    failure_reason: str
+    finished_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, export_id: _Optional[str] = ..., source: _Optional[str] = ..., format: _Optional[str] = ..., status: _Optional[str] = ..., records: _Optional[int] = ..., file_size: _Optional[int] = ..., failure_reason: _Optional[str] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AffiliateConversion(_message.Message):
     __slots__ = ("order_id", "tracking_code", "order_total", "commission", "currency", "occurred_at", "product_ids")
@@ -143,21 +168,33 @@ class ListWebhookEndpointsResponse(_message.Message):
     endpoints: _containers.RepeatedCompositeFieldContainer[WebhookEndpoint]
     def __init__(self, endpoints: _Optional[_Iterable[_Union[WebhookEndpoint, _Mapping]]] = ...) -> None: ...
 
+class GetWebhookEndpointRequest(_message.Message):
+    __slots__ = ("endpoint_id",)
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    def __init__(self, endpoint_id: _Optional[str] = ...) -> None: ...
+
+class GetWebhookEndpointResponse(_message.Message):
+    __slots__ = ("endpoint",)
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    endpoint: WebhookEndpoint
+    def __init__(self, endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ...) -> None: ...
+
 class UpdateWebhookEndpointRequest(_message.Message):
-    __slots__ = ("id", "url", "description", "event_types", "replace_event_types", "enabled")
-    ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("endpoint_id", "url", "description", "event_types", "replace_event_types", "enabled")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     REPLACE_EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
-    id: str
+    endpoint_id: str
     url: str
     description: str
     event_types: _containers.RepeatedScalarFieldContainer[str]
     replace_event_types: bool
     enabled: bool
-    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., replace_event_types: _Optional[bool] = ..., enabled: _Optional[bool] = ...) -> None: ...
+    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., replace_event_types: _Optional[bool] = ..., enabled: _Optional[bool] = ...) -> None: ...
 
 class UpdateWebhookEndpointResponse(_message.Message):
     __slots__ = ("endpoint",)
@@ -166,22 +203,22 @@ class UpdateWebhookEndpointResponse(_message.Message):
     def __init__(self, endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ...) -> None: ...
 
 class DeleteWebhookEndpointRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    __slots__ = ("endpoint_id",)
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    def __init__(self, endpoint_id: _Optional[str] = ...) -> None: ...
 
 class DeleteWebhookEndpointResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class RotateWebhookEndpointSecretRequest(_message.Message):
-    __slots__ = ("id", "previous_secret_hours")
-    ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("endpoint_id", "previous_secret_hours")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SECRET_HOURS_FIELD_NUMBER: _ClassVar[int]
-    id: str
+    endpoint_id: str
     previous_secret_hours: int
-    def __init__(self, id: _Optional[str] = ..., previous_secret_hours: _Optional[int] = ...) -> None: ...
+    def __init__(self, endpoint_id: _Optional[str] = ..., previous_secret_hours: _Optional[int] = ...) -> None: ...
 
 class RotateWebhookEndpointSecretResponse(_message.Message):
     __slots__ = ("endpoint", "secret")
@@ -192,10 +229,10 @@ class RotateWebhookEndpointSecretResponse(_message.Message):
     def __init__(self, endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
 
 class SendTestWebhookEventRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    __slots__ = ("endpoint_id",)
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    def __init__(self, endpoint_id: _Optional[str] = ...) -> None: ...
 
 class SendTestWebhookEventResponse(_message.Message):
     __slots__ = ("event_id",)
@@ -251,9 +288,9 @@ class ReplayWebhookEventsRequest(_message.Message):
     END_FIELD_NUMBER: _ClassVar[int]
     endpoint_id: str
     event_id: str
-    start: _timestamp_pb2.Timestamp
-    end: _timestamp_pb2.Timestamp
-    def __init__(self, endpoint_id: _Optional[str] = ..., event_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    start: str
+    end: str
+    def __init__(self, endpoint_id: _Optional[str] = ..., event_id: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
 
 class ReplayWebhookEventsResponse(_message.Message):
     __slots__ = ("queued",)

@@ -27,12 +27,18 @@ if _version_not_supported:
 
 class WebhookServiceStub:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
-    key with the `webhooks:write` scope and sees only the key's account and mode: an
-    endpoint of another account or mode looks exactly like a missing one.
+    key (`authorization: Bearer sk_...` metadata, or the same HTTP header through the
+    gateway) with the `webhooks:write` scope, reads included (the endpoints' URLs and
+    delivery log are the account's integration settings), and sees only the key's account
+    and mode: an endpoint of another account or mode looks exactly like a missing one.
 
-    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
-    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
-    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
+    Errors of every RPC (the JSON body of docs/webhooks.md, "Errors"): UNAUTHENTICATED
+    (401) for a missing or invalid key; PERMISSION_DENIED (403) without `webhooks:write`;
+    UNAVAILABLE (503) when the database cannot be reached (safe to retry);
+    RESOURCE_EXHAUSTED (429, `RATE_LIMITED`, with `retry-after`) past the account's limit:
+    `webhooks.read` (600 a minute) for the two lists and `GetWebhookEndpoint`,
+    `webhooks.write` (60 a minute) for every other RPC.
+    INVALID_ARGUMENT (400) carries a `BadRequest` detail naming the field.
     """
 
     def __init__(self, channel):
@@ -50,6 +56,11 @@ class WebhookServiceStub:
                 '/partnerlytics.webhooks.v1.WebhookService/ListWebhookEndpoints',
                 request_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsRequest.SerializeToString,
                 response_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.GetWebhookEndpoint = channel.unary_unary(
+                '/partnerlytics.webhooks.v1.WebhookService/GetWebhookEndpoint',
+                request_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.GetWebhookEndpointRequest.SerializeToString,
+                response_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.GetWebhookEndpointResponse.FromString,
                 _registered_method=True)
         self.UpdateWebhookEndpoint = channel.unary_unary(
                 '/partnerlytics.webhooks.v1.WebhookService/UpdateWebhookEndpoint',
@@ -85,18 +96,24 @@ class WebhookServiceStub:
 
 class WebhookServiceServicer:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
-    key with the `webhooks:write` scope and sees only the key's account and mode: an
-    endpoint of another account or mode looks exactly like a missing one.
+    key (`authorization: Bearer sk_...` metadata, or the same HTTP header through the
+    gateway) with the `webhooks:write` scope, reads included (the endpoints' URLs and
+    delivery log are the account's integration settings), and sees only the key's account
+    and mode: an endpoint of another account or mode looks exactly like a missing one.
 
-    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
-    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
-    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
+    Errors of every RPC (the JSON body of docs/webhooks.md, "Errors"): UNAUTHENTICATED
+    (401) for a missing or invalid key; PERMISSION_DENIED (403) without `webhooks:write`;
+    UNAVAILABLE (503) when the database cannot be reached (safe to retry);
+    RESOURCE_EXHAUSTED (429, `RATE_LIMITED`, with `retry-after`) past the account's limit:
+    `webhooks.read` (600 a minute) for the two lists and `GetWebhookEndpoint`,
+    `webhooks.write` (60 a minute) for every other RPC.
+    INVALID_ARGUMENT (400) carries a `BadRequest` detail naming the field.
     """
 
     def CreateWebhookEndpoint(self, request, context):
         """Creates an endpoint; the response carries its signing secret, shown this once.
 
-        Errors: as for the service; INVALID_ARGUMENT for a url that is not http(s), is
+        Errors: as for the service; INVALID_ARGUMENT (400) for a url that is not http(s), is
         longer than 2048 characters, carries credentials, does not resolve or resolves to a
         loopback, link-local or private address (unless the operator allows it), for a
         description longer than 200 characters, or for an unknown event type.
@@ -114,11 +131,23 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWebhookEndpoint(self, request, context):
+        """Reads one endpoint of the caller's account and mode (no secret: it is shown only by
+        `CreateWebhookEndpoint` and `RotateWebhookEndpointSecret`).
+
+        Errors: as for the service; NOT_FOUND (404, `WEBHOOK_ENDPOINT_NOT_FOUND`) for an
+        unknown endpoint, another account's or mode's, or an id that cannot be one (the same
+        answer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateWebhookEndpoint(self, request, context):
         """Changes an endpoint's url, event types, description or enabled flag (enabling a
         disabled one resumes its pending deliveries).
 
-        Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND for an
+        Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND (404) for an
         unknown endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -128,7 +157,7 @@ class WebhookServiceServicer:
     def DeleteWebhookEndpoint(self, request, context):
         """Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
 
-        Errors: as for the service; NOT_FOUND for an unknown endpoint.
+        Errors: as for the service; NOT_FOUND (404) for an unknown endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,7 +168,7 @@ class WebhookServiceServicer:
         carry a signature with the previous secret too for `previous_secret_hours` (24 when
         0, at most 168), so that receivers keep verifying while they switch.
 
-        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        Errors: as for the service; NOT_FOUND (404) for an unknown endpoint; INVALID_ARGUMENT for
         `previous_secret_hours` below 0 or above 168.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -149,7 +178,7 @@ class WebhookServiceServicer:
     def SendTestWebhookEvent(self, request, context):
         """Queues a `webhook.test` event for one endpoint (delivered like any other event).
 
-        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        Errors: as for the service; NOT_FOUND (404) for an unknown endpoint; INVALID_ARGUMENT for
         a disabled endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -157,10 +186,11 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListWebhookDeliveries(self, request, context):
-        """The delivery log of one endpoint, newest first: at most `limit` (100 when 0, at
-        most 1000) deliveries created before `before` (now when unset).
+        """The delivery log of one endpoint, newest first: at most `limit` deliveries, 100 when
+        0 or absent and at most 1000, created before `before` (now when unset; an RFC 3339
+        query parameter through the gateway).
 
-        Errors: as for the service; NOT_FOUND for an unknown endpoint; INVALID_ARGUMENT for
+        Errors: as for the service; NOT_FOUND (404) for an unknown endpoint; INVALID_ARGUMENT for
         a limit below 0 or above 1000.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -173,9 +203,10 @@ class WebhookServiceServicer:
         deliveries of the same event ids and bodies. A delivery already pending is left as
         it is. A disabled endpoint is refused.
 
-        Errors: as for the service; NOT_FOUND for an unknown endpoint or event;
-        INVALID_ARGUMENT without an event id or a range, for an empty range, or for a
-        disabled endpoint.
+        Errors: as for the service; NOT_FOUND (404) for an unknown endpoint;
+        INVALID_ARGUMENT for an event id the account and mode do not have (`unknown_event`),
+        without an event id or a range, for a malformed or empty range, or for a disabled
+        endpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -193,6 +224,11 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookEndpoints,
                     request_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsRequest.FromString,
                     response_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'GetWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhookEndpoint,
+                    request_deserializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.GetWebhookEndpointRequest.FromString,
+                    response_serializer=partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.GetWebhookEndpointResponse.SerializeToString,
             ),
             'UpdateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateWebhookEndpoint,
@@ -234,12 +270,18 @@ def add_WebhookServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WebhookService:
     """WebhookService manages the webhook endpoints of an account. Every RPC needs a secret
-    key with the `webhooks:write` scope and sees only the key's account and mode: an
-    endpoint of another account or mode looks exactly like a missing one.
+    key (`authorization: Bearer sk_...` metadata, or the same HTTP header through the
+    gateway) with the `webhooks:write` scope, reads included (the endpoints' URLs and
+    delivery log are the account's integration settings), and sees only the key's account
+    and mode: an endpoint of another account or mode looks exactly like a missing one.
 
-    Errors of every RPC: UNAUTHENTICATED for a missing or invalid key; PERMISSION_DENIED
-    without `webhooks:write`; UNAVAILABLE when the database cannot be reached (safe to
-    retry). INVALID_ARGUMENT carries a `BadRequest` detail naming the field.
+    Errors of every RPC (the JSON body of docs/webhooks.md, "Errors"): UNAUTHENTICATED
+    (401) for a missing or invalid key; PERMISSION_DENIED (403) without `webhooks:write`;
+    UNAVAILABLE (503) when the database cannot be reached (safe to retry);
+    RESOURCE_EXHAUSTED (429, `RATE_LIMITED`, with `retry-after`) past the account's limit:
+    `webhooks.read` (600 a minute) for the two lists and `GetWebhookEndpoint`,
+    `webhooks.write` (60 a minute) for every other RPC.
+    INVALID_ARGUMENT (400) carries a `BadRequest` detail naming the field.
     """
 
     @staticmethod
@@ -286,6 +328,33 @@ class WebhookService:
             '/partnerlytics.webhooks.v1.WebhookService/ListWebhookEndpoints',
             partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsRequest.SerializeToString,
             partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/partnerlytics.webhooks.v1.WebhookService/GetWebhookEndpoint',
+            partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.GetWebhookEndpointRequest.SerializeToString,
+            partnerlytics_dot_webhooks_dot_v1_dot_webhooks__pb2.GetWebhookEndpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
