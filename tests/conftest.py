@@ -35,7 +35,7 @@ from services.landing.envelope import landing_envelope
 from services.landing.servicer import LandingDeps
 from services.landing.servicer import service_specs as landing_specs
 from stack.run import SERVICES, Stack, free_port, migrate
-from tests.databases import scratch_database
+from tests.support.databases import scratch_database
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -91,6 +91,20 @@ def database_server(tmp_path_factory) -> str:
 
     pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
     yield pg.admin_url
+    pg.stop()
+
+
+@pytest.fixture
+def owned_pg(tmp_path):
+    """A PostgreSQL of this test only (pgserver's binaries, own data folder), migrated, so
+    that a fault test can stop it with `pg_ctl stop -m immediate` and start it again:
+    (the server, its owner URL)."""
+    from platform_core.embedded_pg import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.ensure_database("faults")
+    migrate(url)
+    yield pg, url
     pg.stop()
 
 
@@ -226,9 +240,9 @@ def _test_stack(urls: DatabaseUrls, data, replicas: int, **env: str) -> Stack:
         migration_database_url=urls.owner,
         # INFO: the services' access lines (one JSON line per request) are checked.
         # WEBHOOK_WORKERS=0: the webhook tests deliver with workers of their own
-        # (tests/test_webhooks.py); a stack's in-process workers on the same database would
+        # (tests/webhooks/test_webhooks.py); a stack's in-process workers on the same database would
         # race them for the deliveries.
-        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO", "VOUCHER_EXPORT_POLL_SECONDS": "0.2",
+        extra_env={"AUTH_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO", "VOUCHER_EXPORT_POLL_SECONDS": "0.2", "EXPORTS_POLL_SECONDS": "0.2",
                    "METRICS_CACHE_SECONDS": "0", "WEBHOOK_WORKERS": "0", **env},
         log_dir=data / "logs",
         # The tests act as the one trusted proxy in front of the gateway: X-Forwarded-For
@@ -263,7 +277,7 @@ def gateway(database_urls, tmp_path_factory):
 # The rate-limit stores the replicated stack is tested with: PostgreSQL (the default
 # without Redis) always, Redis too when REDIS_URL names a server.
 REPLICA_LIMIT_STORES = ["postgres", *(["redis"] if os.environ.get("REDIS_URL") else [])]
-# A small limit that the replicated stack's tests reach (tests/test_replicas.py).
+# A small limit that the replicated stack's tests reach (tests/platform/test_replicas.py).
 REPLICA_LIST_LIMIT = 8
 
 
@@ -338,11 +352,11 @@ async def affiliate_channel(deps):
 
 @pytest_asyncio.fixture(scope="module")
 async def fuzz_accounts(gateway, owner_sessions):
-    """Account A (the demo data) and a small account B with every id collected (tests/fuzzing.py).
+    """Account A (the demo data) and a small account B with every id collected (tests/support/fuzzing.py).
 
     Per module: other modules re-seed the demo account (its landing tenants, vouchers and
     exports would be gone). Seeded as the owner role, as `make run` does (it resets sequences)."""
-    from tests import fuzzing
+    from tests.support import fuzzing
 
     async def fresh_windows() -> None:
         async with owner_sessions() as session, session.begin():
