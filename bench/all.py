@@ -11,13 +11,15 @@ its own embedded PostgreSQL database and stack, so no phase loads another's data
    vs COPY, voucher reads and exports, affiliate reads at two sizes and ingestion;
 2. bench.campaign: campaign analytics at two campaign sizes;
 3. bench.landing: tracking under load vs Envoy's direct response, dashboards;
-4. bench.accounts: per-account cost with 1 vs 1,000 accounts.
+4. bench.accounts: per-account cost with 1 vs 1,000 accounts;
+5. bench.family_exports: the export worker on `scale` affiliate events per format (XLSX
+   capped at a sheet's rows) against COPY TO of the same rows, and its memory curve.
 
 The data size comes from one number, BENCH_SCALE (or --scale): the events of the large
 data set, 10,000,000 by default. From it: instance events = scale (scale/10 instances,
 and a small set of a tenth); campaign: scale/10 instances in the large campaign;
 affiliate: scale tracking events (and a tenth); landing: scale/2 events; voucher: scale/10
-redemptions. The accounts benchmark has a fixed size per account (bench/accounts.py).
+redemptions; exports: scale rows per format. The accounts benchmark has a fixed size per account (bench/accounts.py).
 
 The report puts every figure next to its same-run ceiling (raw SQL, COPY, Envoy's direct
 response) as a ratio, with the round-to-round spread as the noise, and draws the plots
@@ -42,7 +44,7 @@ import sys
 import time
 from typing import Any
 
-from bench import accounts, affiliate, campaign, landing
+from bench import accounts, affiliate, campaign, family_exports, landing
 from bench.figures import noise, plot, summary_rows
 from bench.measure import cpu_model
 from bench.report import render_report
@@ -52,7 +54,7 @@ from stack.run import ROOT
 DEFAULT_SCALE = 10_000_000
 QUICK_SCALE = 200_000
 RESULTS = ROOT / "bench" / "results"
-FAMILIES = ("lean", "run", "campaign", "landing", "accounts")
+FAMILIES = ("lean", "run", "campaign", "landing", "accounts", "exports")
 
 
 def _say(message: str) -> None:
@@ -83,7 +85,8 @@ def result_files(quick: bool) -> dict[str, pathlib.Path]:
     q = "-quick" if quick else ""
     return {"lean": RESULTS / f"lean{q or '-latest'}.json",
             "run": RESULTS / f"latest{q}.json", "campaign": RESULTS / f"campaign{q or '-latest'}.json",
-            "landing": RESULTS / f"landing{q or '-latest'}.json", "accounts": RESULTS / f"accounts{q or '-latest'}.json"}
+            "landing": RESULTS / f"landing{q or '-latest'}.json", "accounts": RESULTS / f"accounts{q or '-latest'}.json",
+            "exports": family_exports.result_file(quick)}
 
 
 def commands(scale: int, quick: bool, rounds: int | None) -> dict[str, list[str]]:
@@ -100,6 +103,7 @@ def commands(scale: int, quick: bool, rounds: int | None) -> dict[str, list[str]
         "landing": ["bench.landing", *q, *r, "--events", str(max(1000, scale // 2)),
                     "--out", str(md / "landing.md")],
         "accounts": ["bench.accounts", *q, *r],
+        "exports": ["bench.family_exports", *q, "--rows", str(scale), "--out", str(md / "exports.md")],
     }
 
 
@@ -199,7 +203,8 @@ def render(run: dict[str, Any], results: dict[str, Any], img: pathlib.Path, base
       f"large data set, default {DEFAULT_SCALE:,}) or `make bench-quick` ({QUICK_SCALE:,} events, a few minutes, "
       "writes `bench/results/performance-quick.md`). Each family's size follows from the scale: instance events = "
       "scale (and a tenth for the small set), campaign instances = scale / 10, affiliate events = scale, landing "
-      "events = scale / 2, voucher redemptions = scale / 10; the accounts benchmark has a fixed size per account. "
+      "events = scale / 2, voucher redemptions = scale / 10, export rows = scale per format (XLSX capped at a "
+      "sheet's rows); the accounts benchmark has a fixed size per account. "
       "Raw figures: `bench/results/*.json` (git-ignored). The test suite asserts no timings; only this "
       "benchmark measures them.\n")
     phases = run.get("phases", {})
@@ -262,6 +267,10 @@ def render(run: dict[str, Any], results: dict[str, Any], img: pathlib.Path, base
         sections.append(("Accounts", accounts.render(results["accounts"], level="#")))
     for _title, body in sections:
         w(demote(body).replace("# Performance\n", "# Instance and voucher analytics\n", 1))
+        w("")
+    if "exports" in results:  # a section between markers, already at its level (bench/family_exports.py)
+        name = family_exports.plot(results["exports"], img)
+        w(family_exports.render(results["exports"], f"{rel}/{name}" if name else None))
         w("")
     return "\n".join(lines).rstrip() + "\n"
 

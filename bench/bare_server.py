@@ -42,7 +42,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.affiliate import queries as affiliate_sql
-from services.affiliate.servicer import STAT_COUNTERS, _pct, _ratio
+from services.affiliate.servicer import STAT_COUNTERS, percent, ratio
 from services.campaign import queries as campaign_sql
 from services.campaign.servicer import conversion_rate
 from services.instance import queries as instance_sql
@@ -72,11 +72,11 @@ class Sql:
         return await pool.fetch(self.sql, *(params[n] for n in self.names))
 
 
-LIST = Sql(instance_sql._LIST[""])
-CAMPAIGN = Sql(campaign_sql._PAGE[None])
+LIST = Sql(instance_sql.LIST[""])
+CAMPAIGN = Sql(campaign_sql.PAGE[None])
 STATS = Sql(affiliate_sql.PERIOD_TOTALS)
-TRENDS = Sql(voucher_sql._TRENDS)
-DASHBOARD = Sql(landing_sql._REPORT)
+TRENDS = Sql(voucher_sql.TRENDS)
+DASHBOARD = Sql(landing_sql.REPORT)
 
 
 def iso(moment: dt.datetime) -> str:
@@ -268,9 +268,9 @@ class App:
         for row in rows:
             totals.update({c: row[c] for c in STAT_COUNTERS.values()})
         stats = {name: num(float(totals[counter])) for name, counter in STAT_COUNTERS.items()}
-        stats["pages_per_visit"] = num(_ratio(totals["pageviews"], totals["visitors"]))
-        stats["conversion_rate"] = num(_pct(totals["conversions"], totals["clicks"]))
-        stats["cart_to_conversion_rate"] = num(_pct(totals["conversions"], totals["add_to_carts"]))
+        stats["pages_per_visit"] = num(ratio(totals["pageviews"], totals["visitors"]))
+        stats["conversion_rate"] = num(percent(totals["conversions"], totals["clicks"]))
+        stats["cart_to_conversion_rate"] = num(percent(totals["conversions"], totals["add_to_carts"]))
         return answer({
             "success": True, "message": "OK",
             "data": {"filters": {"from": first.isoformat(), "to": last.isoformat()}, "section": "stats",

@@ -158,7 +158,7 @@ def measure(stack: Stack, db_url: str, account: uuid.UUID, key: str, campaigns: 
             rounds: int, requests: int) -> dict[str, Any]:
     now = lambda: dt.datetime.now(dt.timezone.utc)  # noqa: E731
     windows = _windows(now)
-    best_sql = _psycopg(queries._page_sql(None))
+    best_sql = _psycopg(queries.page_sql(None))
     headers = {"Authorization": f"Bearer {key}"}
     samples: dict[str, list[float]] = {}
     bodies: dict[str, int] = {}

@@ -81,7 +81,8 @@ def account_sets(cluster_url: str | None, n: int) -> dict[str, list[uuid.UUID]]:
         return {"one worker": [uuid.uuid4() for _ in range(n)], "spread": [uuid.uuid4() for _ in range(n)]}
     by_worker: dict[int, list[uuid.UUID]] = {}
     with psycopg.connect(cluster_url) as conn:
-        while len(by_worker) < 2 or min(len(v) for v in by_worker.values()) < n:
+        # The first worker gives n to "one worker" and n // 2 more to "spread".
+        while len(by_worker) < 2 or min(len(v) for v in by_worker.values()) < n + n // 2:
             account = uuid.uuid4()
             by_worker.setdefault(_worker_of(conn, account), []).append(account)
     first, second = sorted(by_worker)

@@ -238,7 +238,7 @@ def _service_sql_params(account_id: Any, tenant_id: int, days: int) -> tuple[str
     UTC instants of the window's local days."""
     now = dt.datetime.now(dt.timezone.utc)
     dates = queries.local_days(now, ZONE, days)
-    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(queries._REPORT.text))
+    sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(queries.REPORT.text))
     zone = ZoneInfo(ZONE)
     start, end = local_midnight(dates[0], zone), local_midnight(dates[-1] + dt.timedelta(days=1), zone)
     who = Principal(account_id, account_id, "test", frozenset())  # the bench's tenants are test-mode

@@ -46,7 +46,7 @@ import httpx
 
 from bench import wrk as loadgen
 from bench.ceiling import CEILING_PATH, gateway_chain_config
-from stack.demo import DEMO_KEY, LANDING_TENANTS, _id, voucher_id
+from stack.demo import DEMO_KEY, LANDING_TENANTS, demo_id, voucher_id
 from stack.run import ROOT, SERVICES, Stack, free_port, migrate, seed_demo
 
 RESULTS = ROOT / "bench" / "results"
@@ -76,7 +76,7 @@ def read_paths(today: dt.date) -> dict[str, str]:
     start = today - dt.timedelta(days=29)
     return {
         "list": list_path(today),
-        "campaign analytics": f"/api/partner/v1/campaigns/{_id('campaign', 0)}/analytics?time_frame=custom_range"
+        "campaign analytics": f"/api/partner/v1/campaigns/{demo_id('campaign', 0)}/analytics?time_frame=custom_range"
                               f"&start_date={start}&end_date={today}",
         "affiliate stats": "/v1/affiliate/analytics?section=stats",
         "voucher trends": f"/v1/analytics/vouchers/{voucher_id(0)}/trends?interval=week",

@@ -12,6 +12,8 @@ For each read family, after a warm-up, N requests one after another through the 
 * `cpu_us`: CPU time (user + system, psutil) of the family's service process over the N
   requests, divided by N. Background work the requests cause (the audit writer's batched
   INSERT) is included; the measuring client and Envoy are not.
+* `envoy_cpu_us`: the same for the gateway's Envoy process (the transcoder, the Lua
+  filter, the access log), which shares the machine's cores with the service.
 * `round_trips`: client round trips the service made to PostgreSQL, per request, counted
   by PostgreSQL itself: with `log_min_duration_statement = 0` the server logs one line
   per simple-protocol query (`statement:`) and one per extended-protocol execution
@@ -55,7 +57,7 @@ LINE = re.compile(r"^\S+ \S+ \S+ \[\d+\] (?P<db>[^|]*)\|(?P<user>[^|]*)\| LOG:  
 
 
 def _requests(client: httpx.Client, family: str, details_ids: list[str]) -> tuple[str, str, dict[str, Any]]:
-    from stack.demo import _id, voucher_id
+    from stack.demo import demo_id, voucher_id
 
     today = dt.datetime.now(dt.timezone.utc).date()
     if family == "instance_list":
@@ -64,7 +66,7 @@ def _requests(client: httpx.Client, family: str, details_ids: list[str]) -> tupl
     if family == "instance_details_20":
         return "POST", "/partner/v1/instances/analytics?events=all", {"json": {"instance_ids": details_ids}}
     if family == "campaign_analytics":
-        return "GET", f"/api/partner/v1/campaigns/{_id('campaign', 0)}/analytics?time_frame=per_day", {}
+        return "GET", f"/api/partner/v1/campaigns/{demo_id('campaign', 0)}/analytics?time_frame=per_day", {}
     if family == "affiliate_stats":
         return "GET", "/v1/affiliate/analytics?section=stats", {}
     if family == "voucher_trends":
@@ -78,9 +80,17 @@ def _service_of(family: str) -> str:
     return family.split("_", 1)[0]
 
 
+# The workers' queue polls in the same role (the voucher export worker, the export
+# service's and the webhook deliveries'): each a transaction that marks itself
+# cross-account for Citus, then its SELECT; background, not a read's round trip.
+BACKGROUND = ("voucher_exports", "export_jobs", "webhook_deliveries", "set local citus.")
+
+
 def _classify(kind: str, rest: str) -> str:
     text = rest.lower()
     sql = text.split(":", 1)[1].strip() if ":" in text else ""
+    if sql.startswith("with next as") or any(name in sql for name in BACKGROUND):
+        return "background"  # a worker's poll, its one-time parse included
     if kind == "parse":
         return "prepare"
     if not sql.strip(" ;"):
@@ -92,9 +102,7 @@ def _classify(kind: str, rest: str) -> str:
     if "api_keys" in sql:
         return "auth"
     if sql.startswith(("begin", "commit", "rollback")):
-        return "transaction"  # the audit writer's and the export worker's transactions
-    if "voucher_exports" in sql or sql.startswith("with next as"):
-        return "background"  # the voucher export worker polling its queue
+        return "transaction"  # the workers' transactions (the audit INSERT is autocommit)
     return "read"
 
 
@@ -164,6 +172,7 @@ def measure(n: int, warmup: int, rounds: int, out: pathlib.Path | None) -> dict[
         stack.start_services()
         stack.start_gateway()
         pids = {name.split("-")[0]: proc.pid for name, proc in stack.processes if name != "envoy"}
+        envoy_pid = next(proc.pid for name, proc in stack.processes if name == "envoy")
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute("ALTER SYSTEM SET log_line_prefix = '%m [%p] %d|%u| '")
             admin.execute("ALTER SYSTEM SET log_min_duration_statement = 0")
@@ -178,18 +187,19 @@ def measure(n: int, warmup: int, rounds: int, out: pathlib.Path | None) -> dict[
                     r = client.request(method, path, **kw)
                     if r.status_code != 200:
                         raise RuntimeError(f"{family}: {r.status_code} {r.text[:300]}")
-                cpu, calls, trips = 0.0, 0, collections.Counter()
+                cpu, envoy_cpu, calls, trips = 0.0, 0.0, 0, collections.Counter()
                 spy = _profile(pid, family) if os.environ.get("REQUEST_COST_PYSPY") else None
                 for _ in range(rounds):
                     time.sleep(0.3)  # the warm-up's audit rows written before the window opens
                     log_start = log_path.stat().st_size
-                    before = _cpu_s(pid)
+                    before, envoy_before = _cpu_s(pid), _cpu_s(envoy_pid)
                     for _ in range(n):
                         r = client.request(method, path, **kw)
                         if r.status_code != 200:
                             raise RuntimeError(f"{family}: {r.status_code} {r.text[:300]}")
                     time.sleep(0.25)  # the audit writer's batch of this window (every 100 ms)
                     cpu += _cpu_s(pid) - before
+                    envoy_cpu += _cpu_s(envoy_pid) - envoy_before
                     calls += n
                     time.sleep(0.2)  # the server log flushed
                     trips += _round_trips(log_path, log_start, log_path.stat().st_size, user, database)
@@ -199,11 +209,13 @@ def measure(n: int, warmup: int, rounds: int, out: pathlib.Path | None) -> dict[
                 per = {k: round(v / calls, 3) for k, v in sorted(trips.items())}
                 results["families"][family] = {
                     "cpu_us": round(cpu / calls * 1e6, 1),
+                    "envoy_cpu_us": round(envoy_cpu / calls * 1e6, 1),
                     "round_trips": round(sum(trips[k] for k in REQUEST_PATH) / calls, 3),
                     "round_trips_by_kind": per,
                     "requests": calls,
                 }
-                print(f"{family:22s} cpu {cpu / calls * 1e6:8.1f} us/request   round trips "
+                print(f"{family:22s} cpu {cpu / calls * 1e6:8.1f} us/request (envoy {envoy_cpu / calls * 1e6:6.1f})"
+                      f"   round trips "
                       f"{results['families'][family]['round_trips']:.2f}  {per}",
                       flush=True)
         with psycopg.connect(admin_url, autocommit=True) as admin:

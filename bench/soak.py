@@ -122,12 +122,12 @@ class Load:
     """The soak's requests; each returns the status it is recorded under."""
 
     def __init__(self, stack: Stack, key: str) -> None:
-        from stack.demo import LANDING_TENANTS, _id, voucher_id
+        from stack.demo import LANDING_TENANTS, demo_id, voucher_id
 
         self.http = httpx.AsyncClient(base_url=stack.gateway_url, timeout=30,
                                       headers={"authorization": f"Bearer {key}"})
         self.key = key
-        self.campaign = _id("campaign", 0)
+        self.campaign = demo_id("campaign", 0)
         self.voucher = voucher_id(0)
         self.tenant = LANDING_TENANTS[0][0]
         self.instance_port = stack.service_ports["instance"][0]
@@ -170,11 +170,11 @@ class Load:
 
         from partnerlytics.instance.v1 import instance_ingestion_pb2 as pb
         from partnerlytics.instance.v1 import instance_ingestion_pb2_grpc as pb_grpc
-        from stack.demo import _id
+        from stack.demo import demo_id
 
         stamp = Timestamp()
         stamp.GetCurrentTime()
-        records = [pb.InstanceRecord(id=str(uuid.uuid4()), campaign_id=_id("campaign", self.rng.randint(0, 4)),
+        records = [pb.InstanceRecord(id=str(uuid.uuid4()), campaign_id=demo_id("campaign", self.rng.randint(0, 4)),
                                      insider_id=str(uuid.uuid4()), timestamp=stamp) for _ in range(50)]
         stub = pb_grpc.InstanceIngestionServiceStub(self.channel)
         try:

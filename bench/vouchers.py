@@ -157,7 +157,7 @@ def measure_reads(url: str, gateway_url: str, key: str, account_id, today: dt.da
               "fd": period.first_day, "ld": period.last_day, "unit": "day", "pfd": period.previous().first_day}
     query = {"start_date": str(period.first_day), "end_date": str(period.last_day)}
     # The statements the service runs per request, in order.
-    service_sql = {"performance": [_raw(queries._PERFORMANCE)], "trends": [_raw(queries._TRENDS)]}
+    service_sql = {"performance": [_raw(queries.PERFORMANCE)], "trends": [_raw(queries.TRENDS)]}
     naive_sql = {"performance": _NAIVE_PERFORMANCE, "trends": _NAIVE_TRENDS}
     out: dict[str, Any] = {}
     with httpx.Client(base_url=gateway_url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http, \

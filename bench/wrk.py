@@ -39,7 +39,7 @@ end
 
 def ensure() -> str:
     """Debian's wrk, installed through the tests' helper when missing."""
-    from tests.system_packages import ensure_debian_program
+    from tests.support.system_packages import ensure_debian_program
 
     return str(ensure_debian_program(pathlib.Path("/usr/bin/wrk"), "wrk"))
 
