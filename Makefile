@@ -58,7 +58,7 @@ dashboard: $(TS_SDK)/node_modules/.package-lock.json ## Build the partner dashbo
 	cd $(DASHBOARD) && npm ci --no-audit --no-fund && npm run --silent check && npm run --silent build
 
 dashboard-screenshots: $(STAMP) ## Retake the committed dashboard screenshots (docs/img/dashboard/) with the browser test
-	DASHBOARD_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_dashboard_browser.py
+	DASHBOARD_SCREENSHOTS=1 $(PY) -m pytest -q tests/sdk/test_dashboard_browser.py
 
 sdk: $(STAMP) $(TS_SDK)/node_modules/.package-lock.json ## Regenerate the SDKs' models and types from docs/openapi.json (after make proto)
 	$(PY) tools/gensdk.py
@@ -75,20 +75,18 @@ test: $(STAMP) ## Run the whole test suite (embedded PostgreSQL unless DATABASE_
 
 # The contract suite, the write paths and the tests around the schema on a Citus cluster,
 # where every multi-shard statement of the app role fails (docs/scaling.md).
-CITUS_TESTS ?= tests/test_instance_contract.py tests/test_campaign_contract.py tests/test_affiliate_contract.py \
-	tests/test_voucher_contract.py tests/test_voucher_exports_contract.py tests/test_landing_contract.py \
-	tests/test_affiliate_ingestion.py tests/test_voucher_ingest.py tests/test_instance_grpc.py tests/test_campaign_grpc.py \
-	tests/test_landing_grpc.py tests/test_lifecycle.py tests/test_retention.py tests/test_erasure.py \
-	tests/test_voucher_worker.py tests/test_resends.py \
-	tests/test_reads.py tests/test_list_queries.py tests/test_admin.py tests/test_migrations.py tests/test_citus.py \
-	tests/test_cross_account.py tests/test_sessions.py tests/test_gateway_edges.py tests/test_hostile_input.py \
-	tests/test_ratelimit.py tests/test_error_info.py tests/test_affiliate_gateway.py tests/test_voucher_gateway.py
-# Not yet on the cluster (they fail there; product fixes open, docs/scaling.md): test_security.py
-# (1: the app-role connection check sees Citus' own connections), test_webhooks.py (5), test_observability.py
-# (the projection-lag gauges and export queue gauge).
+CITUS_TESTS ?= tests/instance/test_instance_contract.py tests/campaign/test_campaign_contract.py tests/affiliate/test_affiliate_contract.py \
+	tests/voucher/test_voucher_contract.py tests/voucher/test_voucher_exports_contract.py tests/landing/test_landing_contract.py \
+	tests/affiliate/test_affiliate_ingestion.py tests/voucher/test_voucher_ingest.py tests/instance/test_instance_grpc.py tests/campaign/test_campaign_grpc.py \
+	tests/landing/test_landing_grpc.py tests/platform/test_lifecycle.py tests/platform/test_retention.py tests/platform/test_erasure.py \
+	tests/voucher/test_voucher_worker.py tests/platform/test_resends.py \
+	tests/platform/test_reads.py tests/instance/test_list_queries.py tests/platform/test_admin.py tests/platform/test_migrations.py tests/platform/test_citus.py \
+	tests/platform/test_cross_account.py tests/platform/test_sessions.py tests/gateway/test_gateway_edges.py tests/gateway/test_hostile_input.py \
+	tests/platform/test_ratelimit.py tests/platform/test_error_info.py tests/gateway/test_affiliate_gateway.py tests/gateway/test_voucher_gateway.py \
+	tests/platform/test_security.py tests/platform/test_observability.py tests/webhooks/test_webhooks.py tests/exports/test_exports.py
 # A distributed schema cannot go below migration c001 (its downgrade says so): that one
 # test of plain PostgreSQL is left out on the cluster (docs/scaling.md).
-CITUS_DESELECT ?= --deselect tests/test_migrations.py::test_downgrade_to_base_removes_every_table
+CITUS_DESELECT ?= --deselect tests/platform/test_migrations.py::test_downgrade_to_base_removes_every_table
 
 citus: ## Build and install Citus 13.2.2 into the system PostgreSQL 15 (tools/citus/install.sh; as root; once)
 	tools/citus/install.sh
@@ -98,13 +96,13 @@ test-citus: $(STAMP) ## The contract suite against a Citus coordinator and two w
 	$(PY) -m platform_core.citus_cluster --refuse-multi-shard -- $(PY) -m pytest $(CITUS_TESTS) $(CITUS_DESELECT)
 
 # Every rate limit raised for the fuzz stack (documented 429s would hide the answers).
-FUZZ_RATE_LIMITS := instances.list=1000000/60,instances.details=1000000/60,campaigns.analytics=1000000/60,vouchers.performance=1000000/60,vouchers.trends=1000000/60,vouchers.customers=1000000/60,vouchers.export=1000000/60,vouchers.export_status=1000000/60,affiliate.analytics=1000000/60,affiliate.ingest=1000000/60,landing.track=1000000/60,landing.track.source=1000000/60,landing.dashboard=1000000/60
+FUZZ_RATE_LIMITS := instances.list=1000000/60,instances.details=1000000/60,campaigns.analytics=1000000/60,vouchers.performance=1000000/60,vouchers.trends=1000000/60,vouchers.customers=1000000/60,vouchers.export=1000000/60,vouchers.export_status=1000000/60,affiliate.analytics=1000000/60,affiliate.ingest=1000000/60,landing.track=1000000/60,landing.track.source=1000000/60,landing.dashboard=1000000/60,webhooks.read=1000000/60,webhooks.write=1000000/60
 FUZZ_EXAMPLES ?= 300
 
 fuzz: $(STAMP) ## Schemathesis, every check, on every operation through the live gateway, FUZZ_EXAMPLES (300) each (docs/reliability.md)
-	RATE_LIMITS=$(FUZZ_RATE_LIMITS) FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider tests/test_schemathesis.py
+	RATE_LIMITS=$(FUZZ_RATE_LIMITS) FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider tests/gateway/test_schemathesis.py
 
-bench: proto ## Every benchmark in one run: make run's and compose's stacks vs lean ceilings, then the families (BENCH_SCALE events, default 10M; about an hour), then 1 node vs Citus: docs/performance.md
+bench: proto ## Every benchmark in one run: make run's and compose's stacks vs lean ceilings, then the families and the exports (BENCH_SCALE events and export rows, default 10M; over an hour), then 1 node vs Citus: docs/performance.md
 	$(PY) -m bench.all
 	$(PY) -m bench.citus
 

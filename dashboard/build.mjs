@@ -5,7 +5,7 @@
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
-// DASHBOARD_OUT: another folder (tests/test_dashboard_browser.py checks the committed build is fresh).
+// DASHBOARD_OUT: another folder (tests/sdk/test_dashboard_browser.py checks the committed build is fresh).
 const out = process.env.DASHBOARD_OUT
   ? new URL(`file://${process.env.DASHBOARD_OUT.replace(/\/?$/, "/")}`)
   : new URL("../gateway/dashboard/", import.meta.url);

@@ -9,7 +9,8 @@ import functools
 import pathlib
 from typing import Any
 
-from gateway.common import DEFAULT_DESCRIPTOR, LUA_FILTER_NAME, MAX_REQUEST_BODY_BYTES
+from gateway.common import DEFAULT_DESCRIPTOR, LUA_FILTER_NAME, MAX_REQUEST_BODY_BYTES, _compact_json
+from gateway.replies import LUA_SLOTS, _plain_internal_error
 from platform_core.family import HttpFamily as Family
 
 # Well-known types are JSON values of their own (Struct, Value, Timestamp...): not walked.
@@ -27,10 +28,12 @@ CODEC_MAX_HEADERS_COUNT = 200
 
 
 def _with_edge_limits(lua_source: str) -> str:
-    """The Lua source with the limits it enforces filled in."""
+    """The Lua source with the limits it enforces and its generic fallback body (written
+    once, in gateway/replies.py) filled in."""
     for name, value in (("max_request_headers_bytes", MAX_REQUEST_HEADERS_BYTES),
                         ("max_request_headers_count", MAX_REQUEST_HEADERS_COUNT),
-                        ("max_request_body_bytes", MAX_REQUEST_BODY_BYTES)):
+                        ("max_request_body_bytes", MAX_REQUEST_BODY_BYTES),
+                        ("generic_fallback_body", _compact_json(_plain_internal_error(LUA_SLOTS)))):
         placeholder = "{{" + name + "}}"
         if placeholder not in lua_source:
             raise ValueError(f"the Lua source has no {placeholder}")

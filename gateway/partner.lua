@@ -20,6 +20,7 @@
 --     renderer writes into the route metadata: the family's 500 envelope on a route to
 --     a service; the route's own 404/405/415 on a direct-response route (Envoy turns a
 --     local reply into a gRPC status when the caller sent a gRPC content type).
+--   * A success with x-envelope-success-status: 206 (a ranged download) answers 206.
 --   * grpc-* and x-envelope* never reach the client, on any response.
 
 local FILTER = "envoy.filters.http.lua"
@@ -33,9 +34,9 @@ local CLIENT_ID_HEADER = "x-gateway-client-request-id"
 local UUID_PATTERN = "^" .. string.rep("%x", 8) .. "%-" .. string.rep("%x", 4) .. "%-"
   .. string.rep("%x", 4) .. "%-" .. string.rep("%x", 4) .. "%-" .. string.rep("%x", 12) .. "$"
 
-local GENERIC_FALLBACK = '{"success":false,"error":"Internal Server Error",'
-  .. '"message":"An unexpected error occurred. Please try again later",'
-  .. '"meta":{"timestamp":"{{timestamp}}","requestId":"{{request_id}}"}}'
+-- The 500 of a route without a family's fallback (outside every family): rendered by
+-- gateway/replies.py (`_plain_internal_error`), like the 404 there.
+local GENERIC_FALLBACK = [==[{{generic_fallback_body}}]==]
 
 local function is_uuid(value)
   return value ~= nil and string.find(value, UUID_PATTERN) ~= nil
@@ -401,6 +402,7 @@ function envoy_on_response(handle)
   local grpc_status = headers:get("grpc-status")
   local envelope_status = headers:get("x-envelope-status")
   local envelope = headers:get("x-envelope")
+  local success_status = headers:get("x-envelope-success-status")
   strip_internal(headers)
   if grpc_status ~= nil then
     -- For the access log: the header itself never reaches the client.
@@ -409,7 +411,11 @@ function envoy_on_response(handle)
 
   if grpc_status == nil or grpc_status == "0" then
     -- A success (or a reply Envoy made itself): pass the body through unbuffered and
-    -- drop internal trailers (grpc-status: 0 for an HTTP/2 client).
+    -- drop internal trailers (grpc-status: 0 for an HTTP/2 client). A download that
+    -- honours a Range request says so in x-envelope-success-status: the status is 206.
+    if success_status == "206" and (grpc_status == nil or grpc_status == "0") then
+      headers:replace(":status", "206")
+    end
     for _ in handle:bodyChunks() do
     end
     local trailers = handle:trailers()

@@ -26,6 +26,13 @@ def _plain_not_found(slots: Slots) -> dict[str, Any]:
     return {"error": "Not Found", "message": "The requested resource was not found", "requestId": slots.request_id}
 
 
+def _plain_internal_error(slots: Slots) -> dict[str, Any]:
+    """The 500 for a gRPC error on a route outside every family (the Lua filter's
+    generic fallback): the shape of the 404 there."""
+    return {"error": "Internal Server Error", "message": "An unexpected error occurred. Please try again later",
+            "requestId": slots.request_id}
+
+
 def _status_filter(code: int) -> dict[str, Any]:
     return {
         "status_code_filter": {

@@ -44,7 +44,8 @@ async def _erase(engine, args: argparse.Namespace, hooks: Hooks) -> int:
         subjects = ([args.id] if args.id else
                     await erasure.visitor_hashes_of_ip(conn, args.account, args.ip, hooks.landing))
         done = await erasure.erase(conn, args.kind, args.account, subjects, actor=args.actor,
-                                   export_dir=hooks.export_dir(), landing=hooks.landing)
+                                   export_dir=hooks.export_dir(), landing=hooks.landing,
+                                   family_exports=hooks.family_exports)
     for path in done.files:
         path.unlink(missing_ok=True)
     print(json.dumps({"erased": args.kind, "account": str(args.account), "subjects": len(subjects),
@@ -136,6 +137,8 @@ class Hooks:
 
     landing: erasure.LandingHooks
     export_dir: Callable[[], pathlib.Path]  # the voucher exports' folder (read when erasing)
+    # The export service's jobs and files (services/exports); None: not erased.
+    family_exports: erasure.FamilyExports | None = None
 
 
 def main(hooks: Hooks, argv: list[str] | None = None) -> int:

@@ -13,12 +13,14 @@ make the test databases.
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
 import pathlib
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -66,6 +68,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _reachable(folder: pathlib.Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` may enter `folder` and every folder above it (the execute bit of
+    its owner, group or others, as the kernel checks for a user other than root)."""
+    groups = {g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem} | {user.pw_gid}
+    for path in [folder, *folder.parents]:
+        info = path.stat()
+        bit = (stat.S_IXUSR if info.st_uid == user.pw_uid else stat.S_IXGRP if info.st_gid in groups
+               else stat.S_IXOTH)
+        if not info.st_mode & bit:
+            return False
+    return True
+
+
 def _server_user() -> pwd.struct_passwd | None:
     """PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` user."""
     if os.geteuid() != 0:
@@ -94,6 +109,9 @@ class CitusCluster:
     base_dir: pathlib.Path | None = None
     nodes: list[Node] = field(default_factory=list)
     _own_dir: bool = False
+    # Where the nodes' data folders are when the server user cannot reach base_dir (a
+    # temp folder of its own, removed on stop; base_dir holds a link to each).
+    _nodes_dir: pathlib.Path | None = None
 
     @property
     def coordinator(self) -> Node:
@@ -125,12 +143,25 @@ class CitusCluster:
             self.base_dir = pathlib.Path(tempfile.mkdtemp(prefix="partnerlytics-citus-"))
             self._own_dir = True
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        nodes_dir = self.base_dir
         if user:
             os.chown(self.base_dir, user.pw_uid, user.pw_gid)
+            if not _reachable(self.base_dir, user):
+                # As root in a folder the server user cannot enter (a DATA_DIR under
+                # /root, pytest's 0700 tmp_path): initdb would fail "Permission denied".
+                self._nodes_dir = nodes_dir = pathlib.Path(tempfile.mkdtemp(prefix="partnerlytics-citus-nodes-"))
+                os.chown(nodes_dir, user.pw_uid, user.pw_gid)
+                log.info("%s is out of reach of the %s user: the nodes' data is in %s (linked from there)",
+                         self.base_dir, user.pw_name, nodes_dir)
         names = ["coordinator"] + [f"worker-{i}" for i in range(1, self.workers + 1)]
         try:
             for name in names:
-                node = Node(name, self.base_dir / name, _free_port())
+                node = Node(name, nodes_dir / name, _free_port())
+                if nodes_dir != self.base_dir:
+                    link = self.base_dir / name
+                    if link.is_symlink():
+                        link.unlink()
+                    link.symlink_to(node.data_dir, target_is_directory=True)
                 self._init(node)
                 self.nodes.append(node)
                 self._run([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-l", str(node.data_dir / "log"),
@@ -175,6 +206,9 @@ class CitusCluster:
                 except RuntimeError as exc:
                     log.warning("%s", exc)
         self.nodes.clear()
+        if self._nodes_dir is not None:
+            shutil.rmtree(self._nodes_dir, ignore_errors=True)
+            self._nodes_dir = None
         if self._own_dir and self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 

@@ -89,6 +89,14 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "landing.dashboard": (600, 60),
     "landing.tenants.write": (600, 60),
     "landing.tenants.read": (600, 60),
+    # Exports of every family (docs/exports.md): queueing one, and polling, listing and
+    # downloading; per account.
+    "exports.create": (60, 60),
+    "exports.status": (600, 60),
+    # The webhook endpoints API (docs/webhooks.md, "Limits"), per account: reading the
+    # endpoints and the delivery log, and every call that changes or sends something.
+    "webhooks.read": (600, 60),
+    "webhooks.write": (60, 60),
 }
 
 

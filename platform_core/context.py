@@ -44,7 +44,7 @@ current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
 
 
 def request_id_from(value: str | None) -> str:
-    """The caller's id when it is a valid UUID, otherwise a fresh UUID v4 (CONTRACT-NOTES)."""
+    """The caller's id when it is a valid UUID, otherwise a fresh UUID v4 (docs/architecture.md)."""
     if value and _UUID.match(value):
         return value
     return str(uuid.uuid4())

@@ -4,7 +4,7 @@ statements that distribute the rest by account (docs/scaling.md).
 Every table not listed as a reference table (the core's CORE_REFERENCE_TABLES and each
 family's `ServiceFamily.reference_tables`, merged by migrations/schema.py) is distributed
 by `account_id`, which leads (or, for landing rows, starts) its primary key;
-tests/test_lifecycle.py checks that against the models, so a new table cannot be added
+tests/platform/test_lifecycle.py checks that against the models, so a new table cannot be added
 without deciding this.
 
 On a database with the Citus extension, `alembic upgrade head` ends with `distribute`

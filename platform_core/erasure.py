@@ -4,14 +4,16 @@ Three kinds of subject hold personal data:
 
 - `instance` (instance domain): the instance, its events, orders with their items and
   its insider rewards; `instance_hourly_counts` and `campaign_hourly_stats` lose its
-  contribution.
+  contribution; the export service's jobs of the instance sources are cancelled or
+  their file deleted (`FamilyExports`, docs/exports.md).
 - `customer` (voucher domain): the customer, their validations and redemptions;
   `voucher_daily` loses their contribution; export jobs of the account that cover one
   of the customer's voucher-days are cancelled (queued: failed with a reason) or their
   file deleted (completed: expired), since a file's figures include the customer.
 - `visitor` (landing domain): the events of one visitor hash in the account's tenants
   and its rows in `landing_daily_visitors`; `landing_daily_stats` loses the events
-  and one visitor per local day. `--ip` finds the hashes from an IP address with the
+  and one visitor per local day; the export service's `landing_events` jobs are
+  cancelled or their file deleted. `--ip` finds the hashes from an IP address with the
   salts still kept (48 hours); older hashes cannot be linked to anyone any more.
 
 Aggregates are adjusted by subtracting the subject's contribution (commutative with
@@ -53,6 +55,16 @@ class LandingHooks:
     visitor_hash: Callable[[bytes, int, str], str]  # (salt, tenant id, IP) -> visitor hash
 
 
+@dataclass(frozen=True)
+class FamilyExports:
+    """The export service's part of an erasure (services/exports): its files' folder,
+    and per kind of subject the sources whose rows may hold one. Every job of such a
+    source in the account is cancelled or its file deleted, whatever its range."""
+
+    export_dir: Callable[[], pathlib.Path]
+    sources: Mapping[str, tuple[str, ...]]  # kind -> source names
+
+
 @dataclass
 class Erasure:
     """What one erasure did: rows per table, export files to delete once committed."""
@@ -75,6 +87,7 @@ def subject_digest(account_id: uuid.UUID, kind: str, subject: str) -> str:
 async def erase(
     conn: AsyncConnection, kind: str, account_id: uuid.UUID, subjects: list[str], *,
     actor: str, export_dir: pathlib.Path | None = None, landing: LandingHooks | None = None,
+    family_exports: FamilyExports | None = None,
 ) -> Erasure:
     """Erases the subjects (one person: several visitor hashes for `--ip`) in the caller's
     transaction and records it; the caller commits, then deletes `files`."""
@@ -90,6 +103,8 @@ async def erase(
             await {"instance": _instance, "customer": _customer}[kind](conn, done, subject)
     if kind == "customer" and export_dir is not None:
         await _cancel_exports(conn, done, export_dir)
+    if family_exports is not None and family_exports.sources.get(kind):
+        await _cancel_family_exports(conn, done, family_exports)
     details = {"kind": kind, "subjects_sha256": [subject_digest(account_id, kind, s) for s in subjects],
                "actor": actor, "rows": done.counts}
     await conn.execute(
@@ -213,6 +228,25 @@ async def _cancel_exports(conn: AsyncConnection, done: Erasure, export_dir: path
                              f"WHERE e.account_id = :a AND e.id = old.id RETURNING old.file_name", p):
         if row.file_name:
             done.files.append(export_dir / str(done.account_id) / row.file_name)
+
+
+async def _cancel_family_exports(conn: AsyncConnection, done: Erasure, family: FamilyExports) -> None:
+    """The export service's jobs of the sources that hold this kind of subject."""
+    p = {"a": done.account_id, "s": list(family.sources[done.kind]), "reason": CANCELLED_REASON}
+    await _rows(conn, done, "export_jobs (queued, cancelled)",
+                "UPDATE export_jobs SET status = 'failed', failure_reason = :reason, failed_at = now(), "
+                "lease_owner = NULL, lease_expires_at = NULL WHERE account_id = :a AND source = ANY(:s) "
+                "AND status IN ('queued', 'processing') RETURNING 1", p)
+    folder = None
+    for row in await _rows(conn, done, "export_jobs (file deleted)",
+                           "UPDATE export_jobs e SET status = 'expired', file_name = NULL, file_size = NULL "
+                           "FROM (SELECT livemode, id, file_name FROM export_jobs WHERE account_id = :a "
+                           "AND source = ANY(:s) AND status = 'completed' FOR UPDATE) AS old "
+                           "WHERE e.account_id = :a AND e.livemode = old.livemode AND e.id = old.id "
+                           "RETURNING old.file_name", p):
+        if row.file_name:
+            folder = folder or family.export_dir()
+            done.files.append(folder / str(done.account_id) / row.file_name)
 
 
 async def _visitor(conn: AsyncConnection, done: Erasure, subject: str, landing: LandingHooks) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -116,6 +117,31 @@ class DeadlineExceeded(DomainError):
 
 class Internal(DomainError):
     pass
+
+
+@dataclass
+class DetailedError(DomainError):
+    """An error with values of its own (`info`, AIP-193's dynamic variables): the family's
+    envelope shows them as they are, gRPC callers read them in `ErrorInfo.metadata`."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, str]:
+        """`info` as strings: strings as they are, other values (numbers, lists) as their JSON text."""
+        return {key: value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
+                for key, value in self.info.items()}
+
+
+E = TypeVar("E", bound=DomainError)
+
+
+def error_class(name: str, base: type[E], grpc_code: grpc.StatusCode, http_status: int, reason: str) -> type[E]:
+    """A kind of error declared in one line: `base` with its gRPC code, HTTP status and
+    reason (the code a caller matches on). The class belongs to the calling module, as
+    `collections.namedtuple`'s do."""
+    kind = type(name, (base,), {"grpc_code": grpc_code, "http_status": http_status, "reason": reason})
+    kind.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
+    return kind
 
 
 def invalid(violations: list[FieldViolation]) -> InvalidArgument:

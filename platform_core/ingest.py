@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ _DECIMAL = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,2})?\Z")
 
 # google.protobuf.Timestamp's documented range (0001-01-01 .. 9999-12-31 UTC, nanos
 # 0..999,999,999); the wire format carries any int64/int32, which datetime cannot hold.
-_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def contains_nul(value: Any) -> bool:
@@ -52,9 +53,57 @@ def contains_nul(value: Any) -> bool:
 
 def timestamp_value(message) -> dt.datetime | None:
     """A Timestamp as an aware datetime, or None when it lies outside the protobuf range."""
-    if not _MIN_SECONDS <= message.seconds <= _MAX_SECONDS or not 0 <= message.nanos <= 999_999_999:
+    if not MIN_SECONDS <= message.seconds <= MAX_SECONDS or not 0 <= message.nanos <= 999_999_999:
         return None
     return message.ToDatetime(tzinfo=dt.timezone.utc)
+
+
+def micros_limit(now: dt.datetime) -> int:
+    """Microseconds since the Unix epoch of the latest accepted record time (`now` plus
+    MAX_FUTURE): `moment > now + MAX_FUTURE` exactly when its microseconds exceed this."""
+    return (now + MAX_FUTURE - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def timestamp_sql(seconds: str, micros: str) -> str:
+    """SQL for the timestamptz of a Timestamp sent as whole seconds and microseconds (the
+    nanoseconds rounded toward zero, as Timestamp.ToDatetime does); exact over the whole
+    protobuf range: to_timestamp multiplies integral seconds by 10^6 exactly in float8."""
+    return f"(to_timestamp({seconds}) + {micros} * interval '1 microsecond')"
+
+
+class NotFinite(ValueError):
+    """A Struct holds NaN or an infinity, which JSON (and so jsonb) cannot carry."""
+
+
+def struct_dict(message) -> dict[str, Any]:
+    """A google.protobuf.Struct as the dict json_format.MessageToDict gives (strings, floats,
+    bools, None, nested dicts and lists), about 2x faster: no descriptor walk per value.
+    Raises NotFinite where MessageToDict raises ValueError."""
+    fields = message.fields
+    # Iterating the keys and indexing is faster than upb's items().
+    return {key: _value(fields[key]) for key in fields}
+
+
+def _value(value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise NotFinite(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    return None  # null_value, or no kind set (MessageToDict gives None for both)
 
 
 @dataclass(frozen=True)
@@ -280,8 +329,3 @@ def ingest_rpcs(command, single_field: str, batch_field: str, responses: tuple[A
 def counted(response, result: IngestResult) -> Any:
     """A response message holding the counts itself (`created_count`, `duplicate_count`)."""
     return response(created_count=result.created, duplicate_count=result.duplicates)
-
-
-def result_message(message_type) -> Callable[[IngestResult], Any]:
-    """The family's `IngestResult` message for a result."""
-    return lambda result: message_type(created_count=result.created, duplicate_count=result.duplicates)

@@ -4,11 +4,9 @@ request metrics, logs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -82,6 +80,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._envelope = envelope
         self._prefixes = policed_prefixes
         self._audit = audit
+        self._wrapped: dict[str, tuple[object, object]] = {}
 
     async def _admit(
         self, ctx: context.RequestContext, metadata: dict[str, str], method: str, policy: MethodPolicy | None
@@ -111,7 +110,15 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith(self._prefixes):
             return handler
-        policy = self._policies.get(method)
+        # The wrapped handler is built once per method and kept (grpc.aio asks on every call).
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method, self._policies.get(method))
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler, method: str, policy: MethodPolicy | None):
         if handler.unary_stream is not None:
             return self._server_streaming(handler, method, policy)
         if handler.unary_unary is None:  # pragma: no cover - no policed RPC streams requests
@@ -119,7 +126,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
 
         async def behavior(request, servicer_context: grpc.aio.ServicerContext):
-            async with self._call(servicer_context, method) as call:
+            async with _Scope(self, servicer_context, method) as call:
                 call.headers = await self._admit(call.ctx, call.metadata, method, policy)
                 response = await inner(request, servicer_context)
                 await call.send_headers(servicer_context)
@@ -142,7 +149,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_stream
 
         async def behavior(request, servicer_context: grpc.aio.ServicerContext):
-            async with self._call(servicer_context, method) as call:
+            async with _Scope(self, servicer_context, method) as call:
                 call.headers = await self._admit(call.ctx, call.metadata, method, policy)
                 messages = inner(request, servicer_context).__aiter__()
                 try:
@@ -161,40 +168,6 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    @contextlib.asynccontextmanager
-    async def _call(self, servicer_context: grpc.aio.ServicerContext, method: str) -> AsyncIterator["_Call"]:
-        """One call's request context and log line, and the one mapping of every failure
-        to the status, envelope and headers it leaves with."""
-        metadata = {k: v for k, v in servicer_context.invocation_metadata() or () if isinstance(v, str)}
-        ctx = context.RequestContext(
-            request_id=context.request_id_from(metadata.get("x-request-id")),
-            method=method,
-            received_at=dt.datetime.now(dt.timezone.utc),
-        )
-        token = context.current.set(ctx)
-        started = time.perf_counter()
-        call = _Call(ctx, metadata)
-        status, http_status = "OK", 200
-        try:
-            yield call
-        except Exception as exc:  # every failure leaves through the one mapping
-            error = _as_domain_error(exc)
-            error.headers = {**call.headers, **error.headers, "x-request-id": ctx.request_id}
-            status, http_status = error.grpc_code.name, error.http_status
-            trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._envelope)
-            await servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
-        except asyncio.CancelledError:  # the caller went away (or the server is stopping)
-            status, http_status = "CANCELLED", 499
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            metrics.for_method(method).observe(status, ctx.principal.mode if ctx.principal else "none", seconds)
-            # The access line: request id, method, account and mode come from the context.
-            log.info("rpc", extra={"fields": {"status": status, "http_status": http_status,
-                                              "ms": round(seconds * 1000, 2)}})
-            self._record(ctx, status, http_status)
-            context.current.reset(token)
-
     def _record(self, ctx: context.RequestContext, grpc_code: str, http_status: int) -> None:
         """The call's audit row (platform_core/audit.py): queued in memory, written in batches."""
         policy = self._policies.get(ctx.method)
@@ -206,6 +179,55 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             key_id=principal.key_id if principal else None, endpoint=ctx.method, status=http_status,
             grpc_code=grpc_code, request_id=ctx.request_id,
         )
+
+
+class _Scope:
+    """`async with _Scope(interceptor, servicer_context, method) as call`: one call's
+    request context and log line, and the one mapping of every failure to the status,
+    envelope and headers it leaves with (a class rather than a generator-based context
+    manager: this runs on every call)."""
+
+    __slots__ = ("_interceptor", "_servicer_context", "_method", "_call", "_token", "_started")
+
+    def __init__(self, interceptor: PlatformInterceptor, servicer_context: grpc.aio.ServicerContext,
+                 method: str) -> None:
+        self._interceptor = interceptor
+        self._servicer_context = servicer_context
+        self._method = method
+
+    async def __aenter__(self) -> "_Call":
+        metadata = {k: v for k, v in self._servicer_context.invocation_metadata() or () if isinstance(v, str)}
+        ctx = context.RequestContext(
+            request_id=context.request_id_from(metadata.get("x-request-id")),
+            method=self._method,
+            received_at=dt.datetime.now(dt.timezone.utc),
+        )
+        self._token = context.current.set(ctx)
+        self._started = time.perf_counter()
+        self._call = _Call(ctx, metadata)
+        return self._call
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        call, ctx = self._call, self._call.ctx
+        status, http_status = "OK", 200
+        try:
+            if isinstance(exc, Exception):  # every failure leaves through the one mapping
+                error = _as_domain_error(exc)
+                error.headers = {**call.headers, **error.headers, "x-request-id": ctx.request_id}
+                status, http_status = error.grpc_code.name, error.http_status
+                trailers = error_trailers(error, ctx.request_id, ctx.received_at, self._interceptor._envelope)
+                await self._servicer_context.abort(error.grpc_code, error.message, trailing_metadata=trailers)
+            elif isinstance(exc, asyncio.CancelledError):  # the caller went away (or the server is stopping)
+                status, http_status = "CANCELLED", 499
+        finally:
+            seconds = time.perf_counter() - self._started
+            metrics.for_method(self._method).observe(status, ctx.principal.mode if ctx.principal else "none", seconds)
+            # The access line: request id, method, account and mode come from the context.
+            log.info("rpc", extra={"fields": {"status": status, "http_status": http_status,
+                                              "ms": round(seconds * 1000, 2)}})
+            self._interceptor._record(ctx, status, http_status)
+            context.current.reset(self._token)
+        return False
 
 
 @dataclass

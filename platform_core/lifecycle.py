@@ -101,6 +101,8 @@ RAW_UNPARTITIONED = (
     # Finished export jobs (their files are deleted by the voucher worker when they expire):
     # `GET` of one answers "expired" or "failed" until then, "not found" after.
     TimedTable("voucher_exports", "created_at", where="status IN ('expired', 'failed')"),
+    # The same for the export service's jobs (docs/exports.md).
+    TimedTable("export_jobs", "created_at", where="status IN ('expired', 'failed')"),
     # The webhook outbox and its delivery log (docs/webhooks.md): a delivery is finished
     # within 3 days, so only finished ones ever reach the cutoff.
     TimedTable("webhook_events", "created_at"),
@@ -122,7 +124,7 @@ INSTANCE_TREE = ("instances", "orders", "order_items", "insider_rewards", "insta
 EXPIRING = (("landing_salts", "expires_at"), ("rate_limit_windows", "expires_at"), ("api_sessions", "expires_at"))
 AUDIT_LOG = "audit_log"
 # What every other table keeps, and why: docs/lifecycle.md lists every table's rule, and
-# tests/test_retention.py checks that each table of the schema has exactly one.
+# tests/platform/test_retention.py checks that each table of the schema has exactly one.
 KEPT = {
     "accounts": "the tenants; every other row refers to one",
     "api_keys": "an account's keys, revoked ones too: audit rows name them",

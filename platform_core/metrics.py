@@ -20,6 +20,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
+from platform_core.distribution import CROSS_ACCOUNT
+
 log = logging.getLogger("platform_core.metrics")
 
 # 1 ms .. 10 s: a cached read answers in a few ms, the route timeout is 15 s and the
@@ -226,11 +228,15 @@ def newest_bucket_gap(raw: str, projection: str) -> str:
 
 
 def query_gauge(engine, name: str, documentation: str, label: str, sql: str) -> GaugeQuery:
-    """A gauge from one SQL row: each column is a sample, the column name its `label`."""
+    """A gauge from one SQL row: each column is a sample, the column name its `label`.
+    The statement reads across accounts on purpose: on Citus a multi-shard statement,
+    marked as such first in its transaction (platform_core.distribution.CROSS_ACCOUNT)."""
     statement = text(sql)
+    cross_account = text(CROSS_ACCOUNT)
 
     async def query() -> list[tuple[Sequence[str], float]]:
-        async with engine.connect() as conn:
+        async with engine.begin() as conn:
+            await conn.execute(cross_account)
             row = (await conn.execute(statement)).one()
         return [((column,), float(value)) for column, value in row._mapping.items()]
 

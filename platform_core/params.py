@@ -9,7 +9,8 @@ from typing import Callable, Iterable
 
 from platform_core.errors import FieldViolation, invalid
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Dates outside these are refused (`out_of_range`): windows add and subtract days and
 # time zones, which overflows Python's datetime at its limits (year 1, 9999).
 EARLIEST_DAY = dt.date(1970, 1, 1)
@@ -34,9 +35,8 @@ class Params:
     def boolean(self, field: str, raw: str | None, message: str) -> bool | None:
         if raw is None:
             return None
-        value = raw.strip().lower()
-        if value in ("true", "false"):
-            return value == "true"
+        if raw in ("true", "false"):  # exactly, as the served document's enum writes them
+            return raw == "true"
         self.fail(field, message, "invalid_boolean")
         return None
 
@@ -44,11 +44,12 @@ class Params:
                 malformed_code: str = "invalid_integer") -> int:
         if raw is None:
             return default
-        text = raw.strip()
-        if not re.fullmatch(r"[+]?\d{1,9}", text):
+        # Digits only, without a sign, blanks or leading zeros: the served OpenAPI
+        # document's patterns (tools/genopenapi.py) accept exactly these.
+        if not re.fullmatch(r"0|[1-9][0-9]{0,8}", raw):
             self.fail(field, message, malformed_code)
             return default
-        value = int(text)
+        value = int(raw)
         if value < low or (high is not None and value > high):
             self.fail(field, message, "out_of_range")
             return default
@@ -57,9 +58,8 @@ class Params:
     def choice(self, field: str, raw: str | None, choices: Iterable[str], default: str, message: str) -> str:
         if raw is None:
             return default
-        value = raw.strip().lower()
-        if value in choices:
-            return value
+        if raw in choices:  # exactly: no case folding or blanks (the served document's enum)
+            return raw
         self.fail(field, message, "invalid_enum")
         return default
 
@@ -68,10 +68,9 @@ class Params:
         and LATEST_DAY."""
         if raw is None:
             return None
-        text = raw.strip()
-        try:
-            if _DATE.match(text):
-                day = dt.date.fromisoformat(text)
+        try:  # exactly as sent: no blanks around it (the OpenAPI document's pattern)
+            if _DATE.fullmatch(raw):
+                day = dt.date.fromisoformat(raw)
                 return self._in_range(field, day, message) if bounded else day
         except ValueError:
             pass
@@ -86,11 +85,13 @@ class Params:
 
     def moment(self, field: str, raw: str | None, message: str) -> tuple[dt.datetime, bool] | None:
         """An ISO 8601 date or date-time, as (UTC datetime, was it a bare date)."""
-        if raw is None or raw.strip() == "":
+        # Only an empty value counts as absent (the document's `maxLength: 0` case): a
+        # blank or a control character (`%0D`) is a malformed date, not a missing one.
+        if raw is None or raw == "":
             return None
-        text = raw.strip()
+        text = raw
         try:
-            if _DATE.match(text):
+            if _DATE.fullmatch(text):
                 day = self._in_range(field, dt.date.fromisoformat(text), message)
                 return None if day is None else (dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc), True)
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -122,11 +123,14 @@ def partner_page(params: Params, raw_page: str | None, raw_limit: str | None, de
     return page, limit
 
 
+def is_uuid_text(value: str) -> bool:
+    """Whether `value` is what parse_uuid accepts, without building the UUID (ingestion's
+    hot path sends the text itself, which PostgreSQL parses to the same value)."""
+    return _UUID.fullmatch(value) is not None
+
+
 def parse_uuid(value: str) -> uuid.UUID | None:
-    """A canonical UUID string (with hyphens), or None."""
-    if not isinstance(value, str) or len(value) != 36:
+    """A UUID written 8-4-4-4-12 (the served document's pattern), or None."""
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
         return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+    return uuid.UUID(value)

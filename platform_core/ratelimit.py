@@ -32,7 +32,7 @@ import functools
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Text, text
 from sqlalchemy.sql.elements import TextClause
@@ -41,6 +41,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_core.db import DB_CONNECT_TIMEOUT_S, DB_POOL_TIMEOUT_S, WRITER_POOL_SIZE, Base
 from platform_core.reads import Reads
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 @dataclass(frozen=True)
@@ -146,17 +149,24 @@ class MemoryLimiter:
             return decisions
 
     def _hit(self, key: str, limit: int, window_ms: int, now_ms: int) -> Decision:
-        start_ms = now_ms - now_ms % window_ms
-        stored = self._windows.get(key)
-        prev, cur = _roll(*stored, start_ms, window_ms) if stored else (0, 0)
-        allowed = _admits(prev, cur, now_ms - start_ms, limit, window_ms)
-        if allowed:
-            cur += 1
+        (start_ms, prev, cur), decision = _step(self._windows.get(key), limit, window_ms, now_ms)
         if prev or cur:
             self._windows[key] = (start_ms, prev, cur)
         else:
             self._windows.pop(key, None)
-        return decide(allowed, prev, cur, start_ms, now_ms, limit, window_ms)
+        return decision
+
+
+def _step(stored: tuple[int, int, int] | None, limit: int, window_ms: int,
+          now_ms: int) -> tuple[tuple[int, int, int], Decision]:
+    """One hit on a key whose stored (window start ms, prev, cur) is `stored` (None: never
+    hit): the counters to store after it and its decision."""
+    start_ms = now_ms - now_ms % window_ms
+    prev, cur = _roll(*stored, start_ms, window_ms) if stored else (0, 0)
+    allowed = _admits(prev, cur, now_ms - start_ms, limit, window_ms)
+    if allowed:
+        cur += 1
+    return (start_ms, prev, cur), decide(allowed, prev, cur, start_ms, now_ms, limit, window_ms)
 
 
 # KEYS[i] = a key's hash {s = window start ms, p = previous count, c = current count};
@@ -306,6 +316,32 @@ def _hit_sql(n: int) -> TextClause:
 _SWEEP_SQL = text("DELETE FROM rate_limit_windows WHERE expires_at < now()")
 
 
+# The chains of a batch, checked in the caller's transaction (PostgresLimiter.hit_chains_in).
+# The first statement creates the rows of keys never hit (zero counters) and locks every
+# key's row: the no-op DO UPDATE waits for a concurrent holder (another replica's batch or
+# hit) and returns the latest committed counters. Keys come in one fixed order (a chain's
+# first limit before its second, then by key), the order a lone chain locks them in too,
+# so that two batches, or a batch and a chain, cannot deadlock. The second statement
+# writes back the counters after the batch's hits.
+_LOCK_SQL = text(
+    "INSERT INTO rate_limit_windows AS w (key, window_start_ms, prev_count, cur_count, allowed, seen_ms, expires_at) "
+    "SELECT k, 0, 0, 0, false, 0, statement_timestamp() FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) "
+    "ORDER BY n ON CONFLICT (key) DO UPDATE SET window_start_ms = w.window_start_ms "
+    f"RETURNING key, window_start_ms, prev_count, cur_count, {_NOW_MS}")
+# The counters written back as an upsert of the rows _LOCK_SQL locked (every key is there,
+# so it always takes the conflict arm), not as an UPDATE: on Citus an UPDATE of the
+# limiter's table takes a stronger shard lock than an upsert, and a batch upgrading its
+# lock while a single check waits on its rows deadlocked (make test-citus).
+_WRITE_SQL = text(
+    "INSERT INTO rate_limit_windows AS w (key, window_start_ms, prev_count, cur_count, allowed, seen_ms, expires_at) "
+    "SELECT u.k, u.s, u.p, u.c, u.a, CAST(:now AS bigint), to_timestamp((u.s + 2 * u.wn) / 1000.0) FROM unnest("
+    "CAST(:keys AS text[]), CAST(:s AS bigint[]), CAST(:p AS integer[]), CAST(:c AS integer[]), "
+    "CAST(:a AS boolean[]), CAST(:wn AS bigint[])) AS u(k, s, p, c, a, wn) "
+    "ON CONFLICT (key) DO UPDATE SET window_start_ms = excluded.window_start_ms, prev_count = excluded.prev_count, "
+    "cur_count = excluded.cur_count, allowed = excluded.allowed, seen_ms = excluded.seen_ms, "
+    "expires_at = excluded.expires_at")
+
+
 class PostgresLimiter:
     """Sliding-window counter in an UNLOGGED PostgreSQL table, shared by all replicas on one
     database: one row of two counters per key, so a hit costs the same at any load. Rows
@@ -338,6 +374,49 @@ class PostgresLimiter:
                 await conn.execute(_SWEEP_SQL)
         return [decide(bool(allowed), int(prev), int(cur), int(start), int(now), limit, window_seconds * 1000)
                 for (allowed, prev, cur, start, now), (_key, limit, window_seconds) in zip(rows, checks)]
+
+    async def hit_chains_in(self, conn: psycopg.AsyncConnection,
+                            chains: Sequence[Sequence[Check]]) -> list[list[Decision]]:
+        """Every chain of `chains` exactly as `hit_chain` checks it, one after another in
+        their order, at one instant of the database's clock, in the transaction open on
+        `conn`: two statements whatever the number of chains, the keys' rows locked until
+        that transaction ends. The caller commits the hits with what they admit (the
+        landing event writer: the events in the same transaction), or rolls both back."""
+        first_step: dict[str, int] = {}
+        for chain in chains:
+            for step, (key, _limit, _window) in enumerate(chain):
+                first_step[key] = min(step, first_step.get(key, step))
+        if not first_step:
+            return [[] for _ in chains]
+        keys = sorted(first_step, key=lambda k: (first_step[k], k))
+        async with conn.cursor() as cursor:
+            await cursor.execute(self._connections.compiled(_LOCK_SQL), {"keys": keys})
+            locked = await cursor.fetchall()
+            now_ms = int(locked[0][4])
+            stored = {key: (int(start), int(prev), int(cur)) for key, start, prev, cur, _now in locked}
+            touched: dict[str, tuple[int, bool]] = {}  # key -> (window ms, whether its latest hit was allowed)
+            decisions = []
+            for chain in chains:
+                checked = []
+                for key, limit, window_seconds in chain:
+                    stored[key], decision = _step(stored[key], limit, window_seconds * 1000, now_ms)
+                    touched[key] = (window_seconds * 1000, decision.allowed)
+                    checked.append(decision)
+                    if not decision.allowed:
+                        break
+                decisions.append(checked)
+            written = list(touched)
+            await cursor.execute(self._connections.compiled(_WRITE_SQL), {
+                "now": now_ms, "keys": written, "s": [stored[k][0] for k in written],
+                "p": [stored[k][1] for k in written], "c": [stored[k][2] for k in written],
+                "a": [touched[k][1] for k in written], "wn": [touched[k][0] for k in written]})
+        return decisions
+
+    async def sweep_if_due(self, conn: psycopg.AsyncConnection) -> None:
+        """The sweep of expired windows, on `conn` (autocommit), when it is due."""
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self._sweep_seconds
+            await conn.execute(self._connections.compiled(_SWEEP_SQL))
 
     async def close(self) -> None:
         """Closes the connections it opened itself (shared ones belong to their owner)."""

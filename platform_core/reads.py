@@ -36,7 +36,7 @@ import contextlib
 import functools
 import logging
 import operator
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -107,37 +107,61 @@ class Result:
         return [row._mapping for row in self._rows]  # type: ignore[attr-defined]
 
 
+_TUPLES = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK)
+
+
+def _has_rows(result: pq.abc.PGresult | None) -> bool:
+    """What psycopg's `cursor.description is not None` tells, without building its
+    `Column` objects (one per column, on every call)."""
+    return result is not None and (result.nfields > 0 or result.status in _TUPLES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class_of(raw_names: tuple[bytes, ...], encoding: str) -> type[tuple]:
+    return _row_class(tuple(name.decode(encoding) for name in raw_names))
+
+
 def _rows(cursor: psycopg.AsyncCursor) -> Any:
-    """psycopg row factory: rows of `_row_class` of the result's column names."""
-    description = cursor.description
-    if description is None:
+    """psycopg row factory: rows of `_row_class` of the result's column names, read from
+    the result's field names (the class cached by them, so a statement seen before costs
+    one lookup)."""
+    result = cursor.pgresult
+    if not _has_rows(result):
         return lambda values: values
-    return _row_class(tuple(column.name for column in description))
+    fname = result.fname  # type: ignore[union-attr]
+    names = tuple(fname(i) or b"" for i in range(result.nfields))  # type: ignore[union-attr]
+    return _row_class_of(names, cursor._encoding)  # the decoding psycopg's `Column` uses
 
 
 class ReadConnection:
     """One checked-out connection; `execute(text(...), params)` as on SQLAlchemy's."""
 
-    __slots__ = ("_reads", "_conn", "_fresh")
+    __slots__ = ("_reads", "_conn", "_fresh", "_cursor")
 
-    def __init__(self, reads: "Reads", conn: psycopg.AsyncConnection, fresh: bool) -> None:
+    def __init__(self, reads: "Reads", conn: psycopg.AsyncConnection, fresh: bool,
+                 cursor: psycopg.AsyncCursor | None = None) -> None:
         self._reads = reads
         self._conn = conn
         self._fresh = fresh  # True: connected for this checkout (no idle connection to go stale)
+        # The connection's one cursor, kept with it in the pool: a statement re-executes it
+        # instead of creating and closing a cursor.
+        self._cursor = cursor
 
     async def execute(self, statement: TextClause, params: dict[str, Any] | None = None) -> Result:
         sql = self._reads.compiled(statement)
         attempts = 0
         while True:
             try:
-                async with self._conn.cursor(row_factory=_rows) as cursor:
-                    listeners = self._reads.events.before_cursor_execute
-                    if listeners:  # the engine's instrumentation sees these statements too
-                        for listener in listeners:
-                            listener(self._reads.sync_engine, cursor, sql, params, None, False)
-                    await cursor.execute(sql, params)
-                    rows = await cursor.fetchall() if cursor.description is not None else []
-                    result = Result(rows, cursor.rowcount)
+                cursor = self._cursor
+                if cursor is None:
+                    cursor = self._cursor = self._conn.cursor(row_factory=_rows)
+                listeners = self._reads.events.before_cursor_execute
+                if listeners:  # the engine's instrumentation sees these statements too
+                    for listener in listeners:
+                        listener(self._reads.sync_engine, cursor, sql, params, None, False)
+                await cursor.execute(sql, params)
+                rows = await cursor.fetchall() if _has_rows(cursor.pgresult) else []
+                result = Result(rows, cursor.rowcount)
                 self._fresh = True  # it answered: no longer a suspect idle connection
                 return result
             except psycopg.OperationalError:
@@ -147,6 +171,7 @@ class ReadConnection:
                 log.info("pooled database connection was gone; retrying the read on a new one")
                 await self._reads.discard(self._conn)
                 self._conn = await self._reads.connect()
+                self._cursor = None
                 self._fresh = True
 
 
@@ -172,7 +197,8 @@ class Reads:
                        + (" -c default_transaction_read_only=on" if read_only else ""),
         }
         self._dialect = dialect
-        self._idle: collections.deque[psycopg.AsyncConnection] = collections.deque()
+        # Idle connections, each with its cursor (None until its first statement).
+        self._idle: collections.deque[tuple[psycopg.AsyncConnection, psycopg.AsyncCursor | None]] = collections.deque()
         self._slots = asyncio.Semaphore(size)
         self._pool_timeout_s = pool_timeout_s
         self._sql: dict[str, str] = {}
@@ -200,30 +226,58 @@ class Reads:
         with contextlib.suppress(Exception):
             await conn.close()
 
-    @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[ReadConnection]:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self._pool_timeout_s)
-        except asyncio.TimeoutError:
-            # As SQLAlchemy's pool timeout: the interceptor answers 503.
-            raise sqlalchemy.exc.TimeoutError(
-                f"no read connection within {self._pool_timeout_s}s") from None
-        reader: ReadConnection | None = None
-        try:
-            fresh = not self._idle
-            conn = self._idle.pop() if self._idle else await self.connect()
-            reader = ReadConnection(self, conn, fresh)
-            yield reader
-        finally:
-            if reader is not None:
-                conn = reader._conn
-                if self._closed or conn.broken or conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                    await self.discard(conn)
-                else:
-                    self._idle.append(conn)
-            self._slots.release()
+    def __call__(self) -> "_Checkout":
+        """`async with reads() as conn`: a connection of the pool for the block."""
+        return _Checkout(self)
 
     async def close(self) -> None:
         self._closed = True
         while self._idle:
-            await self.discard(self._idle.pop())
+            await self.discard(self._idle.pop()[0])
+
+
+class _Checkout:
+    """One checkout of `Reads` (a class rather than a generator-based context manager,
+    and the pool's slot taken without `wait_for`'s task when one is free: this runs for
+    every statement of every request)."""
+
+    __slots__ = ("_reads", "_reader")
+
+    def __init__(self, reads: Reads) -> None:
+        self._reads = reads
+        self._reader: ReadConnection | None = None
+
+    async def __aenter__(self) -> ReadConnection:
+        reads = self._reads
+        slots = reads._slots
+        if slots.locked():
+            try:
+                await asyncio.wait_for(slots.acquire(), reads._pool_timeout_s)
+            except asyncio.TimeoutError:
+                # As SQLAlchemy's pool timeout: the interceptor answers 503.
+                raise sqlalchemy.exc.TimeoutError(
+                    f"no read connection within {reads._pool_timeout_s}s") from None
+        else:
+            await slots.acquire()  # a free slot: taken without waiting
+        try:
+            fresh = not reads._idle
+            conn, cursor = reads._idle.pop() if reads._idle else (await reads.connect(), None)
+        except BaseException:
+            slots.release()
+            raise
+        self._reader = ReadConnection(reads, conn, fresh, cursor)
+        return self._reader
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        reads, reader = self._reads, self._reader
+        try:
+            if reader is not None:
+                conn = reader._conn
+                if reads._closed or conn.broken or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    await reads.discard(conn)
+                else:
+                    reads._idle.append((conn, reader._cursor))
+        finally:
+            self._reader = None
+            reads._slots.release()
+        return False

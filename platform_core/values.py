@@ -44,3 +44,22 @@ def scalar_or_null(value: Any) -> struct_pb2.Value:
 def utc_seconds(moment: dt.datetime) -> str:
     """A moment as `2026-01-31T12:00:00Z` (UTC, whole seconds)."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fill_struct(struct: struct_pb2.Struct, mapping: dict[str, Any]) -> None:
+    """`struct.update(mapping)` for a JSON object, its scalar values set directly by type
+    (protobuf's `Struct.update` is Python that tries each type in turn: about half the
+    cost of an event of the instance details); nested objects and arrays through it."""
+    fields = struct.fields
+    for key, value in mapping.items():
+        kind = type(value)
+        if kind is str:
+            fields[key].string_value = value
+        elif kind is int or kind is float:
+            fields[key].number_value = value
+        elif kind is bool:
+            fields[key].bool_value = value
+        elif value is None:
+            fields[key].null_value = struct_pb2.NULL_VALUE
+        else:
+            struct[key] = value

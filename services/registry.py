@@ -18,6 +18,7 @@ import os
 from platform_core.family import ServiceFamily
 from services.affiliate.family import FAMILY as AFFILIATE
 from services.campaign.family import FAMILY as CAMPAIGN
+from services.exports.family import FAMILY as EXPORTS
 from services.instance.family import FAMILY as INSTANCE
 from services.landing.family import FAMILY as LANDING
 from services.voucher.family import FAMILY as VOUCHER
@@ -31,6 +32,7 @@ FAMILIES: tuple[ServiceFamily, ...] = (
     VOUCHER,
     AFFILIATE,
     WEBHOOKS,
+    EXPORTS,
 )
 
 EXTRA_FAMILIES_ENV = "PARTNERLYTICS_EXTRA_FAMILIES"

@@ -39,7 +39,7 @@ BATCH = 1000
 CAMPAIGNS = ["Spring Sale", "Creator Collab", "Newsletter Push", "Weekend Flash", "Loyalty Referral"]
 
 
-def _id(kind: str, n: int) -> str:
+def demo_id(kind: str, n: int) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{kind}-{n}"))
 
 
@@ -64,13 +64,13 @@ def build(now: dt.datetime) -> dict[str, list]:
     """The demo records, as the ingestion API receives them."""
     rng = random.Random(SEED)
     anchor = now.replace(minute=0, second=0, microsecond=0)
-    campaigns = [_id("campaign", i) for i in range(len(CAMPAIGNS))]
-    insiders = [_id("insider", i) for i in range(40)]
+    campaigns = [demo_id("campaign", i) for i in range(len(CAMPAIGNS))]
+    insiders = [demo_id("insider", i) for i in range(40)]
     out: dict[str, list] = {"instances": [], "events": [], "orders": [], "rewards": []}
     for n in range(INSTANCES):
         started = anchor - dt.timedelta(seconds=rng.randint(0, 30 * 86400 - 1)) + dt.timedelta(minutes=59)
         started = min(started, now - dt.timedelta(seconds=1))
-        instance_id, insider = _id("instance", n), rng.choice(insiders)
+        instance_id, insider = demo_id("instance", n), rng.choice(insiders)
         out["instances"].append(
             pb.InstanceRecord(id=instance_id, campaign_id=rng.choice(campaigns), insider_id=insider, timestamp=timestamp_of(started))
         )
@@ -81,7 +81,7 @@ def build(now: dt.datetime) -> dict[str, list]:
             kind = ["page_view", "scroll_tracking", "click_tracking", "time_tracking"][min(e, 3) if e < 4 else rng.randint(0, 3)]
             metadata = _metadata(kind, product, rng)
             event = pb.EventRecord(
-                id=_id("event", n * 10 + e), instance_id=instance_id, name=kind.replace("_", " "),
+                id=demo_id("event", n * 10 + e), instance_id=instance_id, name=kind.replace("_", " "),
                 tracker_type=pb.TrackerType.Value("TRACKER_TYPE_" + kind.upper()), created_at=timestamp_of(moment),
             )
             if kind == "click_tracking":
@@ -98,14 +98,14 @@ def build(now: dt.datetime) -> dict[str, list]:
             discount = decimal.Decimal(rng.choice([0, 0, 5, 10])) / 100 * total
             order_at = min(moment + dt.timedelta(seconds=30), now)
             out["orders"].append(pb.OrderRecord(
-                id=_id("order", n), instance_id=instance_id, purchased_insider_id=insider, total=str(total),
+                id=demo_id("order", n), instance_id=instance_id, purchased_insider_id=insider, total=str(total),
                 currency="USD", status="completed", items=items,
                 discounted_price=str((total - discount).quantize(decimal.Decimal("0.01"))) if discount else "",
                 cashfunds_used=rng.choice(["0", "0", "5.00"]), credits_used=rng.choice(["0", "0", "2.50"]),
                 created_at=timestamp_of(order_at),
             ))
             out["rewards"].append(pb.InsiderRewardRecord(
-                id=_id("reward", n), instance_id=instance_id, insider_id=insider, type="commission",
+                id=demo_id("reward", n), instance_id=instance_id, insider_id=insider, type="commission",
                 amount=str((total * decimal.Decimal("0.5")).quantize(decimal.Decimal("0.01"))), currency="USD",
                 status=rng.choice(["pending", "paid"]), created_at=timestamp_of(order_at),
             ))
@@ -122,6 +122,12 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
                       "campaign_hourly_stats", "campaigns", "instances", "record_keys", *VOUCHER_TABLES,
                       *AFFILIATE_TABLES):
             await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
+        # Export jobs of any family (services/exports) reference the account too.
+        await session.execute(text("DELETE FROM export_jobs WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
+        # So do its webhook endpoints (made over REST with the demo key) and events; the
+        # deliveries go with them.
+        for table in ("webhook_deliveries", "webhook_endpoints", "webhook_events"):
+            await session.execute(text(f"DELETE FROM {table} WHERE account_id = :a"), {"a": DEMO_ACCOUNT_ID})
         await session.execute(delete(ApiKey).where(ApiKey.account_id == DEMO_ACCOUNT_ID))
         await session.execute(delete(Account).where(Account.id == DEMO_ACCOUNT_ID))
         await accounts.create_account(session, DEMO_ACCOUNT_NAME, DEMO_ACCOUNT_ID)
@@ -131,7 +137,7 @@ async def seed(sessions: async_sessionmaker, now: dt.datetime | None = None) -> 
     records = build(now)
     for i, name in enumerate(CAMPAIGNS):
         async with sessions() as session:
-            await campaign_queries.create_campaign(session, who, uuid.UUID(_id("campaign", i)), name)
+            await campaign_queries.create_campaign(session, who, uuid.UUID(demo_id("campaign", i)), name)
     await _ingest(sessions, who, records, [
         ("instances", ingest.create_instances), ("events", ingest.create_events),
         ("orders", ingest.create_orders), ("rewards", ingest.create_insider_rewards),

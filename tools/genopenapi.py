@@ -23,7 +23,7 @@ together: the field and parameter constraints must match the schemas they are wr
 into and the error envelopes the statuses they name; the constraint tables are kept here,
 next to their use, so that the document and the services' rules are reviewed in one place.
 
-`make proto` runs it after tools/genproto.py; tests/test_openapi.py regenerates it in
+`make proto` runs it after tools/genproto.py; tests/gateway/test_openapi.py regenerates it in
 memory and fails if docs/openapi.json differs.
 """
 
@@ -90,6 +90,36 @@ VOUCHER_ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+
+def _resource_error_schema(what: str) -> dict[str, Any]:
+    """The resource APIs' error body (platform_core/resource_envelope.py)."""
+    return {
+        "type": "object",
+        "description": f"{what}: `code` is the thing to match on; `fields` lists every bad field of an "
+                       "INVALID_ARGUMENT.",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "request_id"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "details": {"type": "string"},
+                    "fields": {"type": "array", "items": {
+                        "type": "object", "required": ["field", "message", "code"],
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                                       "code": {"type": "string"}}}},
+                },
+            }
+        },
+    }
+
+
+EXPORTS_ERROR_SCHEMA = _resource_error_schema('The export service\'s error body (docs/exports.md, "Errors")')
+WEBHOOKS_ERROR_SCHEMA = _resource_error_schema('The webhook endpoints API\'s error body (docs/webhooks.md, "Errors")')
 # A JSON export file: the export's id, format, period and metrics, then one record per
 # voucher per day.
 JSON_EXPORT_SCHEMA: dict[str, Any] = {
@@ -119,10 +149,12 @@ ENVELOPE_SCHEMAS: dict[str, str | dict[str, Any]] = {
     "affiliate": ".partnerlytics.affiliate.v1.ErrorEnvelope",
     "landing": ".partnerlytics.landing.v1.LandingError",
     "voucher": VOUCHER_ERROR_SCHEMA,
+    "exports": EXPORTS_ERROR_SCHEMA,
+    "webhooks": WEBHOOKS_ERROR_SCHEMA,
 }
 
 # The constraints the services enforce, in one place, so that the document accepts what
-# the services accept and nothing else (tests/test_schemathesis.py runs every Schemathesis
+# the services accept and nothing else (tests/gateway/test_schemathesis.py runs every Schemathesis
 # check against it). Path and query parameters are all `string` in the protos, so that the
 # services word the refusal: (request message, field) -> JSON Schema keywords added to the
 # parameter's schema (`required` is the parameter's, not the schema's).
@@ -141,6 +173,11 @@ MOMENT = {"anyOf": [DAY, {"format": "date-time", "pattern": rf"^{_YEAR}-"}, {"ma
 # services/affiliate/servicer.py: any calendar date, `YYYY-MM-DD`.
 ANY_DAY = {"format": "date", "pattern": r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"}
 BOOLEAN = {"enum": ["true", "false"]}
+# A Timestamp in JSON, as the transcoder parses it (RFC 3339, `T`, `Z` or an offset).
+# Years 0001 to 9999 (a Timestamp's range); ASCII digits only.
+TIMESTAMP = {"format": "date-time",
+             "pattern": r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
+                        r":[0-9]{2}(\.[0-9]{1,9})?(Z|[+\-][0-9]{2}:[0-9]{2})$"}
 
 
 def _names(names) -> dict[str, Any]:
@@ -155,12 +192,15 @@ def _comma_list(names) -> dict[str, Any]:
 
 def _param_constraints() -> dict[tuple[str, str], dict[str, Any]]:
     from services.affiliate import servicer as affiliate
+    from services.exports import servicer as exports_servicer
+    from services.exports import sources as export_sources
     from services.voucher import queries as voucher
     from services.voucher import servicer as voucher_servicer
+    from services.webhooks import servicer as webhooks_servicer
 
     voucher_id = {"pattern": voucher_servicer.VOUCHER_ID.pattern}
     export_id = {"pattern": voucher_servicer.EXPORT_ID.pattern}
-    all_metrics = sorted({m for names in affiliate.METRICS.values() for m in names})
+    all_metrics = affiliate.ALL_METRICS
     out = {
         ("landing.v1.GetAnalyticsRequest", "tenant_id"): TENANT_ID,
         ("landing.v1.GetTodayAnalyticsRequest", "tenant_id"): TENANT_ID,
@@ -189,6 +229,15 @@ def _param_constraints() -> dict[tuple[str, str], dict[str, Any]]:
         ("affiliate.v1.GetAffiliateAnalyticsRequest", "top_limit"): {"pattern": r"^([1-9]|[1-4]\d|50)$"},
         ("voucher.v1.GetExportRequest", "export_id"): export_id,
         ("voucher.v1.DownloadExportRequest", "export_id"): export_id,
+        ("exports.v1.GetExportJobRequest", "export_id"): {"pattern": exports_servicer.EXPORT_ID.pattern},
+        ("exports.v1.DownloadExportJobRequest", "export_id"): {"pattern": exports_servicer.EXPORT_ID.pattern},
+        ("exports.v1.ListExportJobsRequest", "source"): _names(export_sources.SOURCES),
+        ("exports.v1.ListExportJobsRequest", "status"): _names(exports_servicer.STATUSES),
+        ("exports.v1.ListExportJobsRequest", "limit"): LIMIT,
+        ("exports.v1.ListExportJobsRequest", "page_token"): {"pattern": exports_servicer.PAGE_TOKEN.pattern},
+        ("webhooks.v1.ListWebhookDeliveriesRequest", "limit"): {"minimum": 0,
+                                                                "maximum": webhooks_servicer.MAX_LOG_LIMIT},
+        ("webhooks.v1.ListWebhookDeliveriesRequest", "before"): TIMESTAMP,
     }
     for view in ("Performance", "Trends", "Customers"):
         message = f"voucher.v1.GetVoucher{view}Request"
@@ -197,7 +246,10 @@ def _param_constraints() -> dict[tuple[str, str], dict[str, Any]]:
         out[(message, "end_date")] = MOMENT
     out[("voucher.v1.GetVoucherPerformanceRequest", "include_details")] = BOOLEAN
     out[("voucher.v1.GetVoucherTrendsRequest", "interval")] = _names(voucher.INTERVALS)
-    out[("voucher.v1.GetVoucherTrendsRequest", "metrics")] = {"items": {"type": "string", **_names(voucher.TREND_METRICS)}}
+    # Repeated or comma-separated, each value one or more names (never empty).
+    one = "|".join(voucher.TREND_METRICS)
+    out[("voucher.v1.GetVoucherTrendsRequest", "metrics")] = {
+        "items": {"type": "string", "pattern": rf"^({one})(,({one}))*$"}}
     return {(f".partnerlytics.{m}", f): c for (m, f), c in out.items()}
 
 
@@ -206,6 +258,19 @@ def _param_constraints() -> dict[tuple[str, str], dict[str, Any]]:
 # field may be null; unknown fields are ignored.
 _KEY = r"^[A-Za-z0-9_.\-]{1,64}$"
 _OPTIONAL_KEY = r"^[A-Za-z0-9_.\-]{0,64}$"
+
+
+def _json_without_nul(depth: int) -> dict[str, Any]:
+    """The keywords of a JSON object whose objects and arrays nest at most `depth` levels
+    (itself the first) with no NUL in a key or a string (services/landing/tracking.py).
+    Written out level by level: a recursive `$ref` breaks openapi-python-client."""
+    no_nul = r"^[^\x00]*$"
+    if depth == 1:
+        value = {"type": ["string", "number", "boolean", "null"], "pattern": no_nul}
+    else:
+        inner = _json_without_nul(depth - 1)
+        value = {"pattern": no_nul, **inner, "items": inner["additionalProperties"]}
+    return {"propertyNames": {"pattern": no_nul}, "additionalProperties": value}
 
 
 def _text(max_len: int, required: bool = False) -> dict[str, Any]:
@@ -221,6 +286,69 @@ def _batch() -> dict[str, Any]:
     from platform_core.ingest import MAX_BATCH
 
     return {"minItems": 1, "maxItems": MAX_BATCH}
+
+
+def _export_job_request() -> dict[str, Any]:
+    """services/exports/servicer.py: a known source and format, ISO 8601 bounds, and per
+    source exactly its own filters (platform_core/export_sources.py)."""
+    from platform_core.export_files import FORMATS
+    from services.exports.sources import SOURCES
+
+    kinds = {"uuid": UUID, "boolean": BOOLEAN, "integer": {"pattern": r"^\d{1,18}$"}}
+
+    def filter_schema(item) -> dict[str, Any]:
+        if item.kind == "choice":
+            return {"type": "string", **_names(item.choices)}
+        if item.kind == "text":
+            return {"type": "string", "minLength": 1, "maxLength": item.max_length}
+        return {"type": "string", **kinds[item.kind]}
+
+    def per_source(source) -> dict[str, Any]:
+        filters: dict[str, Any] = {"type": ["object", "null"], "additionalProperties": False,
+                                   "properties": {f.name: filter_schema(f) for f in source.filters}}
+        required = [f.name for f in source.filters if f.required]
+        then: dict[str, Any] = {"properties": {"filters": filters}}
+        if required:
+            filters["type"] = "object"
+            filters["required"] = required
+            then["required"] = ["filters"]
+        return {"if": {"properties": {"source": {"const": source.name}}, "required": ["source"]}, "then": then}
+
+    return {
+        "required": ["source"],
+        "source": _names(SOURCES),
+        "format": _names(FORMATS),
+        "start": MOMENT,
+        "end": MOMENT,
+        "allOf": [per_source(s) for s in SOURCES.values()],
+    }
+
+
+def _webhook_bodies() -> dict[str, dict[str, Any]]:
+    """services/webhooks/servicer.py: the url, a description of at most 200 characters
+    without NUL, known event types; a rotation's 0 to 168 hours; a replay's event or range."""
+    from services.webhooks import servicer, urls
+
+    # urls.check_syntax's own pattern (no credentials: no `@` before the path).
+    receiver_url = {"maxLength": 2048, "pattern": f"^{urls.SHAPE.pattern}$"}
+    moment = {"format": "date-time", "pattern": f"^{servicer.MOMENT.pattern}$"}
+    types = {"items": {"type": "string", **_names(servicer.SUBSCRIBABLE)}}
+    description = {"maxLength": 200, "pattern": r"^[^\x00]*$"}
+    return {
+        "webhooks.v1.CreateWebhookEndpointRequest": {"required": ["url"], "url": receiver_url,
+                                                     "description": description, "event_types": types},
+        "webhooks.v1.UpdateWebhookEndpointRequest": {"url": receiver_url, "description": description,
+                                                     "event_types": types},
+        "webhooks.v1.RotateWebhookEndpointSecretRequest": {
+            "previous_secret_hours": {"minimum": 0, "maximum": servicer.MAX_PREVIOUS_HOURS}},
+        "webhooks.v1.SendTestWebhookEventRequest": {},
+        "webhooks.v1.ReplayWebhookEventsRequest": {
+            "event_id": {"maxLength": servicer.MAX_EVENT_ID, "pattern": r"^[^\x00]*$"}, "start": moment,
+            "end": moment,
+            "anyOf": [{"required": ["event_id"], "properties": {"event_id": {"type": "string", "minLength": 1}}},
+                      {"required": ["start", "end"], "properties": {"start": {"type": "string"},
+                                                                    "end": {"type": "string"}}}]},
+    }
 
 
 def _body_constraints() -> dict[str, dict[str, Any]]:
@@ -250,9 +378,7 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
             "tenant_id": {"type": "integer", "minimum": 1, "maximum": tracking.MAX_TENANT_ID},
             "event_type": {"type": "string", **_names(tracking.EVENT_TYPES)},
             "metadata": {"type": ["object", "null"], "maxProperties": tracking.MAX_METADATA_KEYS,
-                         # No NUL in a key or a string value (deeper ones are refused too).
-                         "additionalProperties": {"pattern": r"^[^\x00]*$"},
-                         "propertyNames": {"pattern": r"^[^\x00]*$"}},
+                         **_json_without_nul(tracking.MAX_METADATA_DEPTH)},
             "allOf": [{"if": {"properties": {"event_type": {"const": "time_on_page"}}},
                        "then": {"required": ["metadata"],
                                 "properties": {"metadata": {"type": "object", "required": ["seconds"], "properties": {
@@ -271,6 +397,8 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
             "format": _names(exports.FORMATS),
         },
         "voucher.v1.ExportPeriod": {"start": MOMENT, "end": MOMENT},
+        "exports.v1.CreateExportJobRequest": _export_job_request(),
+        **_webhook_bodies(),
         # No fields (the key is in the header); like every body, no empty field names.
         "instance.v1.CreateSessionRequest": {},
         "affiliate.v1.UpsertAffiliatesRequest": {"required": ["affiliates"], "affiliates": _batch()},
@@ -308,6 +436,7 @@ def _body_constraints() -> dict[str, dict[str, Any]]:
 
 PARAM_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = _param_constraints()
 _USED: set[tuple[str, str]] = set()
+_USED_BODIES: set[str] = set()  # those of BODY_CONSTRAINTS a request body was built with
 BODY_CONSTRAINTS: dict[str, dict[str, Any]] = _body_constraints()
 
 
@@ -466,11 +595,12 @@ class Builder:
         required = SERVICE_PRINTED.get(name, required)
         body = BODY_CONSTRAINTS.get(full_name)
         if body is not None:  # a request body: what the service requires, nothing else
+            _USED_BODIES.add(full_name)
             required = body.get("required", [])
             schema["propertyNames"] = {"minLength": 1}  # the transcoder refuses an empty field name
             for field_name, extra in body.items():
-                if field_name == "allOf":
-                    schema["allOf"] = extra
+                if field_name in ("allOf", "anyOf"):
+                    schema[field_name] = extra
                 elif field_name != "required":
                     prop = properties[field_name]
                     properties[field_name] = ({**prop, **extra} if "allOf" not in prop
@@ -610,7 +740,7 @@ def build(descriptor: bytes) -> dict[str, Any]:
                 body_schema = None
                 query_fields = [f for f in request.field if f.name not in path_fields]
             for field in query_fields:
-                if field.type == F.TYPE_MESSAGE:
+                if field.type == F.TYPE_MESSAGE and field.type_name not in WELL_KNOWN:
                     continue  # nested query parameters are not used by any documented endpoint
                 doc = _clean_comment(protos.comments.get(f"{method.input_type}.{field.name}", ""))
                 param: dict[str, Any] = {"name": field.name, "in": "query", "required": _required(method.input_type, field),
@@ -626,7 +756,23 @@ def build(descriptor: bytes) -> dict[str, Any]:
                 operation["requestBody"] = {"required": True,
                                             "content": {"application/json": {"schema": body_schema}}}
             responses: dict[str, Any] = {}
-            if method.output_type == ".google.api.HttpBody":
+            if method.output_type == ".google.api.HttpBody" and family.name == "exports":
+                from platform_core.export_files import CONTENT_TYPES as FILE_TYPES
+
+                files = {ctype.split(";")[0]: {"schema": _file_schema(ctype)} for ctype in FILE_TYPES.values()}
+                headers = {name: {"schema": {"type": "string"}}
+                           for name in ("Content-Disposition", "Accept-Ranges", "ETag")}
+                responses["200"] = {
+                    "description": "The whole file (google.api.HttpBody, streamed): the content type is the "
+                                   "export's format; `Content-Disposition` names the file.",
+                    "headers": headers, "content": files,
+                }
+                responses["206"] = {
+                    "description": "The bytes of the `Range` request header's single range; `Content-Range` says "
+                                   "which (docs/exports.md, \"Resuming a download\").",
+                    "headers": {**headers, "Content-Range": {"schema": {"type": "string"}}}, "content": files,
+                }
+            elif method.output_type == ".google.api.HttpBody":
                 from services.voucher.exports import CONTENT_TYPES
 
                 responses["200"] = {
@@ -681,8 +827,7 @@ def build(descriptor: bytes) -> dict[str, Any]:
     }}
 
     _mark_required(builder.schemas)
-    unused = sorted(set(PARAM_CONSTRAINTS) - _USED) + sorted(
-        f".{name}" for name in {m.lstrip(".") for m in BODY_CONSTRAINTS} - set(builder.schemas))
+    unused = sorted(set(PARAM_CONSTRAINTS) - _USED) + sorted(set(BODY_CONSTRAINTS) - _USED_BODIES)
     if unused:
         raise SystemExit(f"constraints of no documented parameter or body: {unused}")
     return {

@@ -1,7 +1,7 @@
 """Generates Python modules, typed stubs and the Envoy descriptor set from protos/.
 
 This is the only way generated code is produced: `make proto` runs it into gen/, and
-tests/test_generated.py runs it into a temporary folder and fails if gen/ differs.
+tests/platform/test_generated.py runs it into a temporary folder and fails if gen/ differs.
 """
 
 from __future__ import annotations

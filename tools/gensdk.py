@@ -1,6 +1,6 @@
 """Generates the Python SDK's models and operation table from docs/openapi.json.
 
-`make sdk` runs it (and the TypeScript SDK's openapi-typescript); tests/test_sdk_python.py
+`make sdk` runs it (and the TypeScript SDK's openapi-typescript); tests/sdk/test_sdk_python.py
 fails when the committed file differs from a fresh generation, so a proto change that is
 not reflected in the SDK fails `make test`.
 

@@ -32,7 +32,7 @@ function el(tag: string, attrs: Record<string, string> = {}, ...children: (Node 
 
 /** A number as shown, tagged with where it comes from: `data-api` the request (path and
  * query), `data-path` the field of its JSON answer, `data-scale` what it was multiplied
- * by (a fraction shown as a percentage); tests/test_dashboard_browser.py reads all three. */
+ * by (a fraction shown as a percentage); tests/sdk/test_dashboard_browser.py reads all three. */
 function num(value: unknown, api: string, path: string,
              opts: { currency?: string; unit?: string; fraction?: boolean } = {}): HTMLElement {
   if (value === null || value === undefined || value === "") return el("span", { class: "num none" }, "–");

@@ -46,6 +46,8 @@ METRICS: dict[str, tuple[str, ...]] = {
 }
 FEEDS = ("recent_clicks", "recent_conversions", "recent_events")
 SECTIONS = (*METRICS, *FEEDS)
+# Every section's metric names: the served document's pattern for `metrics` (tools/genopenapi.py).
+ALL_METRICS = tuple(sorted({m for names in METRICS.values() for m in names}))
 
 DEFAULT_DAYS = 30  # `from` defaults to 30 days before `to`
 # The longest range of a `charts` answer with a daily series (`*_over_time`): 20 years,
@@ -84,11 +86,9 @@ class AnalyticsQuery:
 
 
 def _get(request: api.GetAffiliateAnalyticsRequest, name: str) -> str | None:
-    """A parameter's value; a blank one counts as absent."""
-    if not request.HasField(name):
-        return None
-    value = getattr(request, name).strip()
-    return value or None
+    """A parameter's value exactly as sent (None when absent): the served OpenAPI
+    document's patterns are what is accepted, so nothing is trimmed or folded here."""
+    return getattr(request, name) if request.HasField(name) else None
 
 
 def _integer(params: Params, name: str, raw: str | None, default: int, low: int, high: int | None) -> int:
@@ -104,7 +104,7 @@ def _date(params: Params, name: str, raw: str | None) -> dt.date | None:
 def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> AnalyticsQuery:
     """The documented parameters, with every violation reported at once (422)."""
     params = Params(validation_failed)
-    section = (_get(request, "section") or "").lower()
+    section = _get(request, "section") or ""
     if not section:
         params.fail("section", "The section field is required.", "required")
     elif section not in SECTIONS:
@@ -124,19 +124,21 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         params.fail("from", "The from field must be a date before or equal to to.", "invalid_range")
 
     metrics: tuple[str, ...] = ()
-    if section in METRICS:  # the feeds ignore metrics: "No metrics filtering applies"
-        allowed = METRICS[section]
-        raw = _get(request, "metrics")
-        asked = [m.strip().lower() for m in (raw or "").split(",") if m.strip()]
+    raw = _get(request, "metrics")
+    # Comma-separated names, as the document's pattern writes them: an empty value is
+    # every metric; an empty or unknown name (`a,,b`, `CLICKS`, ` clicks`) is refused.
+    asked = raw.split(",") if raw else []
+    if section:
+        # The feeds apply no metrics filtering (the document): any section's names are
+        # ignored there, a name of none is refused like everywhere else.
+        allowed = METRICS.get(section, ALL_METRICS)
         # At most 20 names of 64 characters are echoed: the error must fit its trailer.
         unknown = [m[:64] for m in dict.fromkeys(m for m in asked if m not in allowed)][:20]
         if unknown:
-            params.fail(
-                "metrics",
-                f"Invalid metric(s) for {section}: {', '.join(unknown)}. Allowed: {', '.join(allowed)}",
-                "invalid_metric",
-            )
-        metrics = tuple(m for m in allowed if m in asked) if asked else allowed
+            rule = f"Allowed: {', '.join(allowed)}" if section in METRICS else "Feed sections apply no metrics filtering."
+            params.fail("metrics", f"Invalid metric(s) for {section}: {', '.join(unknown)}. {rule}", "invalid_metric")
+        if section in METRICS:
+            metrics = tuple(m for m in allowed if m in asked) if asked else allowed
     if section == "charts" and any(m in SERIES for m in metrics) and (last - first).days + 1 > MAX_SERIES_DAYS:
         # One point per day of the range in each daily series: 20 years of all six is
         # ~0.8 MB of JSON, and the gateway's transcoder buffers at most 1 MiB of an
@@ -145,14 +147,16 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
         params.fail(
             "from", f"A daily series holds at most {MAX_SERIES_DAYS} days: ask for a shorter range, "
                     f"or for breakdowns only.", "range_too_long")
-    # Each section reads only its own parameters: top_limit the tables, page and per_page
-    # the feeds (the others ignore them, as they ignore any unknown parameter).
-    page, per_page, top_limit = 1, 15, 10
-    if section == "tables":
-        top_limit = _integer(params, "top_limit", _get(request, "top_limit"), 10, 1, 50)
-    if section in FEEDS:
-        page = _integer(params, "page", _get(request, "page"), 1, 1, None)
-        per_page = _integer(params, "per_page", _get(request, "per_page"), 15, 1, 100)
+    # page and per_page serve the feeds, top_limit the tables; a malformed one is refused
+    # in every section (docs/reliability.md), so that the document's constraint on each
+    # parameter is the server's, whatever the section.
+    page = _integer(params, "page", _get(request, "page"), 1, 1, None)
+    per_page = _integer(params, "per_page", _get(request, "per_page"), 15, 1, 100)
+    top_limit = _integer(params, "top_limit", _get(request, "top_limit"), 10, 1, 50)
+    if section not in FEEDS:
+        page, per_page = 1, 15
+    if section != "tables":
+        top_limit = 10
     params.check()
     return AnalyticsQuery(section, Days(first, last), metrics, page, per_page, top_limit)
 
@@ -160,7 +164,7 @@ def parse_query(request: api.GetAffiliateAnalyticsRequest, today: dt.date) -> An
 # --------------------------------------------------------------------------- numbers
 
 
-def _pct(numerator, denominator) -> float:
+def percent(numerator, denominator) -> float:
     """A percentage with 2 decimals; 0 when the denominator is 0."""
     if not denominator:
         return 0.0
@@ -168,7 +172,7 @@ def _pct(numerator, denominator) -> float:
         CENT, decimal.ROUND_HALF_UP))
 
 
-def _ratio(numerator, denominator) -> float:
+def ratio(numerator, denominator) -> float:
     if not denominator:
         return 0.0
     return float((decimal.Decimal(numerator) / decimal.Decimal(denominator)).quantize(CENT, decimal.ROUND_HALF_UP))
@@ -201,9 +205,9 @@ def _money(amount: decimal.Decimal) -> str:
 async def build_stats(conn, who, q: AnalyticsQuery) -> api.Stats:
     totals, _ = await queries.period_totals(conn, who, q.days, with_previous=False)
     values = {name: float(totals[counter]) for name, counter in STAT_COUNTERS.items()}
-    values["pages_per_visit"] = _ratio(totals["pageviews"], totals["visitors"])
-    values["conversion_rate"] = _pct(totals["conversions"], totals["clicks"])
-    values["cart_to_conversion_rate"] = _pct(totals["conversions"], totals["add_to_carts"])
+    values["pages_per_visit"] = ratio(totals["pageviews"], totals["visitors"])
+    values["conversion_rate"] = percent(totals["conversions"], totals["clicks"])
+    values["cart_to_conversion_rate"] = percent(totals["conversions"], totals["add_to_carts"])
     return api.Stats(**{m: values[m] for m in q.metrics})
 
 

@@ -93,7 +93,7 @@ FROM seek LEFT JOIN LATERAL (
 """
 
 
-def _page_sql(is_purchase: bool | None) -> str:
+def page_sql(is_purchase: bool | None) -> str:
     def pick(rel: str) -> str:
         return {None: f"{rel}.n", True: f"{rel}.p", False: f"({rel}.n - {rel}.p)"}[is_purchase]
 
@@ -116,7 +116,7 @@ def _page_sql(is_purchase: bool | None) -> str:
     )
 
 
-_PAGE = {p: text(_page_sql(p)) for p in (None, True, False)}
+PAGE = {p: text(page_sql(p)) for p in (None, True, False)}
 
 
 async def campaign_page(
@@ -127,7 +127,7 @@ async def campaign_page(
     params = walk_params(who, window, page, c=campaign_id)
     if is_purchase is not None:
         params["p"] = is_purchase
-    result = (await conn.execute(_PAGE[is_purchase], params)).all()
+    result = (await conn.execute(PAGE[is_purchase], params)).all()
     head = result[0]
     rows = [
         CampaignInstanceRow(r.started_at, r.id, r.is_purchase, r.insider_id, r.purchased_insider_id,

@@ -25,7 +25,7 @@ from services.campaign import queries
 ANALYTICS = api.DESCRIPTOR.services_by_name["CampaignAnalyticsService"].full_name
 REGISTRY = registry_pb.DESCRIPTOR.services_by_name["CampaignService"].full_name
 
-# CONTRACT-NOTES: the trailing windows of the three fixed time frames.
+# The trailing windows of the three fixed time frames (docs/architecture.md, "Windows").
 TIME_FRAMES = {
     "per_hour": dt.timedelta(hours=1),
     "per_day": dt.timedelta(hours=24),
@@ -121,23 +121,12 @@ class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
                          f"and {utc_seconds(window.end)}."),
                 violations=[FieldViolation("time_frame", NO_DATA, "no_data")],
             )
-        return api.GetCampaignAnalyticsResponse(
+        response = api.GetCampaignAnalyticsResponse(
             success=True,
             message="Campaign analytics retrieved successfully",
             data=api.CampaignAnalytics(
                 campaign_id=str(campaign_id),
                 time_frame=time_frame,
-                instances=[
-                    api.CampaignInstance(
-                        instance_id=str(r.instance_id),
-                        insider_id=str(r.insider_id),
-                        is_purchase=r.is_purchase,
-                        purchased_insider_id=string_or_null(r.purchased_insider_id),
-                        timestamp=timestamp_fields(r.timestamp),
-                        revenue=_money(r.revenue),
-                    )
-                    for r in found.rows
-                ],
                 summary=api.CampaignSummary(
                     total_instances=summary.instances,
                     purchase_instances=summary.purchases,
@@ -149,6 +138,17 @@ class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
             pagination=pagination(page, found.total),
             meta=partner_meta(ctx.request_id, ctx.received_at),
         )
+        add = response.data.instances.add  # rows built in place (a message passed to a constructor is copied)
+        for r in found.rows:
+            add(
+                instance_id=str(r.instance_id),
+                insider_id=str(r.insider_id),
+                is_purchase=r.is_purchase,
+                purchased_insider_id=string_or_null(r.purchased_insider_id),
+                timestamp=timestamp_fields(r.timestamp),
+                revenue=_money(r.revenue),
+            )
+        return response
 
 
 def _campaign(record: queries.CampaignRecord) -> registry_pb.Campaign:

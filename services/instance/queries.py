@@ -59,7 +59,7 @@ SELECT seek.total, page.* FROM seek LEFT JOIN LATERAL (
 _HOURLY = """SELECT hour, sum(n) AS n FROM instance_hourly_counts
         WHERE account_id = :a AND livemode = :l{p} AND hour >= :first AND hour < :last
         GROUP BY hour"""
-_LIST = {
+LIST = {
     p: text(_LIST_SQL.format(
         p=p, target=target_cte(_HOURLY.format(p=p), "top.n"), seek=seek_columns("top.n", "middle.n"),
     ))
@@ -74,7 +74,7 @@ async def list_instances(
     params = walk_params(who, window, page)
     if is_purchase is not None:
         params["p"] = is_purchase
-    result = (await conn.execute(_LIST["" if is_purchase is None else " AND is_purchase = :p"], params)).all()
+    result = (await conn.execute(LIST["" if is_purchase is None else " AND is_purchase = :p"], params)).all()
     total = int(result[0].total)
     rows = [
         InstanceRow(r.started_at, r.id, r.is_purchase, r.insider_id, r.purchased_insider_id)

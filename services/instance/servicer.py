@@ -21,7 +21,7 @@ from platform_core.interceptor import MethodPolicy
 from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields
 from platform_core.params import Params, optional_field, parse_uuid, partner_page
 from platform_core.server import Deps, ServiceSpec
-from platform_core.values import scalar_or_null
+from platform_core.values import fill_struct, scalar_or_null
 from services.instance import ingest, queries
 
 ANALYTICS = api.DESCRIPTOR.services_by_name["InstanceAnalyticsService"].full_name
@@ -90,15 +90,18 @@ def _micros(us: int) -> dict[str, int]:
     return {"seconds": seconds, "nanos": micros * 1000}
 
 
-def _event(row: list[Any]) -> api.Event:
+def _add_event(events, row: list[Any]) -> None:
+    """Appends the event of a row to a message's repeated `events`, built in place."""
     event_id, name, tracker_type, reference_id, created_us, updated_us, metadata = row
-    event = api.Event(
+    event = events.add(
         id=event_id, name=name, tracker_type=tracker_type, created_at=_micros(created_us),
-        updated_at=_micros(updated_us), metadata=metadata,
+        updated_at=_micros(updated_us),
     )
     if reference_id is not None:
         event.reference_id = reference_id
-    return event
+    if metadata is not None:  # None leaves the field unset, as a constructor's `metadata=None` does
+        event.metadata.Clear()  # present even when empty, as `metadata={}` makes it
+        fill_struct(event.metadata, metadata)
 
 
 def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
@@ -118,15 +121,16 @@ def _order_value(order: dict[str, Any] | None) -> struct_pb2.Value:
     })
 
 
-def _details(d: queries.Details) -> api.InstanceDetails:
+def _add_details(data, d: queries.Details) -> None:
+    """Appends an instance's details to the response's repeated `data`, built in place: a
+    message passed to a constructor is copied, its events and their Structs with it."""
     order = d.order
-    return api.InstanceDetails(
+    details = data.add(
         instance_id=str(d.instance_id),
         insider_id=str(d.insider_id),
         purchased_insider_id=scalar_or_null(d.purchased_insider_id),
         campaign_id=str(d.campaign_id),
         is_purchase=d.is_purchase,
-        events=[_event(e) for e in d.events],
         order=_order_value(order),
         insider_rewards=[
             api.InsiderReward(id=r_id, insider_id=insider, type=kind, amount=amount, currency=currency,
@@ -140,6 +144,8 @@ def _details(d: queries.Details) -> api.InstanceDetails:
         cashfunds_use=order["cashfunds_used"] if order is not None else 0.0,
         credits_used=order["credits_used"] if order is not None else 0.0,
     )
+    for event in d.events:
+        _add_event(details.events, event)
 
 
 class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
@@ -151,23 +157,23 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
         time_frame, window, is_purchase, page = parse_list_request(request, ctx.received_at)
         async with self._reader() as conn:
             rows, total = await queries.list_instances(conn, context.principal(), window, is_purchase, page)
-        return api.ListInstanceAnalyticsResponse(
+        response = api.ListInstanceAnalyticsResponse(
             success=True,
             time_frame=time_frame,
             message="Instance analytics retrieved successfully",
-            data=[
-                api.InstanceSummary(
-                    timestamp=timestamp_fields(r.timestamp),
-                    instance_id=str(r.instance_id),
-                    is_purchase=r.is_purchase,
-                    insider_id=str(r.insider_id),
-                    purchased_insider_id=scalar_or_null(r.purchased_insider_id),
-                )
-                for r in rows
-            ],
             pagination=pagination(page, total),
             meta=partner_meta(ctx.request_id, ctx.received_at),
         )
+        add = response.data.add  # rows built in place (a message passed to a constructor is copied)
+        for r in rows:
+            add(
+                timestamp=timestamp_fields(r.timestamp),
+                instance_id=str(r.instance_id),
+                is_purchase=r.is_purchase,
+                insider_id=str(r.insider_id),
+                purchased_insider_id=scalar_or_null(r.purchased_insider_id),
+            )
+        return response
 
     async def GetInstanceDetails(self, request, _context):
         ctx = context.get()
@@ -182,12 +188,14 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
             found = await queries.instance_details(conn, context.principal(), ids, events)
         if found is None:
             raise NotFound(message="One or more instance IDs not found")
-        return api.GetInstanceDetailsResponse(
+        response = api.GetInstanceDetailsResponse(
             success=True,
             message="Instance details retrieved successfully",
-            data=[_details(d) for d in found],
             meta=partner_meta(ctx.request_id, ctx.received_at),
         )
+        for d in found:
+            _add_details(response.data, d)
+        return response
 
 
 class InstanceIngestionServicer(IngestionServicer, ingest_grpc.InstanceIngestionServiceServicer):

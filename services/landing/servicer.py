@@ -25,7 +25,7 @@ from services.landing.salts import SaltStore, utc_now
 ANALYTICS = api.DESCRIPTOR.services_by_name["LandingAnalyticsService"].full_name
 TENANTS = tenants_pb.DESCRIPTOR.services_by_name["LandingTenantService"].full_name
 
-_TENANT_ID = re.compile(r"^[1-9]\d{0,15}$")
+_TENANT_ID = re.compile(r"[1-9][0-9]{0,15}")
 MAX_TENANT_ID = 2**53 - 1
 
 
@@ -53,10 +53,9 @@ class LandingDeps:
 
 def parse_tenant_id(raw: str) -> int:
     """The `tenantId` path parameter: a positive integer."""
-    text = raw.strip()
-    if not _TENANT_ID.match(text) or int(text) > MAX_TENANT_ID:
+    if not _TENANT_ID.fullmatch(raw) or int(raw) > MAX_TENANT_ID:  # exactly as sent: no blanks
         raise invalid([FieldViolation("tenantId", "tenantId must be a positive integer", "invalid_integer")])
-    return int(text)
+    return int(raw)
 
 
 class LandingAnalyticsServicer(api_grpc.LandingAnalyticsServiceServicer):

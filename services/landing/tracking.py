@@ -16,6 +16,7 @@ import ipaddress
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +30,12 @@ from platform_core import db
 from platform_core.errors import FieldViolation, RateLimited, invalid
 from platform_core.metrics import IngestCounter
 from platform_core.ingest import contains_nul
-from platform_core.ratelimit import Decision, Limiter
+from platform_core.ratelimit import Check, Decision, Limiter, PostgresLimiter
 from platform_core.reads import Reads
 from services.landing.envelope import TenantNotFound
 from services.landing.salts import SaltStore, visitor_hash
 from services.landing.store import EventRow, store_statement
-from services.landing.tenants import TenantDirectory, TenantRecord
+from services.landing.tenants import TenantDirectory
 
 log = logging.getLogger("services.landing.tracking")
 
@@ -47,6 +48,7 @@ EVENT_TYPES: dict[str, int] = {
 MAX_TENANT_ID = 2**53 - 1  # the largest integer a JSON number holds exactly
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_KEYS = 50
+MAX_METADATA_DEPTH = 5  # the metadata object and four levels of arrays or objects inside it
 MAX_SECONDS_ON_PAGE = 86_400
 MAX_USER_AGENT = 512
 MAX_REFERRER = 2048
@@ -54,6 +56,15 @@ EVENTS_INGESTED = IngestCounter("landing", "events")  # partnerlytics_ingested_r
 
 TENANT_LIMIT_MESSAGE = "Rate limit exceeded: at most {limit} events per {window} per tenant"
 SOURCE_LIMIT_MESSAGE = "Too many events from this visitor. Please slow down"
+
+
+def json_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a JSON value: 0 for a scalar, 1 for `{}` or `[1]`."""
+    if isinstance(value, dict):
+        return 1 + max(map(json_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(json_depth, value), default=0)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,12 @@ def parse_track(request: pb.TrackEventRequest) -> TrackRequest:
             elif len(json.dumps(metadata, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
                 violations.append(
                     FieldViolation("metadata", f"metadata may be at most {MAX_METADATA_BYTES} bytes of JSON", "too_large")
+                )
+            elif json_depth(metadata) > MAX_METADATA_DEPTH:
+                violations.append(
+                    FieldViolation(
+                        "metadata", f"metadata may nest at most {MAX_METADATA_DEPTH} levels of objects and arrays", "too_deep"
+                    )
                 )
             elif contains_nul(metadata):
                 violations.append(FieldViolation("metadata", "metadata must not contain NUL characters", "invalid_value"))
@@ -189,6 +206,9 @@ def is_bot(user_agent: str) -> bool:
 # ------------------------------------------------------------------------------- writing
 
 
+_BEGIN, _COMMIT, _ROLLBACK = "BEGIN", "COMMIT", "ROLLBACK"
+
+
 class EventWriter:
     """Group commit: every event is acknowledged after the statement holding it committed.
 
@@ -200,28 +220,59 @@ class EventWriter:
     time. It is never retried: a batch whose connection broke fails (503) rather than risk
     being stored twice; the next batch connects afresh. A failed statement fails every
     event in it.
+
+    With the PostgreSQL rate-limit store (`limiter`), the limits ride with the group
+    commit (`write_limited`): the batch's limit checks and the events they admit are one
+    transaction, BEGIN, the limiter's two statements (lock and read the keys' counters,
+    write them back; PostgresLimiter.hit_chains_in), the event statement, COMMIT, sent in
+    two network round trips (psycopg's pipeline mode) whatever the batch's size, instead
+    of one limiter round trip per event before its batch. A refused event is never in the
+    event statement; an event is acknowledged, admitted or refused, only after the
+    transaction committed, and a failed transaction fails every event in it with its hits
+    (nothing is counted that was not answered).
     """
 
     MAX_BATCH = 1000
 
-    def __init__(self, engine: AsyncEngine, connections: Reads | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, connections: Reads | None = None, *,
+                 limiter: PostgresLimiter | None = None) -> None:
         # `connections` only opens the connection (the engine's connect arguments,
         # writable, autocommit; platform_core/reads.py) and compiles the statement.
         self._connections = connections or db.writer(engine, pool_size=1)
+        self._limiter = limiter
         self._conn: psycopg.AsyncConnection | None = None
-        self._pending: list[tuple[EventRow, asyncio.Future]] = []
+        # (event or None (a bot's: counted, not stored), its limit chain or None, its waiter)
+        self._pending: list[tuple[EventRow | None, Sequence[Check] | None, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
+    def ride_with(self, limiter: PostgresLimiter) -> None:
+        """Checks `write_limited`'s limits on `limiter`'s store, in the events' transaction."""
+        self._limiter = limiter
+
+    @property
+    def limits_ride(self) -> bool:
+        """Whether `write_limited` checks limits in the events' transaction."""
+        return self._limiter is not None
+
     async def write(self, row: EventRow) -> None:
+        """Stores `row`; returns once it is committed."""
+        await self._submit(row, None)
+
+    async def write_limited(self, row: EventRow | None, checks: Sequence[Check]) -> list[Decision]:
+        """The limit chain `checks` (Limiter.hit_chain's) and, if every limit admits it, `row`
+        (None: count only) in one transaction; returns the decisions once it committed."""
+        return await self._submit(row, checks)
+
+    async def _submit(self, row: EventRow | None, checks: Sequence[Check] | None) -> Any:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
+        self._pending.append((row, checks, future))
         if self._task is None or self._task.done():
             # A context of its own: the writer outlives the request that started it, and
             # its log lines must not carry that request's id (docs/observability.md).
             self._task = asyncio.create_task(self._run(), context=contextvars.Context())
         self._wake.set()
-        await future
+        return await future
 
     async def _run(self) -> None:
         while True:
@@ -230,30 +281,84 @@ class EventWriter:
             while self._pending:
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
                 try:
-                    await self._insert([row for row, _ in batch])
+                    if any(checks is not None for _, checks, _ in batch):
+                        results = await self._commit_limited([(row, checks) for row, checks, _ in batch])
+                    else:
+                        await self._insert([row for row, _, _ in batch])
+                        results = [None] * len(batch)
                 except Exception as exc:  # every waiter gets it, mapped by the interceptor
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                 else:
-                    for _, future in batch:
+                    for (_, _, future), result in zip(batch, results):
                         if not future.done():
-                            future.set_result(None)
+                            future.set_result(result)
 
-    async def _insert(self, rows: list[EventRow]) -> None:
-        statement, params = store_statement(rows)
+    async def _connection(self) -> psycopg.AsyncConnection:
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
             conn = self._conn = await self._connections.connect()
+        return conn
+
+    async def _lost(self, conn: psycopg.AsyncConnection) -> None:
+        self._conn = None
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+    async def _insert(self, rows: list[EventRow]) -> None:
+        statement, params = store_statement(rows)
+        conn = await self._connection()
         try:
             async with conn.cursor() as cursor:
                 await cursor.execute(self._connections.compiled(statement), params)
         except psycopg.OperationalError:
-            self._conn = None
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await self._lost(conn)
             raise
         EVENTS_INGESTED.committed(len(rows), 0)
+
+    async def _commit_limited(
+        self, items: list[tuple[EventRow | None, Sequence[Check] | None]]
+    ) -> list[list[Decision] | None]:
+        """One transaction: the chains of `items` in their order, then the events whose
+        every limit admitted them. Items without a chain are stored unconditionally."""
+        assert self._limiter is not None, "write_limited needs the writer's limiter"
+        limited = [i for i, (_, checks) in enumerate(items) if checks is not None]
+        conn = await self._connection()
+        try:
+            # BEGIN and COMMIT written out rather than conn.transaction(), which waits for the
+            # statements before its COMMIT: two round trips, [BEGIN, lock] and the rest.
+            async with conn.pipeline(), conn.cursor() as cursor:
+                await cursor.execute(_BEGIN)
+                chains = await self._limiter.hit_chains_in(conn, [items[i][1] for i in limited])
+                decisions: list[list[Decision] | None] = [None] * len(items)
+                for i, chain in zip(limited, chains):
+                    decisions[i] = chain
+                rows = [row for (row, checks), chain in zip(items, decisions) if row is not None and (
+                        checks is None or (len(chain) == len(checks) and chain[-1].allowed))]
+                if rows:
+                    statement, params = store_statement(rows)
+                    await cursor.execute(self._connections.compiled(statement), params)
+                await cursor.execute(_COMMIT)
+        except psycopg.OperationalError:
+            await self._lost(conn)
+            raise
+        except Exception:
+            # A failed statement leaves the transaction aborted; nothing of it was committed.
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                try:
+                    await conn.execute(_ROLLBACK, prepare=False)
+                except psycopg.Error:
+                    await self._lost(conn)
+            raise
+        EVENTS_INGESTED.committed(len(rows), 0)
+        try:  # committed: the sweep's failure must not fail these events
+            await self._limiter.sweep_if_due(conn)
+        except psycopg.Error:
+            log.warning("rate-limit sweep failed", exc_info=True)
+            if conn.broken:
+                await self._lost(conn)
+        return decisions
 
     async def close(self) -> None:
         if self._task is not None:
@@ -282,6 +387,9 @@ class Tracker:
         self._salts = salts
         self._limiter = limiter
         self._writer = writer
+        if isinstance(limiter, PostgresLimiter) and not writer.limits_ride:
+            # The PostgreSQL store's checks ride with the group commit (EventWriter).
+            writer.ride_with(limiter)
         self._tenant_limit = tenant_limit
         self._source_limit = source_limit
 
@@ -296,23 +404,25 @@ class Tracker:
         now = self._salts.now()
         salt = await self._salts.salt(tenant.time_zone, now)
         hashed = visitor_hash(salt, tenant.id, client.ip)
-        decision = await self._limit(tenant, hashed)
-        if is_bot(client.user_agent):
-            return False, decision.headers()
-        await self._writer.write(
-            EventRow(tenant.id, tenant.time_zone, now, event.event_type, hashed, event.duration_ms, client.user_agent,
-                     client.referrer, event.metadata)
-        )
-        return True, decision.headers()
+        # The source first: a refused flood does not spend the tenant's quota; the tenant's
+        # limit is counted only if the source's admits (Limiter.hit_chain, one round trip).
+        chain = ((f"landing:{tenant.id}:source:{hashed}", *self._source_limit),
+                 (f"landing:{tenant.id}", *self._tenant_limit))
+        bot = is_bot(client.user_agent)
+        row = None if bot else EventRow(tenant.id, tenant.time_zone, now, event.event_type, hashed, event.duration_ms,
+                                        client.user_agent, client.referrer, event.metadata)
+        if self._writer.limits_ride:
+            # The checks in the batch's transaction, with the events they admit (EventWriter).
+            decision = self._decision(await self._writer.write_limited(row, chain))
+        else:
+            decision = self._decision(await self._limiter.hit_chain(chain))
+            if row is not None:
+                await self._writer.write(row)
+        return not bot, decision.headers()
 
-    async def _limit(self, tenant: TenantRecord, hashed: str) -> Decision:
-        # The source first: a refused flood does not spend the tenant's quota. Both in one
-        # round trip (Limiter.hit_chain): the tenant's limit is counted only if the source's admits.
-        source_count, source_window = self._source_limit
+    def _decision(self, decisions: list[Decision]) -> Decision:
+        """The chain's decisions: RateLimited for the first refusal, else the headers' decision."""
         count, window = self._tenant_limit
-        decisions = await self._limiter.hit_chain(
-            ((f"landing:{tenant.id}:source:{hashed}", source_count, source_window),
-             (f"landing:{tenant.id}", count, window)))
         source = decisions[0]
         if not source.allowed:
             raise RateLimited(

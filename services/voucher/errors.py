@@ -11,68 +11,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
-from platform_core.errors import DomainError, InvalidArgument, RateLimited
+from platform_core.errors import DetailedError, DomainError, InvalidArgument, RateLimited, error_class
 
 MAX_DAYS = 90
 MAX_RECORDS = 100_000
 
 
-@dataclass
-class VoucherError(DomainError):
-    """An error of the voucher document: `reason` is its code, `info` its details."""
-
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def metadata(self) -> dict[str, str]:
-        """The documented details as `ErrorInfo.metadata`: strings as they are, other
-        values (numbers, lists) as their JSON text."""
-        return {key: value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
-                for key, value in self.info.items()}
+# The document's own errors. EXPORT_NOT_FOUND, EXPORT_NOT_READY and EXPORT_EXPIRED are the
+# export queue's (platform_core/export_queue.py), with this family's details in `info`.
+InvalidTimePeriod = error_class("InvalidTimePeriod", DetailedError, grpc.StatusCode.INVALID_ARGUMENT, 400,
+                                "INVALID_TIME_PERIOD")
+VoucherNotFound = error_class("VoucherNotFound", DetailedError, grpc.StatusCode.NOT_FOUND, 404, "VOUCHER_NOT_FOUND")
+# The document answers 500; for gRPC callers it is a refusal of this request.
+ExportFailed = error_class("ExportFailed", DetailedError, grpc.StatusCode.FAILED_PRECONDITION, 500, "EXPORT_FAILED")
 
 
-class InvalidTimePeriod(VoucherError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
-    http_status = 400
-    reason = "INVALID_TIME_PERIOD"
-
-
-class VoucherNotFound(VoucherError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "VOUCHER_NOT_FOUND"
-
-
-class ExportFailed(VoucherError):
-    # The document answers 500; for gRPC callers it is a refusal of this request.
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-    http_status = 500
-    reason = "EXPORT_FAILED"
-
-
-class ExportNotFound(VoucherError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "EXPORT_NOT_FOUND"
-
-
-class ExportNotReady(VoucherError):
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-    http_status = 409
-    reason = "EXPORT_NOT_READY"
-
-
-class ExportExpired(VoucherError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 410
-    reason = "EXPORT_EXPIRED"
-
-
-def invalid_time_period(requested_days: int) -> InvalidTimePeriod:
+def invalid_time_period(requested_days: int) -> DetailedError:
     return InvalidTimePeriod(
         message="Time period exceeds maximum allowed range",
         info={"max_days": MAX_DAYS, "requested_days": requested_days},
@@ -92,7 +50,7 @@ def shown_id(value: str) -> str:
     return value if len(value) <= MAX_SHOWN_ID else value[:MAX_SHOWN_ID - 3] + "..."
 
 
-def voucher_not_found(not_found: list[str], found: list[str]) -> VoucherNotFound:
+def voucher_not_found(not_found: list[str], found: list[str]) -> DetailedError:
     info: dict[str, Any] = {"not_found": [shown_id(v) for v in not_found[:MAX_LISTED_IDS]],
                             "found": found[:MAX_LISTED_IDS]}
     if len(not_found) > MAX_LISTED_IDS or len(found) > MAX_LISTED_IDS:
@@ -100,7 +58,7 @@ def voucher_not_found(not_found: list[str], found: list[str]) -> VoucherNotFound
     return VoucherNotFound(message="One or more vouchers not found", info=info)
 
 
-def too_many_records(requested: int) -> ExportFailed:
+def too_many_records(requested: int) -> DetailedError:
     return ExportFailed(
         message="Failed to generate export",
         info={"reason": "Too many records requested", "max_records": MAX_RECORDS, "requested_records": requested},
@@ -121,7 +79,7 @@ _PLATFORM = {
 
 def voucher_envelope(error: DomainError, request_id: str, moment: dt.datetime) -> str:
     """The document's error body for any error of the family (compact, ASCII-only)."""
-    if isinstance(error, VoucherError):
+    if isinstance(error, DetailedError):  # the document's own errors, with their details
         code, message, details = error.reason, error.message, dict(error.info)
     else:
         code, fixed = _PLATFORM.get(error.http_status, _PLATFORM[500])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
@@ -14,26 +13,15 @@ from services.voucher.errors import voucher_envelope
 async def serve(deps):
     """The servicers, with VOUCHER_EXPORT_WORKERS export workers running next to them as
     asyncio tasks (0: only `python -m services.voucher.worker` runs exports)."""
+    from platform_core.export_queue import running
     from services.voucher.config import voucher_settings
     from services.voucher.exports import ExportWorker
     from services.voucher.servicer import service_specs
 
     own = voucher_settings()
     specs = service_specs(deps, own)
-    stop = asyncio.Event()
-    workers = [
-        asyncio.create_task(ExportWorker(deps.engine, deps.settings.database_url, own).run(stop))
-        for _ in range(own.export_workers)
-    ]
-    try:
+    async with running([ExportWorker(deps.engine, deps.settings.database_url, own) for _ in range(own.workers)]):
         yield specs
-    finally:
-        stop.set()
-        for task in workers:
-            task.cancel()
-        for task in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def _gauges(deps):

@@ -103,7 +103,7 @@ class Performance:
         return self.uses - self.customers
 
 
-_PERFORMANCE = text("""
+PERFORMANCE = text("""
 WITH d AS (
     SELECT coalesce(sum(uses), 0) AS uses, coalesce(sum(discount), 0) AS discount,
            coalesce(sum(gross), 0) AS gross, coalesce(sum(validations), 0) AS validations
@@ -151,7 +151,7 @@ async def performance(
     returning ones) from the redemptions' covering index.
     """
     params = _scope(who, voucher_id, period)
-    row = (await conn.execute(_PERFORMANCE, params)).first()
+    row = (await conn.execute(PERFORMANCE, params)).first()
     if row is None:
         return None
     first_use = last_use = None
@@ -203,7 +203,7 @@ def bucket_of(day: dt.date, interval: str) -> dt.date:
 
 # One statement (one round trip): the caller's voucher (no row when it is not the
 # caller's) and, beside it, its per-bucket sums and the previous period's uses.
-_TRENDS = text("""
+TRENDS = text("""
 SELECT vo.code, vo.currency, t.kind, t.bucket, t.uses, t.discount, t.gross, t.validations
 FROM vouchers vo CROSS JOIN LATERAL (
     SELECT 'bucket' AS kind, date_trunc(:unit, day::timestamp)::date AS bucket, sum(uses) AS uses,
@@ -226,7 +226,7 @@ def trends_params(who: Principal, voucher_id: str, period: Period, interval: str
 
 def trends_of(rows: list, voucher_id: str, period: Period, interval: str) -> Trends | None:
     """Zero-filled points from the bucket holding the first day to the one holding the
-    last, from _TRENDS's rows; None when the voucher is not the caller's."""
+    last, from TRENDS's rows; None when the voucher is not the caller's."""
     if not rows:
         return None
     by_bucket: dict[dt.date, TrendPoint] = {}
@@ -251,7 +251,7 @@ async def trends(
 ) -> Trends | None:
     """The caller's voucher and its trend points, in one statement; None when the voucher
     is not the caller's."""
-    rows = (await conn.execute(_TRENDS, trends_params(who, voucher_id, period, interval))).all()
+    rows = (await conn.execute(TRENDS, trends_params(who, voucher_id, period, interval))).all()
     return trends_of(rows, voucher_id, period, interval)
 
 

@@ -14,6 +14,8 @@ from partnerlytics.voucher.v1 import voucher_ingestion_pb2 as ingest_pb
 from partnerlytics.voucher.v1 import voucher_ingestion_pb2_grpc as ingest_grpc
 
 from platform_core import context
+from platform_core.errors import DetailedError
+from platform_core.export_queue import CHUNK_BYTES, ExportExpired, ExportNotFound, ExportNotReady, file_path
 from platform_core.ingest import IngestionServicer, counted, ingest_rpcs
 from platform_core.interceptor import MethodPolicy
 from platform_core.paging import timestamp_of
@@ -24,9 +26,6 @@ from services.voucher import exports, ingest, queries
 from services.voucher.config import VoucherSettings
 from services.voucher.errors import (
     MAX_RECORDS,
-    ExportExpired,
-    ExportNotFound,
-    ExportNotReady,
     shown_id,
     too_many_records,
     voucher_not_found,
@@ -52,13 +51,13 @@ def _voucher_id(raw: str) -> str:
     return raw
 
 
-def _metric_list(params: Params, field: str, raw: Any, allowed: tuple[str, ...]) -> list[str]:
-    """Metrics given repeated or comma-separated, de-duplicated in first-seen order."""
+def _metric_list(params: Params, field: str, raw: Any, allowed: tuple[str, ...], commas: bool = False) -> list[str]:
+    """Metrics de-duplicated in first-seen order, each named exactly as the served document
+    writes it (no blanks, no case folding); `commas`: a query value may also hold several,
+    comma-separated (`metrics=uses,orders`), but no empty one."""
     chosen: list[str] = []
     for item in raw:
-        for name in (part.strip().lower() for part in item.split(",")):
-            if not name:
-                continue
+        for name in item.split(",") if commas else [item]:
             if name not in allowed:
                 params.fail(field, f"Unknown metric {name!r} (must be one of {', '.join(allowed)})", "invalid_enum")
             elif name not in chosen:
@@ -131,7 +130,8 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
             "interval", optional_field(request, "interval"), tuple(queries.INTERVALS), "day",
             "Invalid interval (must be day, week, or month)",
         )
-        metrics = _metric_list(params, "metrics", request.metrics, queries.TREND_METRICS) or list(queries.TREND_METRICS)
+        metrics = (_metric_list(params, "metrics", request.metrics, queries.TREND_METRICS, commas=True)
+                   or list(queries.TREND_METRICS))
         period = parse_period_params(params, request, ctx.received_at.date())
         params.check()
         check_length(period)
@@ -211,7 +211,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         elif len(voucher_ids) > MAX_EXPORT_VOUCHERS:
             params.fail("voucher_ids", f"voucher_ids must hold at most {MAX_EXPORT_VOUCHERS} voucher ids", "too_many")
         metrics = _metric_list(params, "metrics", request.metrics, queries.EXPORT_METRICS)
-        if not metrics and not any(v.strip(", ") for v in request.metrics):
+        if not request.metrics:
             params.fail("metrics", "metrics must name at least one metric", "required")
         fmt = params.choice("format", optional_field(request, "format"), exports.FORMATS, "csv",
                             "Invalid format (must be csv, json, or xlsx)")
@@ -280,7 +280,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
             raise ExportNotReady(
                 message="The export is not ready for download", info={"export_id": job.id, "status": state}
             )
-        path = exports.file_path(self._settings.export_dir, job)
+        path = file_path(self._settings.export_dir, job)
         try:
             handle = open(path, "rb")
         except FileNotFoundError:  # deleted by the expiry sweep a moment ago
@@ -288,7 +288,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
         ctx.response_headers["content-disposition"] = f'attachment; filename="{job.id}.{job.format}"'
         with handle:
             first = True
-            while chunk := await asyncio.to_thread(handle.read, exports.CHUNK_BYTES):
+            while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
                 message = httpbody_pb2.HttpBody(data=chunk)
                 if first:
                     message.content_type = exports.CONTENT_TYPES[job.format]
@@ -298,7 +298,7 @@ class VoucherAnalyticsServicer(api_grpc.VoucherAnalyticsServiceServicer):
                 yield httpbody_pb2.HttpBody(content_type=exports.CONTENT_TYPES[job.format])
 
 
-def _expired(job: exports.ExportJob) -> ExportExpired:
+def _expired(job: exports.ExportJob) -> DetailedError:
     expired_at = utc_seconds(job.expires_at)
     return ExportExpired(message="The export has expired", info={"export_id": job.id, "expired_at": expired_at})
 

@@ -8,15 +8,19 @@
 
 from . import _generated as models
 from ._transport import RetryPolicy
-from .client import OPERATION_METHODS, AsyncClient, Client, ExportFile
+from .client import AsyncClient, Client, ExportFile
 from .errors import (
     AffiliateApiError,
     ApiError,
+    ExportsApiError,
     LandingApiError,
     PartnerApiError,
     PartnerlyticsError,
+    ResourceApiError,
     VoucherApiError,
+    WebhooksApiError,
 )
+from .names import OPERATION_METHODS
 from .webhooks import verify_signature
 
 __version__ = "0.1.0"
@@ -28,11 +32,14 @@ __all__ = [
     "AsyncClient",
     "Client",
     "ExportFile",
+    "ExportsApiError",
     "LandingApiError",
     "PartnerApiError",
     "PartnerlyticsError",
+    "ResourceApiError",
     "RetryPolicy",
     "VoucherApiError",
+    "WebhooksApiError",
     "models",
     "verify_signature",
 ]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -13,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from . import _generated as m
 from ._transport import Call, RetryPolicy, chunks, headers, new_request_id, query_value
+from .downloads import ExportFile, export_file
+from .names import AffiliateFeed, AffiliateSection, CampaignTimeFrame, DateLike, ExportFormat, ExportMetric, ExportSource, ExportStatus, FileFormat, InstanceTimeFrame, LandingEventType, VoucherInterval, VoucherMetric, WebhookEventType
 from .client import *  # the aliases of the signatures
 
 class AsyncOperations:
@@ -75,6 +76,48 @@ class AsyncOperations:
         raise NotImplementedError()
 
     async def download_export(self, export_id: str) -> ExportFile:
+        raise NotImplementedError()
+
+    async def create_export_job(self, source: ExportSource, *, format: FileFormat | None=None, start: DateLike | None=None, end: DateLike | None=None, filters: dict[str, Any] | None=None) -> m.CreateExportJobResponse:
+        raise NotImplementedError()
+
+    async def get_export_job(self, export_id: str) -> m.GetExportJobResponse:
+        raise NotImplementedError()
+
+    async def list_export_jobs(self, *, source: ExportSource | None=None, status: ExportStatus | None=None, limit: int | None=None, page_token: str | None=None) -> m.ListExportJobsResponse:
+        raise NotImplementedError()
+
+    async def wait_for_export_job(self, export_id: str, *, interval: float=0.5, timeout: float=600.0) -> m.GetExportJobResponse:
+        raise NotImplementedError()
+
+    async def download_export_job(self, export_id: str, *, offset: int=0) -> ExportFile:
+        raise NotImplementedError()
+
+    async def create_webhook_endpoint(self, url: str, *, description: str | None=None, event_types: Sequence[WebhookEventType] | None=None) -> m.CreateWebhookEndpointResponse:
+        raise NotImplementedError()
+
+    async def list_webhook_endpoints(self) -> m.ListWebhookEndpointsResponse:
+        raise NotImplementedError()
+
+    async def get_webhook_endpoint(self, endpoint_id: str) -> m.GetWebhookEndpointResponse:
+        raise NotImplementedError()
+
+    async def update_webhook_endpoint(self, endpoint_id: str, *, url: str | None=None, description: str | None=None, event_types: Sequence[WebhookEventType] | None=None, enabled: bool | None=None) -> m.UpdateWebhookEndpointResponse:
+        raise NotImplementedError()
+
+    async def delete_webhook_endpoint(self, endpoint_id: str) -> m.DeleteWebhookEndpointResponse:
+        raise NotImplementedError()
+
+    async def rotate_webhook_endpoint_secret(self, endpoint_id: str, *, previous_secret_hours: int | None=None) -> m.RotateWebhookEndpointSecretResponse:
+        raise NotImplementedError()
+
+    async def send_test_webhook_event(self, endpoint_id: str) -> m.SendTestWebhookEventResponse:
+        raise NotImplementedError()
+
+    async def list_webhook_deliveries(self, endpoint_id: str, *, limit: int | None=None, before: dt.datetime | None=None) -> m.ListWebhookDeliveriesResponse:
+        raise NotImplementedError()
+
+    async def replay_webhook_events(self, endpoint_id: str, *, event_id: str | None=None, start: dt.datetime | None=None, end: dt.datetime | None=None) -> m.ReplayWebhookEventsResponse:
         raise NotImplementedError()
 
     async def track_event(self, tenant_id: int, event_type: LandingEventType, metadata: dict[str, Any] | None=None) -> m.TrackEventResponse:

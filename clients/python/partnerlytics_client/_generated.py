@@ -13,6 +13,13 @@ API_VERSION = 'v1'
 
 
 @dataclasses.dataclass(kw_only=True)
+class ExportsErrorEnvelope:
+    """The export service's error body (docs/exports.md, "Errors"): `code` is the thing to match on; `fields` lists every bad field of an INVALID_ARGUMENT."""
+
+    error: dict[str, Any]
+
+
+@dataclasses.dataclass(kw_only=True)
 class AffiliateRecord:
     """AffiliateRecord is a partner who promotes the business."""
 
@@ -390,6 +397,65 @@ class GetCampaignAnalyticsResponse:
     data: CampaignAnalytics | None = None
     pagination: PartnerPagination | None = None
     meta: Meta | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateExportJobRequest:
+    """CreateExportJobRequest names the source, the format, the time range and the filters."""
+
+    source: str | None = None
+    format: Any | None = None
+    start: Any | None = None
+    end: Any | None = None
+    filters: Any | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateExportJobResponse:
+    """CreateExportJobResponse is the queued export."""
+
+    export: ExportJob | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExportJob:
+    """ExportJob is one export job, as `GetExportJob` and `ListExportJobs` show it."""
+
+    export_id: str
+    source: str
+    format: str
+    status: str
+    filters: dict[str, str]
+    start: datetime.datetime | None = None
+    end: datetime.datetime | None = None
+    records_written: int
+    records_total: int
+    percent: float
+    created_at: datetime.datetime | None = None
+    started_at: datetime.datetime | None = None
+    completed_at: datetime.datetime | None = None
+    expires_at: datetime.datetime | None = None
+    failed_at: datetime.datetime | None = None
+    failure_reason: str
+    file_size: str
+    file_name: str
+    content_type: str
+    download_url: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class GetExportJobResponse:
+    """GetExportJobResponse is the export asked for."""
+
+    export: ExportJob | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ListExportJobsResponse:
+    """ListExportJobsResponse is one page of exports, newest first."""
+
+    exports: list[ExportJob]
+    next_page_token: str
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -804,8 +870,119 @@ class TrendSummary:
 
 
 @dataclasses.dataclass(kw_only=True)
+class CreateWebhookEndpointRequest:
+    """CreateWebhookEndpointRequest creates an endpoint in the key's account and mode."""
+
+    url: str | None = None
+    description: Any | None = None
+    event_types: Any | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class CreateWebhookEndpointResponse:
+    """CreateWebhookEndpointResponse is the new endpoint, with its signing secret."""
+
+    endpoint: WebhookEndpoint | None = None
+    secret: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class DeleteWebhookEndpointResponse:
+    """DeleteWebhookEndpointResponse acknowledges the deletion; it carries nothing."""
+
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(kw_only=True)
+class GetWebhookEndpointResponse:
+    """GetWebhookEndpointResponse is the endpoint, without its secret."""
+
+    endpoint: WebhookEndpoint | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ListWebhookDeliveriesResponse:
+    """ListWebhookDeliveriesResponse is a page of an endpoint's delivery log."""
+
+    deliveries: list[WebhookDelivery]
+
+
+@dataclasses.dataclass(kw_only=True)
+class ListWebhookEndpointsResponse:
+    """ListWebhookEndpointsResponse holds every endpoint of the account and mode."""
+
+    endpoints: list[WebhookEndpoint]
+
+
+@dataclasses.dataclass(kw_only=True)
+class ReplayWebhookEventsResponse:
+    """ReplayWebhookEventsResponse says how many events were queued again."""
+
+    queued: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class RotateWebhookEndpointSecretResponse:
+    """RotateWebhookEndpointSecretResponse is the endpoint with its new signing secret."""
+
+    endpoint: WebhookEndpoint | None = None
+    secret: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class SendTestWebhookEventResponse:
+    """SendTestWebhookEventResponse names the test event that was queued."""
+
+    event_id: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class UpdateWebhookEndpointResponse:
+    """UpdateWebhookEndpointResponse is the endpoint after the change."""
+
+    endpoint: WebhookEndpoint | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class WebhookDelivery:
+    """WebhookDelivery is one event's delivery to one endpoint, with its last attempt."""
+
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    response_code: int
+    latency_ms: int
+    last_error: str
+    created_at: datetime.datetime | None = None
+    last_attempt_at: datetime.datetime | None = None
+    next_attempt_at: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class WebhookEndpoint:
+    """WebhookEndpoint is one receiver of an account and mode."""
+
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str
+    created_at: datetime.datetime | None = None
+    livemode: bool
+
+
+@dataclasses.dataclass(kw_only=True)
 class VoucherErrorEnvelope:
     """The voucher family's error body: `code` is the thing to match on; `details` depends on it (`fields` for INVALID_PARAMETER, `max_days`/`requested_days` for INVALID_TIME_PERIOD, `not_found`/`found` for VOUCHER_NOT_FOUND, ...)."""
+
+    error: dict[str, Any]
+
+
+@dataclasses.dataclass(kw_only=True)
+class WebhooksErrorEnvelope:
+    """The webhook endpoints API's error body (docs/webhooks.md, "Errors"): `code` is the thing to match on; `fields` lists every bad field of an INVALID_ARGUMENT."""
 
     error: dict[str, Any]
 
@@ -834,4 +1011,17 @@ OPERATIONS = {
     'GetVoucherCustomers': ('GET', '/v1/analytics/vouchers/{voucher_id}/customers', ('voucher_id', 'start_date', 'end_date'), GetVoucherCustomersResponse, 'voucher'),
     'GetVoucherPerformance': ('GET', '/v1/analytics/vouchers/{voucher_id}/performance', ('voucher_id', 'start_date', 'end_date', 'include_details'), GetVoucherPerformanceResponse, 'voucher'),
     'GetVoucherTrends': ('GET', '/v1/analytics/vouchers/{voucher_id}/trends', ('voucher_id', 'interval', 'start_date', 'end_date', 'metrics'), GetVoucherTrendsResponse, 'voucher'),
+    'CreateExportJob': ('POST', '/v1/exports', (), CreateExportJobResponse, 'exports'),
+    'ListExportJobs': ('GET', '/v1/exports', ('source', 'status', 'limit', 'page_token'), ListExportJobsResponse, 'exports'),
+    'GetExportJob': ('GET', '/v1/exports/{export_id}', ('export_id',), GetExportJobResponse, 'exports'),
+    'DownloadExportJob': ('GET', '/v1/exports/{export_id}/download', ('export_id',), None, 'exports'),
+    'CreateWebhookEndpoint': ('POST', '/v1/webhooks/endpoints', (), CreateWebhookEndpointResponse, 'webhooks'),
+    'ListWebhookEndpoints': ('GET', '/v1/webhooks/endpoints', (), ListWebhookEndpointsResponse, 'webhooks'),
+    'GetWebhookEndpoint': ('GET', '/v1/webhooks/endpoints/{endpoint_id}', ('endpoint_id',), GetWebhookEndpointResponse, 'webhooks'),
+    'UpdateWebhookEndpoint': ('PATCH', '/v1/webhooks/endpoints/{endpoint_id}', ('endpoint_id',), UpdateWebhookEndpointResponse, 'webhooks'),
+    'DeleteWebhookEndpoint': ('DELETE', '/v1/webhooks/endpoints/{endpoint_id}', ('endpoint_id',), DeleteWebhookEndpointResponse, 'webhooks'),
+    'ListWebhookDeliveries': ('GET', '/v1/webhooks/endpoints/{endpoint_id}/deliveries', ('endpoint_id', 'limit', 'before'), ListWebhookDeliveriesResponse, 'webhooks'),
+    'ReplayWebhookEvents': ('POST', '/v1/webhooks/endpoints/{endpoint_id}/replay', ('endpoint_id',), ReplayWebhookEventsResponse, 'webhooks'),
+    'RotateWebhookEndpointSecret': ('POST', '/v1/webhooks/endpoints/{endpoint_id}/rotate-secret', ('endpoint_id',), RotateWebhookEndpointSecretResponse, 'webhooks'),
+    'SendTestWebhookEvent': ('POST', '/v1/webhooks/endpoints/{endpoint_id}/test', ('endpoint_id',), SendTestWebhookEventResponse, 'webhooks'),
 }

@@ -99,6 +99,7 @@ class Call:
     body: Any = None
     raw: bool = False  # the answer is not JSON of the operation's model
     auth: bool = True
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. `range`
 
     def __post_init__(self) -> None:
         params = _generated.OPERATIONS[self.operation][2]
@@ -113,7 +114,7 @@ class Call:
             (k, v) for k, v in ((k, query_value(v)) for k, v in self.query.items()) if v is not None]
         json_body = to_json(self.body) if self.body is not None else None
         request = client.build_request(method, path, params=params, json=json_body,
-                                       headers={"x-request-id": request_id})
+                                       headers={"x-request-id": request_id, **self.headers})
         if not self.auth:  # a public endpoint (the landing tracker): no key leaves the process
             request.headers.pop("authorization", None)
         return request

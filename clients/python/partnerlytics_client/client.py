@@ -9,7 +9,6 @@ strings.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -21,71 +20,26 @@ import httpx
 from . import _generated as m
 from ._transport import Call, RetryPolicy, chunks, headers, new_request_id, query_value
 
+# The argument types of the methods below (names.py).
+from .downloads import ExportFile, export_file
+from .names import (
+    AffiliateFeed,
+    AffiliateSection,
+    CampaignTimeFrame,
+    DateLike,
+    ExportFormat,
+    ExportMetric,
+    ExportSource,
+    ExportStatus,
+    FileFormat,
+    InstanceTimeFrame,
+    LandingEventType,
+    VoucherInterval,
+    VoucherMetric,
+    WebhookEventType,
+)
+
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-
-DateLike = dt.date | dt.datetime
-InstanceTimeFrame = Literal["hour", "day", "custom"]
-CampaignTimeFrame = Literal["per_hour", "per_day", "per_month", "custom_range"]
-AffiliateFeed = Literal["recent_clicks", "recent_conversions", "recent_events"]
-AffiliateSection = Literal["stats", "trends", "charts", "tables", AffiliateFeed]
-VoucherInterval = Literal["day", "week", "month"]
-VoucherMetric = Literal["uses", "discount", "orders", "conversion_rate", "avg_order_value"]
-ExportMetric = Literal["uses", "discount", "orders", "conversion_rate", "avg_order_value", "revenue_impact",
-                       "unique_customers"]
-ExportFormat = Literal["csv", "json", "xlsx"]
-LandingEventType = Literal["pageview", "click_whatsapp", "click_call", "click_toggle_currency", "time_on_page",
-                           "qr_scan", "product_click"]
-
-# operationId (docs/openapi.json) -> the method of both clients; tests/test_sdk_python.py
-# fails when an operation of the spec has none, or when a method misses a parameter.
-OPERATION_METHODS = {
-    "ListInstanceAnalytics": "list_instance_analytics",
-    "GetInstanceDetails": "get_instance_details",
-    "GetCampaignAnalytics": "get_campaign_analytics",
-    "GetAffiliateAnalytics": "get_affiliate_analytics",
-    "UpsertAffiliates": "upsert_affiliates",
-    "CreateTrackingCodes": "create_tracking_codes",
-    "UpsertProducts": "upsert_products",
-    "RecordEvents": "record_events",
-    "RecordConversions": "record_conversions",
-    "GetVoucherPerformance": "get_voucher_performance",
-    "GetVoucherTrends": "get_voucher_trends",
-    "GetVoucherCustomers": "get_voucher_customers",
-    "CreateExport": "create_export",
-    "GetExport": "get_export",
-    "DownloadExport": "download_export",
-    "TrackEvent": "track_event",
-    "GetAnalytics": "get_landing_analytics",
-    "GetTodayAnalytics": "get_landing_today",
-    "GetTrackerJs": "get_tracker_js",
-    "GetOpenApiDocument": "get_openapi_document",
-    "CreateSession": "create_session",
-    "RevokeSession": "revoke_session",
-}
-# Spec parameter -> the method's argument, where a Python name differs.
-PARAMETER_ALIASES = {"from": "from_date", "to": "to_date"}
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportFile:
-    """A downloaded export: the bytes as stored, their type and the file's name."""
-
-    content: bytes
-    content_type: str
-    filename: str | None
-
-
-def _filename(response: httpx.Response) -> str | None:
-    disposition = response.headers.get("content-disposition", "")
-    for part in disposition.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "filename":
-            return value.strip('"')
-    return None
-
-
-def _export_file(response: httpx.Response) -> ExportFile:
-    return ExportFile(response.content, response.headers.get("content-type", ""), _filename(response))
 
 
 def _with_ids(records: Sequence[Any], key: str | None) -> list[Any]:
@@ -274,7 +228,97 @@ class _Operations:
 
     def download_export(self, export_id: str) -> ExportFile:
         """`GET /v1/analytics/export/{export_id}/download`: the file's bytes (CSV, JSON or XLSX)."""
-        return self._run(Call("DownloadExport", path=dict(export_id=export_id), raw=True), _export_file)
+        return self._run(Call("DownloadExport", path=dict(export_id=export_id), raw=True), export_file)
+
+    # Exports of every family (docs/exports.md)
+
+    def create_export_job(self, source: ExportSource, *, format: FileFormat | None = None,
+                          start: DateLike | None = None, end: DateLike | None = None,
+                          filters: dict[str, Any] | None = None) -> m.CreateExportJobResponse:
+        """`POST /v1/exports`: queues an export of one source's rows (the last 30 days by default)."""
+        return self._run(Call("CreateExportJob", body=m.CreateExportJobRequest(
+            source=source, format=format, start=query_value(start), end=query_value(end),
+            filters={k: str(query_value(v)) for k, v in (filters or {}).items()} or None)))
+
+    def get_export_job(self, export_id: str) -> m.GetExportJobResponse:
+        """`GET /v1/exports/{export_id}`: the job's status and progress (`records_written`, `percent`)."""
+        return self._run(Call("GetExportJob", path=dict(export_id=export_id)))
+
+    def list_export_jobs(self, *, source: ExportSource | None = None, status: ExportStatus | None = None,
+                         limit: int | None = None, page_token: str | None = None) -> m.ListExportJobsResponse:
+        """`GET /v1/exports`: one page of the account's export jobs, newest first."""
+        return self._run(Call("ListExportJobs", query=dict(source=source, status=status, limit=limit,
+                                                           page_token=page_token)))
+
+    def wait_for_export_job(self, export_id: str, *, interval: float = 0.5,
+                            timeout: float = 600.0) -> m.GetExportJobResponse:
+        """Polls `get_export_job` until the job is `completed` or `failed`."""
+        return self._poll(lambda: self.get_export_job(export_id),
+                          lambda r: r.export.status not in ("queued", "processing"), interval, timeout)
+
+    def download_export_job(self, export_id: str, *, offset: int = 0) -> ExportFile:
+        """`GET /v1/exports/{export_id}/download`: the file, or its bytes from `offset` on (a
+        `Range` request: how a broken download resumes)."""
+        return self._run(Call("DownloadExportJob", path=dict(export_id=export_id), raw=True,
+                              headers={"range": f"bytes={offset}-"} if offset else {}), export_file)
+
+    # Webhook endpoints (docs/webhooks.md, "Endpoints over REST"; every call needs `webhooks:write`)
+
+    def create_webhook_endpoint(self, url: str, *, description: str | None = None,
+                                event_types: Sequence[WebhookEventType] | None = None
+                                ) -> m.CreateWebhookEndpointResponse:
+        """`POST /v1/webhooks/endpoints`: a receiver of the key's account and mode (every event
+        type when `event_types` is empty); the answer's `secret` is shown this once."""
+        return self._run(Call("CreateWebhookEndpoint", body={
+            "url": url, "description": description, "event_types": list(event_types or ())}))
+
+    def list_webhook_endpoints(self) -> m.ListWebhookEndpointsResponse:
+        """`GET /v1/webhooks/endpoints`: the account's endpoints, oldest first, without secrets."""
+        return self._run(Call("ListWebhookEndpoints"))
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> m.GetWebhookEndpointResponse:
+        """`GET /v1/webhooks/endpoints/{endpoint_id}`: one endpoint, without its secret."""
+        return self._run(Call("GetWebhookEndpoint", path=dict(endpoint_id=endpoint_id)))
+
+    def update_webhook_endpoint(self, endpoint_id: str, *, url: str | None = None, description: str | None = None,
+                                event_types: Sequence[WebhookEventType] | None = None,
+                                enabled: bool | None = None) -> m.UpdateWebhookEndpointResponse:
+        """`PATCH /v1/webhooks/endpoints/{endpoint_id}`: only what is given changes; `event_types`
+        replaces the list (an empty one subscribes to every type)."""
+        body = {"url": url, "description": description, "enabled": enabled}
+        if event_types is not None:
+            body.update(event_types=list(event_types), replace_event_types=True)
+        return self._run(Call("UpdateWebhookEndpoint", path=dict(endpoint_id=endpoint_id), body=body))
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> m.DeleteWebhookEndpointResponse:
+        """`DELETE /v1/webhooks/endpoints/{endpoint_id}`: the endpoint and its deliveries."""
+        return self._run(Call("DeleteWebhookEndpoint", path=dict(endpoint_id=endpoint_id)))
+
+    def rotate_webhook_endpoint_secret(self, endpoint_id: str, *, previous_secret_hours: int | None = None
+                                       ) -> m.RotateWebhookEndpointSecretResponse:
+        """`POST /v1/webhooks/endpoints/{endpoint_id}/rotate-secret`: a new secret, shown once; the
+        old one keeps signing too for `previous_secret_hours` (24 by default, at most 168)."""
+        return self._run(Call("RotateWebhookEndpointSecret", path=dict(endpoint_id=endpoint_id),
+                              body={"previous_secret_hours": previous_secret_hours}))
+
+    def send_test_webhook_event(self, endpoint_id: str) -> m.SendTestWebhookEventResponse:
+        """`POST /v1/webhooks/endpoints/{endpoint_id}/test`: queues a `webhook.test` event for it."""
+        return self._run(Call("SendTestWebhookEvent", path=dict(endpoint_id=endpoint_id), body={}))
+
+    def list_webhook_deliveries(self, endpoint_id: str, *, limit: int | None = None,
+                                before: dt.datetime | None = None) -> m.ListWebhookDeliveriesResponse:
+        """`GET /v1/webhooks/endpoints/{endpoint_id}/deliveries`: its delivery log, newest first
+        (at most `limit`, 100 by default; only deliveries queued before `before`)."""
+        return self._run(Call("ListWebhookDeliveries", path=dict(endpoint_id=endpoint_id),
+                              query=dict(limit=limit, before=before)))
+
+    def replay_webhook_events(self, endpoint_id: str, *, event_id: str | None = None,
+                              start: dt.datetime | None = None, end: dt.datetime | None = None
+                              ) -> m.ReplayWebhookEventsResponse:
+        """`POST /v1/webhooks/endpoints/{endpoint_id}/replay`: one event, or every event written
+        in [`start`, `end`), sent to the endpoint again (same ids and bodies)."""
+        return self._run(Call("ReplayWebhookEvents", path=dict(endpoint_id=endpoint_id), body={
+            "event_id": event_id, "start": query_value(start), "end": query_value(end)}))
 
     # Landing analytics
 

@@ -3,8 +3,9 @@
 Every family has its own error body (docs/openapi.json, components): instance and
 campaign the partner envelope (`error`, `message`, `fields`, ...), affiliate
 `{"success": false, "error": {"code", "message", "details"}}`, voucher
-`{"error": {"code", "message", "details"}}` and landing `{"success": false, "error",
-"code", "fields", "request_id"}`.
+`{"error": {"code", "message", "details"}}`, landing `{"success": false, "error",
+"code", "fields", "request_id"}`, and the resource APIs (exports, webhooks)
+`{"error": {"code", "message", "request_id", "fields"}}`.
 """
 
 from __future__ import annotations
@@ -123,6 +124,36 @@ class LandingApiError(ApiError):
         return self.envelope.fields or []
 
 
+class ResourceApiError(ApiError):
+    """The resource APIs' envelope (exports, webhooks): `error.code`, `error.message`, `error.fields`."""
+
+    envelope: m.ExportsErrorEnvelope | m.WebhooksErrorEnvelope
+
+    @property
+    def code(self) -> str:
+        return self.envelope.error.get("code", "")
+
+    @property
+    def message(self) -> str:
+        return self.envelope.error.get("message", "")
+
+    @property
+    def fields(self) -> list[dict[str, Any]]:
+        return self.envelope.error.get("fields") or []
+
+
+class ExportsApiError(ResourceApiError):
+    """The export service (docs/exports.md)."""
+
+    envelope: m.ExportsErrorEnvelope
+
+
+class WebhooksApiError(ResourceApiError):
+    """The webhook endpoints (docs/webhooks.md), e.g. `WEBHOOK_ENDPOINT_NOT_FOUND`."""
+
+    envelope: m.WebhooksErrorEnvelope
+
+
 # The operation's tag (docs/openapi.json) -> the exception and envelope of its family.
 FAMILY_ERRORS: dict[str, tuple[type[ApiError], type]] = {
     "instance": (PartnerApiError, m.PartnerErrorEnvelope),
@@ -130,6 +161,8 @@ FAMILY_ERRORS: dict[str, tuple[type[ApiError], type]] = {
     "affiliate": (AffiliateApiError, m.AffiliateErrorEnvelope),
     "voucher": (VoucherApiError, m.VoucherErrorEnvelope),
     "landing": (LandingApiError, m.LandingError),
+    "exports": (ExportsApiError, m.ExportsErrorEnvelope),
+    "webhooks": (WebhooksApiError, m.WebhooksErrorEnvelope),
 }
 
 

@@ -44,6 +44,7 @@ SERVICES = {
     "landing_tenants": ("partnerlytics.landing.v1.tenants", "LandingTenantService"),
     "sessions": ("partnerlytics.instance.v1.sessions", "SessionService"),
     "webhooks": ("partnerlytics.webhooks.v1.webhooks", "WebhookService"),
+    "exports": ("partnerlytics.exports.v1.exports", "ExportService"),
 }
 
 

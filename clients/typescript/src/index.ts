@@ -6,6 +6,9 @@
  * cannot say: the bearer key, typed query arguments (numbers, booleans, dates) written
  * as the query strings, page iterators, retries after `Retry-After` on 429 and 503,
  * and one error class per family's envelope, with the request id.
+ *
+ * Why this module is long: `Client` is one class with a method per operation of the
+ * served document (OPERATION_METHODS must name each), which a module cannot split.
  */
 
 import type { components, operations } from "./schema.js";
@@ -48,7 +51,7 @@ export interface ClientOptions {
   onRetry?: (info: { operation: string; status: number; waitMs: number; attempt: number }) => void;
 }
 
-type Family = "partner" | "affiliate" | "voucher" | "landing";
+type Family = "partner" | "affiliate" | "voucher" | "landing" | "exports" | "webhooks";
 
 /** Any failed call: the HTTP status, the request id, the body as sent, and `Retry-After`. */
 export class PartnerlyticsError extends Error {
@@ -91,6 +94,20 @@ export class VoucherApiError extends PartnerlyticsError {
   get details(): Record<string, unknown> { return (this.envelope.error.details ?? {}) as Record<string, unknown>; }
 }
 
+/** The export service (docs/exports.md): `error.code`, `error.message`, `error.fields`. */
+export class ExportsApiError extends PartnerlyticsError {
+  get envelope(): Schemas["exports.ErrorEnvelope"] { return this.body as Schemas["exports.ErrorEnvelope"]; }
+  get code(): string { return this.envelope.error.code; }
+  get fields(): { field: string; message: string; code: string }[] { return this.envelope.error.fields ?? []; }
+}
+
+/** The webhook endpoints (docs/webhooks.md): the same envelope, e.g. `WEBHOOK_ENDPOINT_NOT_FOUND`. */
+export class WebhooksApiError extends PartnerlyticsError {
+  get envelope(): Schemas["webhooks.ErrorEnvelope"] { return this.body as Schemas["webhooks.ErrorEnvelope"]; }
+  get code(): string { return this.envelope.error.code; }
+  get fields(): { field: string; message: string; code: string }[] { return this.envelope.error.fields ?? []; }
+}
+
 /** Landing analytics: `error`, `code`, `fields`. */
 export class LandingApiError extends PartnerlyticsError {
   get envelope(): Schemas["partnerlytics.landing.v1.LandingError"] {
@@ -105,6 +122,8 @@ const ERRORS: Record<Family, typeof PartnerlyticsError> = {
   affiliate: AffiliateApiError,
   voucher: VoucherApiError,
   landing: LandingApiError,
+  exports: ExportsApiError,
+  webhooks: WebhooksApiError,
 };
 
 function errorMessage(body: unknown, status: number): string {
@@ -153,11 +172,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface Call {
   operation: keyof operations;
   family: Family;
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PATCH" | "DELETE";
   path: string;
   query?: Query;
   body?: unknown;
   auth?: boolean;
+  headers?: Record<string, string>;
 }
 
 /** operationId (docs/openapi.json) -> the client's method. The type fails to compile when
@@ -185,6 +205,19 @@ export const OPERATION_METHODS: { [Op in keyof operations]: keyof Client } = {
   GetOpenApiDocument: "getOpenApiDocument",
   CreateSession: "createSession",
   RevokeSession: "revokeSession",
+  CreateExportJob: "createExportJob",
+  GetExportJob: "getExportJob",
+  ListExportJobs: "listExportJobs",
+  DownloadExportJob: "downloadExportJob",
+  CreateWebhookEndpoint: "createWebhookEndpoint",
+  ListWebhookEndpoints: "listWebhookEndpoints",
+  GetWebhookEndpoint: "getWebhookEndpoint",
+  UpdateWebhookEndpoint: "updateWebhookEndpoint",
+  DeleteWebhookEndpoint: "deleteWebhookEndpoint",
+  RotateWebhookEndpointSecret: "rotateWebhookEndpointSecret",
+  SendTestWebhookEvent: "sendTestWebhookEvent",
+  ListWebhookDeliveries: "listWebhookDeliveries",
+  ReplayWebhookEvents: "replayWebhookEvents",
 };
 
 const seg = (value: string | number) => encodeURIComponent(String(value));
@@ -212,7 +245,7 @@ export class Client {
     for (const [key, value] of Object.entries(call.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, queryText(value));
     }
-    const headers: Record<string, string> = { accept: "application/json", "x-request-id": newId() };
+    const headers: Record<string, string> = { accept: "application/json", "x-request-id": newId(), ...call.headers };
     if (this.apiKey && call.auth !== false) headers.authorization = `Bearer ${this.apiKey}`;
     if (call.body !== undefined) headers["content-type"] = "application/json";
     const maxRetries = this.options.maxRetries ?? 3;
@@ -410,6 +443,107 @@ export class Client {
       contentType: response.headers.get("content-type") ?? "",
       filename: /filename="?([^";]+)"?/.exec(disposition)?.[1],
     };
+  }
+
+  // Exports of every family (docs/exports.md)
+
+  createExportJob(request: Schemas["partnerlytics.exports.v1.CreateExportJobRequest"]): Promise<Ok<"CreateExportJob">> {
+    return this.json({ operation: "CreateExportJob", family: "exports", method: "POST", path: "/v1/exports", body: request });
+  }
+
+  getExportJob(exportId: string): Promise<Ok<"GetExportJob">> {
+    return this.json({ operation: "GetExportJob", family: "exports", method: "GET", path: `/v1/exports/${seg(exportId)}` });
+  }
+
+  listExportJobs(q: { source?: string; status?: string; limit?: number; page_token?: string } = {}
+  ): Promise<Ok<"ListExportJobs">> {
+    return this.json({ operation: "ListExportJobs", family: "exports", method: "GET", path: "/v1/exports", query: q });
+  }
+
+  /** Polls `getExportJob` until the job is `completed` or `failed` (`onProgress` sees each poll). */
+  async waitForExportJob(exportId: string, { intervalMs = 500, timeoutMs = 600_000, onProgress = (_: Ok<"GetExportJob">) => {} } = {}
+  ): Promise<Ok<"GetExportJob">> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.getExportJob(exportId);
+      onProgress(job);
+      if (job.export?.status !== "queued" && job.export?.status !== "processing") return job;
+      if (Date.now() > deadline) throw new Error(`export ${exportId} not done after ${timeoutMs} ms`);
+      await sleep(intervalMs);
+    }
+  }
+
+  /** The file, or from byte `from` on (`Range`: resumes a broken download; the answer is a 206). */
+  async downloadExportJob(exportId: string, { from }: { from?: number } = {}): Promise<ExportFile> {
+    const response = await this.send({ operation: "DownloadExportJob", family: "exports", method: "GET",
+      path: `/v1/exports/${seg(exportId)}/download`, headers: from ? { range: `bytes=${from}-` } : undefined });
+    const disposition = response.headers.get("content-disposition") ?? "";
+    return { content: new Uint8Array(await response.arrayBuffer()), contentType: response.headers.get("content-type") ?? "",
+      filename: /filename="?([^";]+)"?/.exec(disposition)?.[1] };
+  }
+
+  // Webhook endpoints (docs/webhooks.md, "Endpoints over REST"; every call needs `webhooks:write`)
+
+  /** A receiver of the key's account and mode; the answer's `secret` is shown this once. */
+  createWebhookEndpoint(request: Schemas["partnerlytics.webhooks.v1.CreateWebhookEndpointRequest"]
+  ): Promise<Ok<"CreateWebhookEndpoint">> {
+    return this.json({ operation: "CreateWebhookEndpoint", family: "webhooks", method: "POST",
+      path: "/v1/webhooks/endpoints", body: request });
+  }
+
+  /** The account's endpoints, oldest first, without secrets. */
+  listWebhookEndpoints(): Promise<Ok<"ListWebhookEndpoints">> {
+    return this.json({ operation: "ListWebhookEndpoints", family: "webhooks", method: "GET", path: "/v1/webhooks/endpoints" });
+  }
+
+  /** One endpoint, without its secret. */
+  getWebhookEndpoint(endpointId: string): Promise<Ok<"GetWebhookEndpoint">> {
+    return this.json({ operation: "GetWebhookEndpoint", family: "webhooks", method: "GET",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}` });
+  }
+
+  /** Only what is given changes; `event_types` replaces the list (empty: every type). */
+  updateWebhookEndpoint(endpointId: string, change: { url?: string; description?: string; event_types?: string[];
+    enabled?: boolean }): Promise<Ok<"UpdateWebhookEndpoint">> {
+    const body = { ...change, ...(change.event_types !== undefined ? { replace_event_types: true } : {}) };
+    return this.json({ operation: "UpdateWebhookEndpoint", family: "webhooks", method: "PATCH",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}`, body });
+  }
+
+  /** The endpoint and its deliveries. */
+  deleteWebhookEndpoint(endpointId: string): Promise<Ok<"DeleteWebhookEndpoint">> {
+    return this.json({ operation: "DeleteWebhookEndpoint", family: "webhooks", method: "DELETE",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}` });
+  }
+
+  /** A new secret, shown once; the old one keeps signing too for `previous_secret_hours` (24, at most 168). */
+  rotateWebhookEndpointSecret(endpointId: string, { previous_secret_hours }: { previous_secret_hours?: number } = {}
+  ): Promise<Ok<"RotateWebhookEndpointSecret">> {
+    return this.json({ operation: "RotateWebhookEndpointSecret", family: "webhooks", method: "POST",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}/rotate-secret`, body: { previous_secret_hours } });
+  }
+
+  /** Queues a `webhook.test` event for the endpoint. */
+  sendTestWebhookEvent(endpointId: string): Promise<Ok<"SendTestWebhookEvent">> {
+    return this.json({ operation: "SendTestWebhookEvent", family: "webhooks", method: "POST",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}/test`, body: {} });
+  }
+
+  /** The endpoint's delivery log, newest first (at most `limit`, 100 by default; queued before `before`). */
+  listWebhookDeliveries(endpointId: string, { limit, before }: { limit?: number; before?: DateLike } = {}
+  ): Promise<Ok<"ListWebhookDeliveries">> {
+    return this.json({ operation: "ListWebhookDeliveries", family: "webhooks", method: "GET",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}/deliveries`,
+      query: { limit, before: before instanceof Date ? before.toISOString() : before } });
+  }
+
+  /** One event, or every event written in [`start`, `end`), sent to the endpoint again. */
+  replayWebhookEvents(endpointId: string, request: { event_id?: string; start?: DateLike; end?: DateLike }
+  ): Promise<Ok<"ReplayWebhookEvents">> {
+    const moment = (value?: DateLike) => (value instanceof Date ? value.toISOString() : value);
+    return this.json({ operation: "ReplayWebhookEvents", family: "webhooks", method: "POST",
+      path: `/v1/webhooks/endpoints/${seg(endpointId)}/replay`,
+      body: { event_id: request.event_id, start: moment(request.start), end: moment(request.end) } });
   }
 
   // Landing analytics

@@ -509,10 +509,276 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the exports of the caller's account and mode, newest first, a page at a time.
+         * @description Lists the exports of the caller's account and mode, newest first, a page at a time.
+         *
+         *     Errors: as for the service; INVALID_ARGUMENT for a bad limit, page token, source or
+         *     status.
+         */
+        get: operations["ListExportJobs"];
+        put?: never;
+        /**
+         * Queues an export of one source's rows in a time range, filtered by the source's own parameters. Returns at once with status `queued`.
+         * @description Queues an export of one source's rows in a time range, filtered by the source's own
+         *     parameters. Returns at once with status `queued`.
+         *
+         *     Errors: as for the service; INVALID_ARGUMENT for an unknown source or format, a
+         *     malformed or reversed time range, a range longer than the source allows, or an
+         *     unknown or malformed filter.
+         */
+        post: operations["CreateExportJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns one export: its status and progress while it runs, its file once completed.
+         * @description Returns one export: its status and progress while it runs, its file once completed.
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown export (or another
+         *     account's).
+         */
+        get: operations["GetExportJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/exports/{export_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Streams a completed export's file. A `range: bytes=first-last` request header (gRPC metadata) asks for part of it: the answer then carries `content-range` and, through the gateway, the status 206.
+         * @description Streams a completed export's file. A `range: bytes=first-last` request header (gRPC
+         *     metadata) asks for part of it: the answer then carries `content-range` and, through
+         *     the gateway, the status 206.
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown export;
+         *     FAILED_PRECONDITION (409) while it is not completed; NOT_FOUND (410) once it has
+         *     expired; OUT_OF_RANGE (416) for a range outside the file.
+         */
+        get: operations["DownloadExportJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the endpoints of the caller's account and mode, oldest first (no secrets).
+         * @description Lists the endpoints of the caller's account and mode, oldest first (no secrets).
+         *
+         *     Errors: as for the service.
+         */
+        get: operations["ListWebhookEndpoints"];
+        put?: never;
+        /**
+         * Creates an endpoint; the response carries its signing secret, shown this once.
+         * @description Creates an endpoint; the response carries its signing secret, shown this once.
+         *
+         *     Errors: as for the service; INVALID_ARGUMENT (400) for a url that is not http(s), is
+         *     longer than 2048 characters, carries credentials, does not resolve or resolves to a
+         *     loopback, link-local or private address (unless the operator allows it), for a
+         *     description longer than 200 characters, or for an unknown event type.
+         */
+        post: operations["CreateWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reads one endpoint of the caller's account and mode (no secret: it is shown only by `CreateWebhookEndpoint` and `RotateWebhookEndpointSecret`).
+         * @description Reads one endpoint of the caller's account and mode (no secret: it is shown only by
+         *     `CreateWebhookEndpoint` and `RotateWebhookEndpointSecret`).
+         *
+         *     Errors: as for the service; NOT_FOUND (404, `WEBHOOK_ENDPOINT_NOT_FOUND`) for an
+         *     unknown endpoint, another account's or mode's, or an id that cannot be one (the same
+         *     answer).
+         */
+        get: operations["GetWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
+         * @description Deletes an endpoint and all its deliveries: the pending ones and the delivery log.
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown endpoint.
+         */
+        delete: operations["DeleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes an endpoint's url, event types, description or enabled flag (enabling a disabled one resumes its pending deliveries).
+         * @description Changes an endpoint's url, event types, description or enabled flag (enabling a
+         *     disabled one resumes its pending deliveries).
+         *
+         *     Errors: as for `CreateWebhookEndpoint` (for the fields given); NOT_FOUND (404) for an
+         *     unknown endpoint.
+         */
+        patch: operations["UpdateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The delivery log of one endpoint, newest first: at most `limit` deliveries, 100 when 0 or absent and at most 1000, created before `before` (now when unset; an RFC 3339 query parameter through the gateway).
+         * @description The delivery log of one endpoint, newest first: at most `limit` deliveries, 100 when
+         *     0 or absent and at most 1000, created before `before` (now when unset; an RFC 3339
+         *     query parameter through the gateway).
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown endpoint; INVALID_ARGUMENT for
+         *     a limit below 0 or above 1000.
+         */
+        get: operations["ListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends events again to one endpoint: the one event `event_id`, or every event of the account and mode written in [`start`, `end`) (at most 10000), as new pending deliveries of the same event ids and bodies. A delivery already pending is left as it is. A disabled endpoint is refused.
+         * @description Sends events again to one endpoint: the one event `event_id`, or every event of the
+         *     account and mode written in [`start`, `end`) (at most 10000), as new pending
+         *     deliveries of the same event ids and bodies. A delivery already pending is left as
+         *     it is. A disabled endpoint is refused.
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown endpoint;
+         *     INVALID_ARGUMENT for an event id the account and mode do not have (`unknown_event`),
+         *     without an event id or a range, for a malformed or empty range, or for a disabled
+         *     endpoint.
+         */
+        post: operations["ReplayWebhookEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replaces an endpoint's signing secret; the new one is shown this once. Deliveries carry a signature with the previous secret too for `previous_secret_hours` (24 when 0, at most 168), so that receivers keep verifying while they switch.
+         * @description Replaces an endpoint's signing secret; the new one is shown this once. Deliveries
+         *     carry a signature with the previous secret too for `previous_secret_hours` (24 when
+         *     0, at most 168), so that receivers keep verifying while they switch.
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown endpoint; INVALID_ARGUMENT for
+         *     `previous_secret_hours` below 0 or above 168.
+         */
+        post: operations["RotateWebhookEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queues a `webhook.test` event for one endpoint (delivered like any other event).
+         * @description Queues a `webhook.test` event for one endpoint (delivered like any other event).
+         *
+         *     Errors: as for the service; NOT_FOUND (404) for an unknown endpoint; INVALID_ARGUMENT for
+         *     a disabled endpoint.
+         */
+        post: operations["SendTestWebhookEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The export service's error body (docs/exports.md, "Errors"): `code` is the thing to match on; `fields` lists every bad field of an INVALID_ARGUMENT. */
+        "exports.ErrorEnvelope": {
+            error: {
+                code: string;
+                message: string;
+                request_id: string;
+                details?: string;
+                fields?: {
+                    field: string;
+                    message: string;
+                    code: string;
+                }[];
+            };
+        };
         /** @description AffiliateRecord is a partner who promotes the business. */
         "partnerlytics.affiliate.v1.AffiliateRecord": {
             /** @description The client's id: 1 to 64 of `[A-Za-z0-9_.-]`. */
@@ -1026,6 +1292,131 @@ export interface components {
             /** @description The request this response answers. */
             meta?: components["schemas"]["partnerlytics.partner.v1.Meta"];
         };
+        /**
+         * @description CreateExportJobRequest names the source, the format, the time range and the filters.
+         *     Values are strings so that the service reports every bad one at once.
+         */
+        "partnerlytics.exports.v1.CreateExportJobRequest": {
+            /**
+             * @description The source of the rows: `instance_journeys`, `campaign_instances`,
+             *     `affiliate_events`, `affiliate_conversions` or `landing_events`.
+             * @enum {string}
+             */
+            source: "instance_journeys" | "campaign_instances" | "voucher_redemptions" | "affiliate_events" | "affiliate_conversions" | "landing_events";
+            /**
+             * @description `csv` (the default), `jsonl`, `xlsx` or `parquet`.
+             * @enum {string|null}
+             */
+            format?: "csv" | "jsonl" | "xlsx" | "parquet" | null;
+            /**
+             * @description ISO 8601 date or date-time (UTC unless it has an offset), inclusive; 30 days before
+             *     `end` when absent.
+             */
+            start?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
+            /**
+             * @description ISO 8601 date or date-time, exclusive (a date means the start of that day; today's
+             *     date covers today); now when absent.
+             */
+            end?: ((string | unknown | unknown | unknown) | null) | unknown | unknown | unknown;
+            /**
+             * @description The source's own parameters, an object of strings, e.g. {"campaign_id": "...",
+             *     "is_purchase": "true"} (docs/exports.md lists each source's). A Struct, so that a
+             *     value of another JSON type is the service's 400 naming the field.
+             */
+            filters?: Record<string, never> | null;
+        } & (unknown & unknown & unknown & unknown & unknown & unknown);
+        /** @description CreateExportJobResponse is the queued export. */
+        "partnerlytics.exports.v1.CreateExportJobResponse": {
+            /** @description The export, with status `queued`. */
+            export?: components["schemas"]["partnerlytics.exports.v1.ExportJob"];
+        };
+        /** @description ExportJob is one export job, as `GetExportJob` and `ListExportJobs` show it. */
+        "partnerlytics.exports.v1.ExportJob": {
+            /** @description The export's id ("exp_" and 20 hex digits). */
+            export_id: string;
+            /** @description The source of its rows, e.g. `instance_journeys` (docs/exports.md, "Sources"). */
+            source: string;
+            /** @description The file format: `csv`, `jsonl`, `xlsx` or `parquet`. */
+            format: string;
+            /** @description `queued`, `processing`, `completed`, `failed` or `expired`. */
+            status: string;
+            /** @description The source's filters as given (normalised), e.g. {"campaign_id": "..."}. */
+            filters: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @description The first instant of the exported range (inclusive).
+             */
+            start?: string;
+            /**
+             * Format: date-time
+             * @description The end of the exported range (exclusive).
+             */
+            end?: string;
+            /**
+             * Format: int64
+             * @description Rows written to the file so far (all of them once completed).
+             */
+            records_written: number;
+            /**
+             * Format: int64
+             * @description The rows the export will hold, as counted when its worker started (0 before).
+             */
+            records_total: number;
+            /** @description records_written of records_total, 0 to 100 (100 once completed). */
+            percent: number;
+            /**
+             * Format: date-time
+             * @description When the export was requested.
+             */
+            created_at?: string;
+            /**
+             * Format: date-time
+             * @description When a worker began writing the file; unset while queued.
+             */
+            started_at?: string;
+            /**
+             * Format: date-time
+             * @description When the file was completed; unset before.
+             */
+            completed_at?: string;
+            /**
+             * Format: date-time
+             * @description When the file is deleted (24 hours after completion); unset before completion.
+             */
+            expires_at?: string;
+            /**
+             * Format: date-time
+             * @description When the export failed; unset unless `failed`.
+             */
+            failed_at?: string;
+            /** @description Why the export failed; empty unless `failed`. */
+            failure_reason: string;
+            /**
+             * Format: int64
+             * @description The file's size in bytes once completed (a JSON string, as proto3 writes int64).
+             */
+            file_size: string;
+            /** @description The file's name, e.g. "exp_....csv"; empty before completion. */
+            file_name: string;
+            /** @description The file's media type, e.g. "text/csv; charset=utf-8". */
+            content_type: string;
+            /** @description Where to download the file from once completed; empty before. */
+            download_url: string;
+        };
+        /** @description GetExportJobResponse is the export asked for. */
+        "partnerlytics.exports.v1.GetExportJobResponse": {
+            /** @description The export, with its progress or its file. */
+            export?: components["schemas"]["partnerlytics.exports.v1.ExportJob"];
+        };
+        /** @description ListExportJobsResponse is one page of exports, newest first. */
+        "partnerlytics.exports.v1.ListExportJobsResponse": {
+            /** @description The page's exports. */
+            exports: components["schemas"]["partnerlytics.exports.v1.ExportJob"][];
+            /** @description The token of the next page; empty on the last one. */
+            next_page_token: string;
+        };
         /** @description CreateSessionRequest has no fields: the key comes in the `authorization` header. */
         "partnerlytics.instance.v1.CreateSessionRequest": Record<string, never>;
         /** @description CreateSessionResponse carries the token, shown only once. */
@@ -1314,11 +1705,21 @@ export interface components {
              */
             event_type: "pageview" | "click_whatsapp" | "click_call" | "click_toggle_currency" | "time_on_page" | "qr_scan" | "product_click";
             /**
-             * @description Optional: a JSON object of at most 50 keys and 4 KiB. A `time_on_page` event
-             *     needs `seconds`, a number from 0 to 86400.
+             * @description Optional: a JSON object of at most 50 keys and 4 KiB, with objects and arrays
+             *     nested at most 5 levels deep (the object itself is the first) and no NUL
+             *     character in any key or string. A `time_on_page` event needs `seconds`, a
+             *     number from 0 to 86400.
              */
             metadata?: {
-                [key: string]: unknown;
+                [key: string]: {
+                    [key: string]: {
+                        [key: string]: {
+                            [key: string]: {
+                                [key: string]: string | number | boolean | null;
+                            };
+                        };
+                    };
+                };
             } | null;
         } & unknown;
         /** @description TrackEventResponse is the documented 200 body. */
@@ -1714,12 +2115,165 @@ export interface components {
              */
             growth_rate?: unknown;
         };
+        /** @description CreateWebhookEndpointRequest creates an endpoint in the key's account and mode. */
+        "partnerlytics.webhooks.v1.CreateWebhookEndpointRequest": {
+            /**
+             * @description The receiver's URL: http or https, at most 2048 characters, no credentials, and
+             *     resolving only to public addresses unless the operator allows private receivers.
+             */
+            url: string;
+            /** @description An optional note on the endpoint, at most 200 characters. */
+            description?: string | null;
+            /**
+             * @description The event types to receive (`webhook.test` is not one: it always goes to the
+             *     endpoint it names); all of them when empty. Repeats are dropped.
+             */
+            event_types?: ("affiliate.conversion.recorded" | "voucher.redeemed" | "instance.purchased" | "export.completed" | "export.failed")[] | null;
+        };
+        /** @description CreateWebhookEndpointResponse is the new endpoint, with its signing secret. */
+        "partnerlytics.webhooks.v1.CreateWebhookEndpointResponse": {
+            /** @description The endpoint created, enabled. */
+            endpoint?: components["schemas"]["partnerlytics.webhooks.v1.WebhookEndpoint"];
+            /** @description `whsec_` and 64 hex digits; the HMAC key of the signatures. Shown once. */
+            secret: string;
+        };
+        /** @description DeleteWebhookEndpointResponse acknowledges the deletion; it carries nothing. */
+        "partnerlytics.webhooks.v1.DeleteWebhookEndpointResponse": Record<string, never>;
+        /** @description GetWebhookEndpointResponse is the endpoint, without its secret. */
+        "partnerlytics.webhooks.v1.GetWebhookEndpointResponse": {
+            /** @description The endpoint as it is now. */
+            endpoint?: components["schemas"]["partnerlytics.webhooks.v1.WebhookEndpoint"];
+        };
+        /** @description ListWebhookDeliveriesResponse is a page of an endpoint's delivery log. */
+        "partnerlytics.webhooks.v1.ListWebhookDeliveriesResponse": {
+            /** @description The deliveries, newest first. */
+            deliveries: components["schemas"]["partnerlytics.webhooks.v1.WebhookDelivery"][];
+        };
+        /** @description ListWebhookEndpointsResponse holds every endpoint of the account and mode. */
+        "partnerlytics.webhooks.v1.ListWebhookEndpointsResponse": {
+            /** @description The endpoints, oldest first, without their secrets. */
+            endpoints: components["schemas"]["partnerlytics.webhooks.v1.WebhookEndpoint"][];
+        };
+        /** @description ReplayWebhookEventsResponse says how many events were queued again. */
+        "partnerlytics.webhooks.v1.ReplayWebhookEventsResponse": {
+            /**
+             * Format: int32
+             * @description How many events were queued again.
+             */
+            queued: number;
+        };
+        /** @description RotateWebhookEndpointSecretResponse is the endpoint with its new signing secret. */
+        "partnerlytics.webhooks.v1.RotateWebhookEndpointSecretResponse": {
+            /** @description The endpoint whose secret was replaced. */
+            endpoint?: components["schemas"]["partnerlytics.webhooks.v1.WebhookEndpoint"];
+            /**
+             * @description The new secret, `whsec_` and 64 hex digits; the HMAC key of the signatures from now
+             *     on. Shown once.
+             */
+            secret: string;
+        };
+        /** @description SendTestWebhookEventResponse names the test event that was queued. */
+        "partnerlytics.webhooks.v1.SendTestWebhookEventResponse": {
+            /** @description The queued event's id. */
+            event_id: string;
+        };
+        /** @description UpdateWebhookEndpointResponse is the endpoint after the change. */
+        "partnerlytics.webhooks.v1.UpdateWebhookEndpointResponse": {
+            /** @description The endpoint as changed. */
+            endpoint?: components["schemas"]["partnerlytics.webhooks.v1.WebhookEndpoint"];
+        };
+        /** @description WebhookDelivery is one event's delivery to one endpoint, with its last attempt. */
+        "partnerlytics.webhooks.v1.WebhookDelivery": {
+            /**
+             * @description The event delivered (`evt_` and 32 hex digits); its body is the same on every
+             *     attempt.
+             */
+            event_id: string;
+            /** @description The event's `type`, such as `voucher.redeemed`. */
+            event_type: string;
+            /** @description `pending`, `succeeded` or `failed` (given up, or a final answer such as 410). */
+            status: string;
+            /**
+             * Format: int32
+             * @description How many attempts were made so far; a replay keeps counting.
+             */
+            attempts: number;
+            /**
+             * Format: int32
+             * @description The last attempt's HTTP status; 0 when none was read (timeout, connection error).
+             */
+            response_code: number;
+            /**
+             * Format: int32
+             * @description The last attempt's time to the response, in milliseconds.
+             */
+            latency_ms: number;
+            /** @description Why the last attempt did not succeed; empty when it did. */
+            last_error: string;
+            /**
+             * Format: date-time
+             * @description When the delivery was queued: with its event, or by its latest replay.
+             */
+            created_at?: string;
+            /**
+             * Format: date-time
+             * @description When the last attempt was made; unset before the first.
+             */
+            last_attempt_at?: string;
+            /**
+             * Format: date-time
+             * @description When a pending delivery is attempted next.
+             */
+            next_attempt_at?: string;
+        };
+        /** @description WebhookEndpoint is one receiver of an account and mode. */
+        "partnerlytics.webhooks.v1.WebhookEndpoint": {
+            /** @description `we_` and 16 hex digits. */
+            id: string;
+            /**
+             * @description The receiver's http or https URL, at most 2048 characters, that deliveries are
+             *     posted to.
+             */
+            url: string;
+            /** @description The account's own note on the endpoint, at most 200 characters. */
+            description: string;
+            /** @description The event types it receives; all of them when empty. */
+            event_types: string[];
+            /** @description False once disabled by the account or by a receiver's 410. */
+            enabled: boolean;
+            /** @description Why it is disabled: `by_account` or `gone` (a 410); empty while enabled. */
+            disabled_reason: string;
+            /**
+             * Format: date-time
+             * @description When the endpoint was created.
+             */
+            created_at?: string;
+            /**
+             * @description Whether the endpoint belongs to the live (true) or the test mode; it receives only
+             *     that mode's events.
+             */
+            livemode: boolean;
+        };
         /** @description The voucher family's error body: `code` is the thing to match on; `details` depends on it (`fields` for INVALID_PARAMETER, `max_days`/`requested_days` for INVALID_TIME_PERIOD, `not_found`/`found` for VOUCHER_NOT_FOUND, ...). */
         "voucher.ErrorEnvelope": {
             error: {
                 code: string;
                 message: string;
                 details: Record<string, never>;
+            };
+        };
+        /** @description The webhook endpoints API's error body (docs/webhooks.md, "Errors"): `code` is the thing to match on; `fields` lists every bad field of an INVALID_ARGUMENT. */
+        "webhooks.ErrorEnvelope": {
+            error: {
+                code: string;
+                message: string;
+                request_id: string;
+                details?: string;
+                fields?: {
+                    field: string;
+                    message: string;
+                    code: string;
+                }[];
             };
         };
     };
@@ -4052,7 +4606,7 @@ export interface operations {
                  *     `conversion_rate`, `avg_order_value`, repeated (`metrics=uses&metrics=orders`) or
                  *     comma-separated; all when absent.
                  */
-                metrics?: ("uses" | "discount" | "orders" | "conversion_rate" | "avg_order_value")[];
+                metrics?: string[];
             };
             header?: never;
             path: {
@@ -4160,6 +4714,1696 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["voucher.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ListExportJobs: {
+        parameters: {
+            query?: {
+                /** @description Only exports of this source; every source when absent. */
+                source?: "instance_journeys" | "campaign_instances" | "voucher_redemptions" | "affiliate_events" | "affiliate_conversions" | "landing_events";
+                /** @description Only exports in this status; every status when absent. */
+                status?: "queued" | "processing" | "completed" | "failed" | "expired";
+                /** @description How many exports a page holds: 1 to 100, 20 when absent. */
+                limit?: string;
+                /** @description The `next_page_token` of the previous page; the first page when absent. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.exports.v1.ListExportJobsResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    CreateExportJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["partnerlytics.exports.v1.CreateExportJobRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.exports.v1.CreateExportJobResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    GetExportJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The export's id, from `CreateExportJob` or `ListExportJobs`. */
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.exports.v1.GetExportJobResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    DownloadExportJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The export's id. */
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole file (google.api.HttpBody, streamed): the content type is the export's format; `Content-Disposition` names the file. */
+            200: {
+                headers: {
+                    "Content-Disposition"?: string;
+                    "Accept-Ranges"?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/x-ndjson": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/vnd.apache.parquet": string;
+                };
+            };
+            /** @description The bytes of the `Range` request header's single range; `Content-Range` says which (docs/exports.md, "Resuming a download"). */
+            206: {
+                headers: {
+                    "Content-Disposition"?: string;
+                    "Accept-Ranges"?: string;
+                    ETag?: string;
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/x-ndjson": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/vnd.apache.parquet": string;
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict. As the operation's description says. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Gone. As the operation's description says. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["exports.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ListWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.ListWebhookEndpointsResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    CreateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["partnerlytics.webhooks.v1.CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.CreateWebhookEndpointResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    GetWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint to read (`we_` and 16 hex digits). */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.GetWebhookEndpointResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    DeleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint to delete (`we_` and 16 hex digits). */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.DeleteWebhookEndpointResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    UpdateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint to change (`we_` and 16 hex digits). */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The new receiver URL, with the rules of `CreateWebhookEndpointRequest.url`. Each
+                     *     field is changed only when present.
+                     */
+                    url?: string | null;
+                    /** @description The new description, at most 200 characters. */
+                    description?: string | null;
+                    /** @description Replaces the event types when `replace_event_types` is true. */
+                    event_types?: ("affiliate.conversion.recorded" | "voucher.redeemed" | "instance.purchased" | "export.completed" | "export.failed")[] | null;
+                    /**
+                     * @description Whether `event_types` replaces the endpoint's event types (an empty list then
+                     *     subscribes it to all of them); when false, they are left as they are.
+                     */
+                    replace_event_types?: boolean | null;
+                    /**
+                     * @description False disables the endpoint (`disabled_reason: by_account`; its pending deliveries
+                     *     wait); true enables it again and resumes them.
+                     */
+                    enabled?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.UpdateWebhookEndpointResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description The most deliveries to return: 100 when 0, at most 1000. */
+                limit?: number;
+                /** @description Only deliveries created before this time; now when unset. */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint whose deliveries are listed (`we_` and 16 hex digits). */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.ListWebhookDeliveriesResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ReplayWebhookEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint to send the events to (`we_` and 16 hex digits); it must be enabled. */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description One event, or else the range. */
+                    event_id?: string | null;
+                    /**
+                     * Format: date-time
+                     * @description The start of the range, inclusive: events written at or after it, an RFC 3339
+                     *     date-time (`2026-12-03T00:00:00Z`). Needs `end`. A string, so that the service words
+                     *     a bad one (the transcoder would read a JSON object as a Timestamp).
+                     */
+                    start?: string | null;
+                    /**
+                     * Format: date-time
+                     * @description The end of the range, exclusive: events written before it, an RFC 3339 date-time.
+                     *     Must be after `start`.
+                     */
+                    end?: string | null;
+                } | {
+                    event_id: string;
+                } | {
+                    start: string;
+                    end: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.ReplayWebhookEventsResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    RotateWebhookEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint whose secret is replaced (`we_` and 16 hex digits). */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: int32
+                     * @description How long the previous secret keeps signing too: 24 hours when 0, at most 168.
+                     */
+                    previous_secret_hours?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.RotateWebhookEndpointSecretResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    SendTestWebhookEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint to send the `webhook.test` event to (`we_` and 16 hex digits). */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["partnerlytics.webhooks.v1.SendTestWebhookEventResponse"];
+                };
+            };
+            /** @description Bad Request. As the operation's description says. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized. As the operation's description says. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden. As the operation's description says. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found. As the operation's description says. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Payload Too Large. Answered by the gateway: a request body over the gateway's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type. Answered by the gateway: a gRPC content type (the public port speaks JSON only). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests. As the operation's description says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. Answered by the gateway. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error. Answered by the gateway: any other failure. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Service Unavailable. As the operation's description says. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Gateway Timeout. Answered by the gateway: the upstream service did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
+                };
+            };
+            /** @description Error. As the operation's description says. */
+            600: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooks.ErrorEnvelope"];
                 };
             };
         };

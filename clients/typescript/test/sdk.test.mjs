@@ -1,4 +1,4 @@
-// The TypeScript SDK against a live stack. tests/test_sdk_typescript.py starts the stack,
+// The TypeScript SDK against a live stack. tests/sdk/test_sdk_typescript.py starts the stack,
 // seeds an account and runs `node --test` with:
 //   PARTNERLYTICS_BASE_URL, PARTNERLYTICS_SEED (JSON: keys and ids), PARTNERLYTICS_OPENAPI
 //   (docs/openapi.json), PARTNERLYTICS_SMALL_LIMIT (JSON: [bucket, count, seconds]).
@@ -8,13 +8,13 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
-  AffiliateApiError, Client, LandingApiError, OPERATION_METHODS, PartnerApiError, VoucherApiError,
-  verifyWebhookSignature,
+  AffiliateApiError, Client, ExportsApiError, LandingApiError, OPERATION_METHODS, PartnerApiError, VoucherApiError,
+  WebhooksApiError, verifyWebhookSignature,
 } from "../dist/index.js";
 
 const need = (name) => {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run these tests through tests/test_sdk_typescript.py`);
+  if (!value) throw new Error(`${name} is not set: run these tests through tests/sdk/test_sdk_typescript.py`);
   return value;
 };
 const baseUrl = need("PARTNERLYTICS_BASE_URL");
@@ -120,6 +120,29 @@ test("voucher analytics and an export round trip", async () => {
   assert.equal(JSON.parse(new TextDecoder().decode(file.content)).records[0].voucher_id, seed.voucher_id);
 });
 
+test("an export job of the campaign's instances: progress, the file, and a resumed download", async () => {
+  const { export: job } = await api.createExportJob({ source: "campaign_instances", format: "jsonl",
+    start: daysAgo(30).toISOString(), filters: { campaign_id: seed.campaign_id } });
+  assert.equal(job.status, "queued");
+  const polls = [];
+  const { export: done } = await api.waitForExportJob(job.export_id, { intervalMs: 100, onProgress: (j) => polls.push(j) });
+  assert.equal(done.status, "completed");
+  assert.equal(done.records_written, 3);
+  assert.equal(done.percent, 100);
+  assert.ok(polls.length >= 1);
+  const file = await api.downloadExportJob(job.export_id);
+  assert.equal(file.contentType, "application/x-ndjson");
+  assert.equal(file.filename, done.file_name);
+  const lines = new TextDecoder().decode(file.content).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((r) => r.instance_id).sort(), [...seed.instance_ids].sort());
+  const rest = await api.downloadExportJob(job.export_id, { from: 10 });
+  assert.deepEqual(rest.content, file.content.slice(10));
+  const error = await rejects(api.createExportJob({ source: "campaign_instances" }), ExportsApiError);
+  assert.equal(error.status, 400);
+  assert.equal(error.code, "INVALID_ARGUMENT");
+  assert.deepEqual(error.fields.map((f) => f.field), ["filters.campaign_id"]);
+});
+
 test("landing analytics, the tracker and the served spec", async () => {
   assert.deepEqual(await api.trackEvent({ tenant_id: seed.tenant_id, event_type: "pageview" }), { success: true });
   const landing = await api.getLandingAnalytics(seed.tenant_id);
@@ -199,4 +222,27 @@ test("a webhook signature made by the documented recipe verifies, and nothing al
   assert.equal(await verifyWebhookSignature(header, body, "whsec_new", { now: t + 301 }), false);
   assert.equal(await verifyWebhookSignature(`t=${t},${header}`, body, "whsec_new", { now: t }), false);
   assert.equal(await verifyWebhookSignature("", body, "whsec_new", { now: t }), false);
+});
+
+test("webhook endpoints: created, changed, tested, logged, deleted; errors are WebhooksApiError", async () => {
+  const created = await api.createWebhookEndpoint({ url: "https://hooks.example.com/ts", event_types: ["voucher.redeemed"] });
+  assert.match(created.secret, /^whsec_[0-9a-f]{64}$/);
+  const id = created.endpoint.id;
+  assert.ok((await api.listWebhookEndpoints()).endpoints.some((e) => e.id === id));
+  const changed = await api.updateWebhookEndpoint(id, { event_types: [], description: "ts" });
+  assert.deepEqual([changed.endpoint.event_types, changed.endpoint.description], [[], "ts"]);
+  const got = await api.getWebhookEndpoint(id);
+  assert.deepEqual(got.endpoint, changed.endpoint);
+  assert.ok(!("secret" in got));
+  const rotated = await api.rotateWebhookEndpointSecret(id, { previous_secret_hours: 1 });
+  assert.notEqual(rotated.secret, created.secret);
+  const sent = await api.sendTestWebhookEvent(id);
+  assert.deepEqual((await api.listWebhookDeliveries(id, { limit: 5 })).deliveries.map((d) => d.event_id), [sent.event_id]);
+  assert.deepEqual((await api.listWebhookDeliveries(id, { before: new Date("2020-01-01T00:00:00Z") })).deliveries, []);
+  assert.equal(typeof (await api.replayWebhookEvents(id, { event_id: sent.event_id })).queued, "number");
+  assert.deepEqual(await api.deleteWebhookEndpoint(id), {});
+  const error = await rejects(api.deleteWebhookEndpoint(id), WebhooksApiError);
+  assert.deepEqual([error.status, error.code], [404, "WEBHOOK_ENDPOINT_NOT_FOUND"]);
+  const gone = await rejects(api.getWebhookEndpoint(id), WebhooksApiError);
+  assert.deepEqual([gone.status, gone.code], [404, "WEBHOOK_ENDPOINT_NOT_FOUND"]);
 });

@@ -160,6 +160,7 @@ class VoucherAnalyticsServiceServicer:
         Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
         is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE: every file download is an HttpBody stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

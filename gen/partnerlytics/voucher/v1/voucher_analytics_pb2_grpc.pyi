@@ -93,6 +93,7 @@ class VoucherAnalyticsServiceStub:
     Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
     is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE: every file download is an HttpBody stream.
     """
 
 @_typing.type_check_only
@@ -157,6 +158,7 @@ class VoucherAnalyticsServiceAsyncStub(VoucherAnalyticsServiceStub):
     Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
     is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE: every file download is an HttpBody stream.
     """
 
 class VoucherAnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -254,6 +256,7 @@ class VoucherAnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: as for `GetExport`; FAILED_PRECONDITION (409, `EXPORT_NOT_READY`) while it
         is processing or when it failed; NOT_FOUND (410, `EXPORT_EXPIRED`) after 24 hours.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME: Envoy streams a file only from HttpBody.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE: every file download is an HttpBody stream.
         """
 
 def add_VoucherAnalyticsServiceServicer_to_server(servicer: VoucherAnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
