@@ -8,7 +8,8 @@
 #
 # The source tarball (citus-13.2.2.tar.gz, tag v13.2.2 of citusdata/citus) is taken from
 # $CITUS_SOURCE (the tarball or a folder holding it), else from a `shared/citus/` folder
-# beside the checkout or one of its parents, else downloaded from GitHub. The patch beside
+# beside the checkout or one of its parents (or, for a clone, beside the repository it was
+# cloned from or one of its parents), else downloaded from GitHub. The patch beside
 # this script renames Citus' own have_createdb_privilege(), which PostgreSQL 15.20's
 # headers now declare too.
 set -euo pipefail
@@ -31,10 +32,17 @@ if [ -n "${CITUS_SOURCE:-}" ]; then
   if [ -d "$CITUS_SOURCE" ]; then tarball="$CITUS_SOURCE/citus-$VERSION.tar.gz"; else tarball="$CITUS_SOURCE"; fi
   [ -f "$tarball" ] || { echo "CITUS_SOURCE=$CITUS_SOURCE: no citus-$VERSION.tar.gz there" >&2; exit 1; }
 else
-  dir="$root"
-  while [ "$dir" != "/" ]; do
-    dir="$(dirname "$dir")"
-    if [ -f "$dir/shared/citus/citus-$VERSION.tar.gz" ]; then tarball="$dir/shared/citus/citus-$VERSION.tar.gz"; break; fi
+  # Beside the checkout or one of its parents; for a clone (CI clones the repository into
+  # a folder of its own), beside the repository it was cloned from or one of its parents.
+  starts=("$root")
+  origin="$(git -C "$root" remote get-url origin 2>/dev/null || true)"
+  if [ -n "$origin" ] && [ -d "$origin" ]; then starts+=("$(cd "$origin" && pwd)"); fi
+  for start in "${starts[@]}"; do
+    dir="$start"
+    while [ -z "$tarball" ] && [ "$dir" != "/" ]; do
+      dir="$(dirname "$dir")"
+      if [ -f "$dir/shared/citus/citus-$VERSION.tar.gz" ]; then tarball="$dir/shared/citus/citus-$VERSION.tar.gz"; fi
+    done
   done
 fi
 
