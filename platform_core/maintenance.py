@@ -15,9 +15,10 @@ import argparse
 import datetime as dt
 import logging
 import os
+import select
 import signal
+import socket
 import sys
-import threading
 import time
 
 import psycopg
@@ -73,15 +74,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.once:
         run_pass(url)
         return 0
-    stop = threading.Event()
+    # The signal handler only appends to a list: it runs in the main thread wherever that
+    # thread is, and a threading.Event's set() there could deadlock on the Event's own lock
+    # when the signal lands while wait() holds it (seen once: a SIGTERM sent right after the
+    # first pass's log line left the job running). The wait between passes is a select on
+    # a socket that the interpreter writes to on every signal (set_wakeup_fd), so a signal
+    # ends it at once; one that comes during a pass lets the pass finish, then ends the loop.
+    stopping: list[int] = []
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set():
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    while not stopping:
         try:
             run_pass(url)
         except psycopg.Error:
             log.exception("maintenance pass failed; retrying in %s s", interval)
-        stop.wait(interval)
+        deadline = time.monotonic() + interval
+        while not stopping and (left := deadline - time.monotonic()) > 0:
+            select.select([reader], [], [], left)
     return 0
 
 
