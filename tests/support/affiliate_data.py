@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2 as pb
 from partnerlytics.affiliate.v1 import affiliate_ingestion_pb2_grpc as pb_grpc
 from platform_core.paging import timestamp_of
+from tests.support.contract import rfc3339
 
 # User-Agents with the classification a person reads off them: (ua, device, browser, os).
 AGENTS = [
@@ -276,15 +277,6 @@ def expected_tables(data: Seeded, first: dt.date, last: dt.date, top: int = 10) 
     }
 
 
-def _ts(moment: dt.datetime) -> str:
-    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond == 0:
-        return base + "Z"
-    if moment.microsecond % 1000 == 0:
-        return f"{base}.{moment.microsecond // 1000:03d}Z"
-    return f"{base}.{moment.microsecond:06d}Z"
-
-
 def _page(rows: list, page: int, per_page: int) -> dict:
     total = len(rows)
     return {
@@ -304,7 +296,7 @@ def expected_feed(data: Seeded, section: str, first: dt.date, last: dt.date, pag
         rows = [{"id": ids[c.order_id], "order_id": c.order_id,
                  "order_total": str(decimal.Decimal(c.order_total).quantize(CENT)),
                  "commission": str(decimal.Decimal(c.commission).quantize(CENT)), "tracking_code": c.tracking_code,
-                 "currency": c.currency, "created_at": _ts(at(c))} for c in convs]
+                 "currency": c.currency, "created_at": rfc3339(at(c))} for c in convs]
         return _page(rows, page, per_page)
     kinds = {"click"} if section == "recent_clicks" else None
     events = [(e, f) for e, f in data.events if _in(e, first, last) and (kinds is None or e.type in kinds)]
@@ -314,10 +306,10 @@ def expected_feed(data: Seeded, section: str, first: dt.date, last: dt.date, pag
         if section == "recent_clicks":
             rows.append({"id": ids[e.id], "tracking_code": e.tracking_code, "referrer_url": e.referrer_url or None,
                          "page_url": e.page_url, "device": f["device"], "country": e.country or None,
-                         "created_at": _ts(at(e))})
+                         "created_at": rfc3339(at(e))})
         else:
             rows.append({"id": ids[e.id], "type": e.type, "tracking_code": e.tracking_code or None,
                          "referrer_url": e.referrer_url or None, "page_url": e.page_url or None,
                          "product_id": e.product_id or None, "device": f["device"], "country": e.country or None,
-                         "created_at": _ts(at(e))})
+                         "created_at": rfc3339(at(e))})
     return _page(rows, page, per_page)
