@@ -416,6 +416,13 @@ function envoy_on_response(handle)
     if success_status == "206" and (grpc_status == nil or grpc_status == "0") then
       headers:replace(":status", "206")
     end
+    if grpc_status == "0" then
+      -- A unary answer: the transcoder held it whole and merged its trailers into these
+      -- headers (content-length set), so no trailer follows to strip, and the script
+      -- ends here instead of resuming once per body chunk (docs/performance-notes.md, "Rows as
+      -- the answer wants them, the Lua filter's unary success").
+      return
+    end
     for _ in handle:bodyChunks() do
     end
     local trailers = handle:trailers()
