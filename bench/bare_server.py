@@ -79,6 +79,9 @@ TRENDS = Sql(voucher_sql.TRENDS)
 DASHBOARD = Sql(landing_sql.REPORT)
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def iso(moment: dt.datetime) -> str:
     """RFC 3339 in UTC as protobuf's JSON prints a Timestamp (0, 3, 6 fraction digits)."""
     m = moment.astimezone(dt.timezone.utc)
@@ -88,6 +91,11 @@ def iso(moment: dt.datetime) -> str:
     if m.microsecond % 1000 == 0:
         return f"{base}.{m.microsecond // 1000:03d}Z"
     return f"{base}.{m.microsecond:06d}Z"
+
+
+def iso_us(micros: int) -> str:
+    """`iso` of epoch microseconds (the list statements return their rows' moments so)."""
+    return iso(EPOCH + dt.timedelta(microseconds=micros))
 
 
 def num(value: float) -> float | int:
@@ -211,10 +219,10 @@ class App:
         total = int(rows[0]["total"])
         return answer({
             "success": True, "time_frame": "custom", "message": "Instance analytics retrieved successfully",
-            "data": [{"timestamp": iso(r["started_at"]), "instance_id": str(r["id"]), "is_purchase": r["is_purchase"],
-                      "insider_id": str(r["insider_id"]),
-                      "purchased_insider_id": str(r["purchased_insider_id"]) if r["purchased_insider_id"] else None}
-                     for r in rows if r["id"] is not None],
+            "data": [{"timestamp": iso_us(r["timestamp_us"]), "instance_id": r["instance_id"],
+                      "is_purchase": r["is_purchase"], "insider_id": r["insider_id"],
+                      "purchased_insider_id": r["purchased_insider_id"]}
+                     for r in rows if r["instance_id"] is not None],
             "pagination": pagination(page, limit, total),
             "meta": {"timestamp": iso(call.received), "requestId": call.request_id},
         }, call.headers, call.request_id)
@@ -240,12 +248,10 @@ class App:
             "success": True, "message": "Campaign analytics retrieved successfully",
             "data": {
                 "campaign_id": str(campaign_id), "time_frame": "custom_range",
-                "instances": [{"instance_id": str(r["id"]), "insider_id": str(r["insider_id"]),
-                               "is_purchase": r["is_purchase"],
-                               "purchased_insider_id": str(r["purchased_insider_id"]) if r["purchased_insider_id"]
-                               else None,
-                               "timestamp": iso(r["started_at"]), "revenue": money(r["instance_revenue"])}
-                              for r in rows if r["id"] is not None],
+                "instances": [{"instance_id": r["instance_id"], "insider_id": r["insider_id"],
+                               "is_purchase": r["is_purchase"], "purchased_insider_id": r["purchased_insider_id"],
+                               "timestamp": iso_us(r["timestamp_us"]), "revenue": money(r["instance_revenue"])}
+                              for r in rows if r["instance_id"] is not None],
                 "summary": {"total_instances": instances, "purchase_instances": purchases,
                             "non_purchase_instances": instances - purchases,
                             "total_revenue": money(decimal.Decimal(head["revenue"])),

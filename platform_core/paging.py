@@ -90,5 +90,11 @@ def timestamp_fields(moment: dt.datetime) -> dict[str, int]:
     return {"seconds": delta.days * 86400 + delta.seconds, "nanos": delta.microseconds * 1000}
 
 
+def timestamp_fields_us(micros: int) -> dict[str, int]:
+    """`timestamp_fields` of a moment given as epoch microseconds (what a statement
+    returns as `(extract(epoch FROM t) * 1000000)::bigint`): no `datetime` at all."""
+    return {"seconds": micros // 1_000_000, "nanos": micros % 1_000_000 * 1000}
+
+
 def floor_hour(moment: dt.datetime) -> dt.datetime:
     return moment.replace(minute=0, second=0, microsecond=0)

@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -21,14 +22,17 @@ from platform_core.hour_walk import seek_columns, target_cte, walk_params
 from platform_core.paging import PageRequest, Window
 
 
-@dataclass(frozen=True)
-class CampaignInstanceRow:
-    timestamp: dt.datetime
-    instance_id: uuid.UUID
+class CampaignInstanceRow(Protocol):
+    """A row of the page as the statement returns it: the start as epoch microseconds and
+    the ids as text, so that no `datetime` or `UUID` object is made per row and turned back
+    into numbers and text (as the instance list, services/instance/queries.py)."""
+
+    timestamp_us: int
+    instance_id: str
     is_purchase: bool
-    insider_id: uuid.UUID
-    purchased_insider_id: uuid.UUID | None
-    revenue: decimal.Decimal
+    insider_id: str
+    purchased_insider_id: str | None
+    instance_revenue: decimal.Decimal
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ WITH top AS ({top}), bottom AS ({bottom}), middle AS (
 SELECT EXISTS (SELECT 1 FROM campaigns WHERE account_id = :a AND livemode = :l AND id = :c) AS campaign_exists,
        seek.instances, seek.purchases, seek.revenue, seek.total, page.*
 FROM seek LEFT JOIN LATERAL (
-  SELECT i.started_at, i.id, i.is_purchase, i.insider_id, i.purchased_insider_id,
+  SELECT (extract(epoch FROM i.started_at) * 1000000)::bigint AS timestamp_us, i.id::text AS instance_id,
+         i.is_purchase, i.insider_id::text AS insider_id, i.purchased_insider_id::text AS purchased_insider_id,
          coalesce(o.total, 0) AS instance_revenue
   FROM (
     SELECT started_at, id, is_purchase, insider_id, purchased_insider_id FROM instances
@@ -129,11 +134,7 @@ async def campaign_page(
         params["p"] = is_purchase
     result = (await conn.execute(PAGE[is_purchase], params)).all()
     head = result[0]
-    rows = [
-        CampaignInstanceRow(r.started_at, r.id, r.is_purchase, r.insider_id, r.purchased_insider_id,
-                            r.instance_revenue)
-        for r in result if r.id is not None
-    ]
+    rows = [r for r in result if r.instance_id is not None]
     return CampaignPage(
         exists=bool(head.campaign_exists),
         summary=Summary(int(head.instances), int(head.purchases), decimal.Decimal(head.revenue)),

@@ -16,7 +16,7 @@ from platform_core import context
 from platform_core.errors import FieldViolation, NotFound, Unprocessable, partner_meta
 from platform_core.ingest import contains_nul
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields, timestamp_of
+from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields_us, timestamp_of
 from platform_core.params import Params, optional_field, parse_uuid, partner_page
 from platform_core.server import Deps, ServiceSpec
 from platform_core.values import string_or_null, utc_seconds
@@ -141,12 +141,12 @@ class CampaignAnalyticsServicer(api_grpc.CampaignAnalyticsServiceServicer):
         add = response.data.instances.add  # rows built in place (a message passed to a constructor is copied)
         for r in found.rows:
             add(
-                instance_id=str(r.instance_id),
-                insider_id=str(r.insider_id),
+                instance_id=r.instance_id,
+                insider_id=r.insider_id,
                 is_purchase=r.is_purchase,
                 purchased_insider_id=string_or_null(r.purchased_insider_id),
-                timestamp=timestamp_fields(r.timestamp),
-                revenue=_money(r.revenue),
+                timestamp=timestamp_fields_us(r.timestamp_us),
+                revenue=_money(r.instance_revenue),
             )
         return response
 

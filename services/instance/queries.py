@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,13 +21,16 @@ from platform_core.hour_walk import seek_columns, target_cte, walk_params
 from platform_core.paging import PageRequest, Window
 
 
-@dataclass(frozen=True)
-class InstanceRow:
-    timestamp: dt.datetime
-    instance_id: uuid.UUID
+class InstanceRow(Protocol):
+    """A row of the list as the statement returns it, ready for the response: the start as
+    epoch microseconds and the ids as text, so that no `datetime` or `UUID` object is
+    made per row and turned back into numbers and text (about 5 us a row)."""
+
+    timestamp_us: int
+    instance_id: str
     is_purchase: bool
-    insider_id: uuid.UUID
-    purchased_insider_id: uuid.UUID | None
+    insider_id: str
+    purchased_insider_id: str | None
 
 
 # One statement, so one round trip and one snapshot (the total and the page agree):
@@ -51,7 +54,8 @@ WITH top AS (
   FROM top, middle, bottom
 )
 SELECT seek.total, page.* FROM seek LEFT JOIN LATERAL (
-  SELECT started_at, id, is_purchase, insider_id, purchased_insider_id FROM instances
+  SELECT (extract(epoch FROM started_at) * 1000000)::bigint AS timestamp_us, id::text AS instance_id, is_purchase,
+         insider_id::text AS insider_id, purchased_insider_id::text AS purchased_insider_id FROM instances
   WHERE account_id = :a AND livemode = :l{p} AND started_at >= :start AND started_at < seek.hi
   ORDER BY started_at DESC, id LIMIT :limit OFFSET seek.skip
 ) AS page ON true
@@ -76,11 +80,7 @@ async def list_instances(
         params["p"] = is_purchase
     result = (await conn.execute(LIST["" if is_purchase is None else " AND is_purchase = :p"], params)).all()
     total = int(result[0].total)
-    rows = [
-        InstanceRow(r.started_at, r.id, r.is_purchase, r.insider_id, r.purchased_insider_id)
-        for r in result if r.id is not None
-    ]
-    return rows, total
+    return [r for r in result if r.instance_id is not None], total
 
 
 # ---------------------------------------------------------------------------------------

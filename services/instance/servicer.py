@@ -18,10 +18,10 @@ from platform_core import context
 from platform_core.errors import NotFound, partner_meta
 from platform_core.ingest import IngestionServicer, counted, ingest_rpcs
 from platform_core.interceptor import MethodPolicy
-from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields
+from platform_core.paging import PageRequest, Window, capped_page, pagination, timestamp_fields_us
 from platform_core.params import Params, optional_field, parse_uuid, partner_page
 from platform_core.server import Deps, ServiceSpec
-from platform_core.values import fill_struct, scalar_or_null
+from platform_core.values import fill_struct, scalar_or_null, string_or_null
 from services.instance import ingest, queries
 
 ANALYTICS = api.DESCRIPTOR.services_by_name["InstanceAnalyticsService"].full_name
@@ -167,11 +167,11 @@ class InstanceAnalyticsServicer(api_grpc.InstanceAnalyticsServiceServicer):
         add = response.data.add  # rows built in place (a message passed to a constructor is copied)
         for r in rows:
             add(
-                timestamp=timestamp_fields(r.timestamp),
-                instance_id=str(r.instance_id),
+                timestamp=timestamp_fields_us(r.timestamp_us),
+                instance_id=r.instance_id,
                 is_purchase=r.is_purchase,
-                insider_id=str(r.insider_id),
-                purchased_insider_id=scalar_or_null(r.purchased_insider_id),
+                insider_id=r.insider_id,
+                purchased_insider_id=string_or_null(r.purchased_insider_id),
             )
         return response
 

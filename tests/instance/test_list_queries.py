@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import uuid
 
 from sqlalchemy import text
 
@@ -11,6 +12,10 @@ from platform_core.accounts import Principal
 from platform_core.paging import PageRequest, Window
 from services.instance import queries
 from tests.support import factories as f
+
+
+def _moment(micros: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
 
 
 async def naive(session, who, window, is_purchase, page):
@@ -53,6 +58,6 @@ async def test_seek_matches_naive_offset_on_random_windows_and_pages(channel, ma
         async with deps.sessions() as session:
             expected_rows, expected_total = await naive(session, who, window, is_purchase, page)
         assert total == expected_total, (window, is_purchase, page)
-        assert [(r.timestamp, r.instance_id) for r in rows] == expected_rows, (window, is_purchase, page)
+        assert [(_moment(r.timestamp_us), uuid.UUID(r.instance_id)) for r in rows] == expected_rows, (window, is_purchase, page)
         checked += bool(expected_rows)
     assert checked > 50  # most cases returned rows, so the comparison had teeth
