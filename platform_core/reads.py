@@ -4,7 +4,7 @@ Every read of every family (the list, details, analytics, stats, trends, dashboa
 the key lookup) runs one `text()` statement on an autocommit connection. Through
 SQLAlchemy that statement cost a `pool_pre_ping` round trip per checkout and about 0.6 ms
 of Python per request (connection events, the greenlet bridge, result processing, `Row`
-objects; docs/performance.md, "Cost of one request"). Here the same statement objects run
+objects; docs/performance-notes.md, "Cost of one request"). Here the same statement objects run
 on psycopg directly:
 
 * a small pool of autocommit connections per process, never pinged: a connection that
