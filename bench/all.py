@@ -7,6 +7,9 @@ its own embedded PostgreSQL database and stack, so no phase loads another's data
    audit, metrics and logs on) against a bare Starlette + asyncpg server and the
    transcoder + trivial grpc.aio floor, with wrk at 1 and 8 connections; the report's
    first section lists every target of issue 13 with its ratio and PASS / FAIL;
+   bench.request_cost: the service's and Envoy's CPU per read and the round trips PostgreSQL
+   logs for it, on the stack as `make run` starts it; bench.limiter: each store's check
+   time with 1, 6,000 and 18,000 hits in the window (both in the same targets table);
 1. bench.run: instance reads at two sizes, Envoy's direct response, ingestion over gRPC
    vs COPY, voucher reads and exports, affiliate reads at two sizes and ingestion;
 2. bench.campaign: campaign analytics at two campaign sizes;
@@ -48,13 +51,13 @@ from bench import accounts, affiliate, campaign, family_exports, landing
 from bench.figures import noise, plot, summary_rows
 from bench.measure import cpu_model
 from bench.report import render_report
-from bench.targets import render_lean
+from bench.targets import render_lean, target_rows
 from stack.run import ROOT
 
 DEFAULT_SCALE = 10_000_000
 QUICK_SCALE = 200_000
 RESULTS = ROOT / "bench" / "results"
-FAMILIES = ("lean", "run", "campaign", "landing", "accounts", "exports")
+FAMILIES = ("lean", "cost", "limiter", "run", "campaign", "landing", "accounts", "exports")
 
 
 def _say(message: str) -> None:
@@ -84,6 +87,7 @@ def result_files(quick: bool) -> dict[str, pathlib.Path]:
     """Where each family's benchmark leaves its results (JSON)."""
     q = "-quick" if quick else ""
     return {"lean": RESULTS / f"lean{q or '-latest'}.json",
+            "cost": RESULTS / f"request_cost{q}.json", "limiter": RESULTS / f"limiter{q or '-latest'}.json",
             "run": RESULTS / f"latest{q}.json", "campaign": RESULTS / f"campaign{q or '-latest'}.json",
             "landing": RESULTS / f"landing{q or '-latest'}.json", "accounts": RESULTS / f"accounts{q or '-latest'}.json",
             "exports": family_exports.result_file(quick)}
@@ -96,6 +100,9 @@ def commands(scale: int, quick: bool, rounds: int | None) -> dict[str, list[str]
     md = RESULTS / "family"
     return {
         "lean": ["bench.lean", *q, *r],
+        "cost": ["bench.request_cost", "-n", "100" if quick else "300", *r,
+                 "--out", str(result_files(quick)["cost"])],
+        "limiter": ["bench.limiter", "--repeats", "100" if quick else "500", "--out", str(result_files(quick)["limiter"])],
         "run": ["bench.run", *q, *r, "--scale", str(max(1000, scale // 10)), "--affiliate-scale", str(scale),
                 "--out", str(md / f"performance{'-quick' if quick else ''}.md")],
         "campaign": ["bench.campaign", *q, *r, "--scale", str(max(1000, scale // 10)),
@@ -160,7 +167,41 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(run, results, out.parent / "img", out.parent))
     _say(f"wrote {out} and its plots in {out.parent / 'img'}")
+    if not args.quick and args.out is None:
+        README.write_text(with_readme_section(README.read_text(), readme_section(run, results)))
+        _say(f"wrote the performance table of {README}")
     return 1 if failed else 0
+
+
+README = ROOT / "README.md"
+README_BEGIN, README_END = "<!-- bench.all: readme begin -->", "<!-- bench.all: readme end -->"
+
+
+def readme_section(run: dict[str, Any], results: dict[str, Any]) -> str:
+    """The README's performance table: every target of issue 13 with its ratio and verdict
+    in this run, and every figure against its same-run ceiling (docs/performance.md has the
+    rounds, the noise and the series)."""
+    lines = [README_BEGIN, "",
+             f"From the run of {run.get('started_at', '?')[:10]} (`{run['command'].strip()}`, BENCH_SCALE = "
+             f"{run['scale']:,}, load average {run.get('loadavg_start')} at the start): ratios, each against a "
+             "ceiling measured in the same run.", "",
+             "| target (issue 13) | ratio | verdict |", "| --- | ---: | --- |"]
+    if "lean" in results:
+        for r in target_rows(results["lean"], results.get("run"), results.get("accounts"), results.get("cost"),
+                             results.get("limiter")):
+            m = r["measured"]
+            lines.append(f"| {r['target']} | {'-' if m is None else format(m['ratio'], '.2f') + 'x'} | "
+                         f"{r['verdict']} |")
+    lines += ["", "| family | figure | against (same run) | ratio |", "| --- | --- | --- | ---: |"]
+    for r in summary_rows(results):
+        lines.append(f"| {r['family']} | {r['what']} | {r['ceiling_name']} | {r['ratio']:.2f}x |")
+    return "\n".join(lines + ["", README_END])
+
+
+def with_readme_section(readme: str, section: str) -> str:
+    """`readme` with its generated performance section replaced (the markers must be there)."""
+    start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
+    return readme[:start] + section + readme[end:]
 
 
 # ----------------------------------------------------------------------------- report
@@ -207,6 +248,9 @@ def render(run: dict[str, Any], results: dict[str, Any], img: pathlib.Path, base
       "sheet's rows); the accounts benchmark has a fixed size per account. "
       "Raw figures: `bench/results/*.json` (git-ignored). The test suite asserts no timings; only this "
       "benchmark measures them.\n")
+    w("This page is regenerated whole by every run. What was measured by hand (the layer-by-layer cost of a "
+      "request behind each change of the request path, the experiments that did not pay, with their figures) "
+      "is in [performance-notes.md](performance-notes.md).\n")
     phases = run.get("phases", {})
     if phases:
         w("Phases: " + ", ".join(f"{k} {v['seconds'] / 60:.1f} min" + (f" (**failed, exit {v['exit']}**)"
@@ -252,8 +296,9 @@ def render(run: dict[str, Any], results: dict[str, Any], img: pathlib.Path, base
 
     sections = []
     if "lean" in results:
-        sections.append(("The configurations people run", render_lean(results["lean"], results.get("run"),
-                                                                     results.get("accounts"))))
+        sections.append(("The configurations people run", render_lean(
+            results["lean"], results.get("run"), results.get("accounts"), results.get("cost"),
+            results.get("limiter"))))
     if "run" in results:
         sections.append(("Instance and voucher analytics", render_report(results["run"], pathlib.Path(
             results["run"].get("results_file", "bench/results/latest.json")))))

@@ -1,19 +1,21 @@
 """The rate limiter's check time against the number of hits in its window.
 
-    .venv/bin/python -m bench.limiter [--repeats 200]
+    .venv/bin/python -m bench.limiter [--repeats 200] [--out bench/results/limiter-latest.json]
 
 Starts an embedded PostgreSQL of its own (migrated to head) and a redis-server of its own
 on a free port, unless REDIS_URL is given. For each store and each load (1, 6,000 and
 18,000 hits in the window) a key is filled to that count (its two counters written
 directly: a counter's cost does not depend on how it got there), then `repeats` checks
 are timed, the loads interleaved round by round (wall time of `hit`, one round trip each). Prints the
-median, the interquartile range and the ratio of each load's median to the 1-hit median.
+median, the interquartile range and the ratio of each load's median to the 1-hit median, and
+writes them as JSON to `--out` (`make bench` renders them in docs/performance.md's targets).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import pathlib
 import shutil
@@ -89,17 +91,22 @@ async def bench_redis(redis_url: str, repeats: int) -> dict[int, list[float]]:
     return out
 
 
-def _report(name: str, results: dict[int, list[float]]) -> None:
+def _report(name: str, results: dict[int, list[float]]) -> dict[str, dict[str, float]]:
     base = statistics.median(results[LOADS[0]])
+    out = {}
     for load, times in results.items():
         q1, med, q3 = statistics.quantiles(times, n=4)
         print(f"{name:9} {load:>7,} hits  median {med:6.3f} ms  IQR {q1:6.3f}-{q3:6.3f} ms"
               f"  min {min(times):6.3f}  ratio {med / base:4.2f}x")
+        out[str(load)] = {"median_ms": med, "q1_ms": q1, "q3_ms": q3, "min_ms": min(times), "ratio": med / base}
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--out", type=pathlib.Path,
+                        default=pathlib.Path(__file__).resolve().parent / "results" / "limiter-latest.json")
     args = parser.parse_args()
 
     from platform_core.embedded_pg import EmbeddedPostgres
@@ -126,9 +133,15 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.05)
-        print(f"repeats {args.repeats}, window {WINDOW_S} s, load average {os.getloadavg()[0]:.1f}")
-        _report("postgres", asyncio.run(bench_postgres(database_url, args.repeats)))
-        _report("redis", asyncio.run(bench_redis(redis_url, args.repeats)))
+        loadavg = round(os.getloadavg()[0], 2)
+        print(f"repeats {args.repeats}, window {WINDOW_S} s, load average {loadavg:.1f}")
+        results = {"repeats": args.repeats, "loadavg_start": loadavg, "stores": {
+            "postgres": _report("postgres", asyncio.run(bench_postgres(database_url, args.repeats))),
+            "redis": _report("redis", asyncio.run(bench_redis(redis_url, args.repeats))),
+        }}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"written: {args.out}")
     finally:
         if redis_proc is not None:
             redis_proc.terminate()

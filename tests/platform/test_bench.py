@@ -101,8 +101,23 @@ def test_report_of_one_run_has_every_family_ratios_and_plots(tmp_path):
     text = bench_all.render(run, results, tmp_path / "img", tmp_path)
     for heading in ("## Instance and voucher analytics", "## Affiliate Analytics", "## Campaign Analytics",
                     "## Landing Analytics", "## Per-account cost against the number of accounts",
-                    "## Exports of every family"):
+                    "## Exports of every family", "### What one read costs the service (bench.request_cost)",
+                    "### The limiter's check against the hits in its window (bench.limiter)"):
         assert heading in text
+    # The targets that bench.request_cost and bench.limiter measure get their verdicts from this run.
+    for target in ("service CPU per instance-list request <= 1.0 ms", "service CPU per 20-instance details <= 2 ms",
+                   "database round trips per read: 1 (+1 with the PostgreSQL store)",
+                   "PostgreSQL limiter check, 6,000 hits vs 1 <= 1.5x", "Redis limiter check, 6,000 hits vs 1 <= 1.5x"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {target} |"))
+        assert "**PASS**" in row or "**FAIL**" in row, row
+    # The README's table comes from the same results, between its markers.
+    section = bench_all.readme_section(run, results)
+    assert section.startswith(bench_all.README_BEGIN) and section.endswith(bench_all.README_END)
+    assert "| service CPU per instance-list request <= 1.0 ms | 2.14x | FAIL |" in section
+    readme = bench_all.README.read_text()
+    replaced = bench_all.with_readme_section(readme, section)
+    assert section in replaced and replaced.count(bench_all.README_BEGIN) == 1
+    assert replaced.split(bench_all.README_BEGIN)[0] == readme.split(bench_all.README_BEGIN)[0]
     for png in ("latency-vs-size.png", "ingestion-vs-ceiling.png", "gateway-overhead.png", "exports-memory.png"):
         assert (tmp_path / "img" / png).read_bytes()[:4] == b"\x89PNG"
         assert f"](img/{png})" in text
