@@ -84,8 +84,9 @@ WITH top AS ({top}), bottom AS ({bottom}), middle AS (
 SELECT EXISTS (SELECT 1 FROM campaigns WHERE account_id = :a AND livemode = :l AND id = :c) AS campaign_exists,
        seek.instances, seek.purchases, seek.revenue, seek.total, page.*
 FROM seek LEFT JOIN LATERAL (
-  SELECT (extract(epoch FROM i.started_at) * 1000000)::bigint AS timestamp_us, i.id::text AS instance_id,
-         i.is_purchase, i.insider_id::text AS insider_id, i.purchased_insider_id::text AS purchased_insider_id,
+  SELECT CAST(extract(epoch FROM i.started_at) * 1000000 AS bigint) AS timestamp_us, CAST(i.id AS text) AS instance_id,
+         i.is_purchase, CAST(i.insider_id AS text) AS insider_id,
+         CAST(i.purchased_insider_id AS text) AS purchased_insider_id,
          coalesce(o.total, 0) AS instance_revenue
   FROM (
     SELECT started_at, id, is_purchase, insider_id, purchased_insider_id FROM instances
