@@ -92,7 +92,7 @@ def timestamp_fields(moment: dt.datetime) -> dict[str, int]:
 
 def timestamp_fields_us(micros: int) -> dict[str, int]:
     """`timestamp_fields` of a moment given as epoch microseconds (what a statement
-    returns as `(extract(epoch FROM t) * 1000000)::bigint`): no `datetime` at all."""
+    returns as `CAST(extract(epoch FROM t) * 1000000 AS bigint)`): no `datetime` at all."""
     return {"seconds": micros // 1_000_000, "nanos": micros % 1_000_000 * 1000}
 
 

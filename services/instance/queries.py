@@ -8,7 +8,6 @@ skipping at most that hour's rows with the covering index (docs/architecture.md)
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol

@@ -7,11 +7,9 @@ import asyncio
 import datetime as dt
 import json
 import pathlib
-import uuid
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from bench import accounts, dataset, family_exports, lean
 from bench import all as bench_all
