@@ -27,9 +27,18 @@ from platform_core.errors import (
     Unavailable,
     error_trailers,
 )
-from platform_core.ratelimit import Limiter
+from platform_core.ratelimit import Check, Decision, Limiter
 
 log = logging.getLogger("platform_core.rpc")
+
+# At most this many limit keys remembered as refused (platform_core/interceptor.py _alongside).
+_REFUSED_KEYS = 4096
+
+
+def _consume(task: asyncio.Future) -> None:
+    """Reads a finished background check's outcome, so that its error is not reported as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,9 @@ class MethodPolicy:
     scope: str | None
     bucket: str | None = None
     per_key: bool = False
-    # A method that writes (None: one that needs `ingest:write`) refuses read-only sessions.
+    # A method that writes (None: one that needs `ingest:write`) refuses read-only sessions;
+    # one that does not must have no side effects: its handler runs alongside its rate-limit
+    # check and its answer is discarded when the check refuses (PlatformInterceptor._alongside).
     writes: bool | None = None
 
     def __post_init__(self) -> None:
@@ -81,28 +92,74 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._prefixes = policed_prefixes
         self._audit = audit
         self._wrapped: dict[str, tuple[object, object]] = {}
+        self._refused: dict[str, float] = {}  # limit key -> until when (monotonic) it is checked first
 
     async def _admit(
         self, ctx: context.RequestContext, metadata: dict[str, str], method: str, policy: MethodPolicy | None
     ) -> dict[str, str]:
         """Authentication (a failure spends no quota), then the rate limit; returns the
         rate-limit headers, which a 429 raised here carries itself."""
+        check = await self._authenticate(ctx, metadata, method, policy)
+        return {} if check is None else self._admitted(check, await self._limiter.hit(*check))
+
+    async def _authenticate(self, ctx: context.RequestContext, metadata: dict[str, str], method: str,
+                            policy: MethodPolicy | None) -> Check | None:
+        """Checks the call's key and scope; returns its rate-limit check (key, limit,
+        window), None for a method without a bucket."""
         if policy is None:
             raise Internal(message=f"no access policy for {method}")
         if policy.scope is not None:
             ctx.principal = await self._auth.identify(metadata.get("authorization"))
             self._auth.authorize(ctx.principal, policy.scope, bool(policy.writes))
         if policy.bucket is None:
-            return {}
+            return None
         limit, window = self._limits[policy.bucket]
         holder = f"key:{ctx.principal.key_id}" if policy.per_key else ctx.principal.account_id
-        decision = await self._limiter.hit(f"{holder}:{policy.bucket}", limit, window)
+        return f"{holder}:{policy.bucket}", limit, window
+
+    async def _alongside(self, call: "_Call", method: str, policy: MethodPolicy, inner, request,
+                         servicer_context: grpc.aio.ServicerContext):
+        """A read-only method's handler run while its rate-limit check waits on the store.
+
+        The answer is the same as checking first: a refusal (429) or a store failure (503)
+        wins over whatever the handler returned or raised, which is then discarded. What
+        it saves is the limiter's round trip on the answer's latency; what it spends is a
+        read for a request that is refused. A key once refused is checked first again (the
+        handler runs only once admitted) until a check admits it, so a client that keeps
+        calling over its limit costs one discarded read per refusal and process, not one
+        per request."""
+        check = await self._authenticate(call.ctx, call.metadata, method, policy)
+        if check is None or check[0] in self._refused:
+            if check is not None:
+                call.headers = self._admitted(check, await self._limiter.hit(*check))
+            return await inner(request, servicer_context)
+        limit_check = asyncio.ensure_future(self._limiter.hit(*check))
+        try:
+            response = await inner(request, servicer_context)
+        except Exception:
+            call.headers = self._admitted(check, await limit_check)
+            raise
+        except BaseException:  # cancelled: the check still counts, its outcome unread
+            limit_check.add_done_callback(_consume)
+            raise
+        call.headers = self._admitted(check, await limit_check)
+        return response
+
+    def _admitted(self, check: Check, decision: Decision) -> dict[str, str]:
         if not decision.allowed:
+            if len(self._refused) >= _REFUSED_KEYS:  # bounded: forget what has expired, else all
+                now = time.monotonic()
+                self._refused = {k: t for k, t in self._refused.items() if t > now}
+                if len(self._refused) >= _REFUSED_KEYS:
+                    self._refused.clear()
+            self._refused[check[0]] = time.monotonic() + max(decision.retry_after, 1)
             raise RateLimited(
                 message="Rate limit exceeded. Please try again later",
                 retry_after_seconds=decision.retry_after,
                 headers=decision.headers(),
             )
+        if self._refused:
+            self._refused.pop(check[0], None)
         return decision.headers()
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -125,12 +182,21 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             raise RuntimeError(f"{method} is neither unary nor server-streaming")
         inner = handler.unary_unary
 
-        async def behavior(request, servicer_context: grpc.aio.ServicerContext):
-            async with _Scope(self, servicer_context, method) as call:
-                call.headers = await self._admit(call.ctx, call.metadata, method, policy)
-                response = await inner(request, servicer_context)
-                await call.send_headers(servicer_context)
-                return response
+        if policy is not None and policy.bucket is not None and not policy.writes and self._limiter.round_trip:
+
+            async def behavior(request, servicer_context: grpc.aio.ServicerContext):
+                async with _Scope(self, servicer_context, method) as call:
+                    response = await self._alongside(call, method, policy, inner, request, servicer_context)
+                    await call.send_headers(servicer_context)
+                    return response
+        else:
+
+            async def behavior(request, servicer_context: grpc.aio.ServicerContext):
+                async with _Scope(self, servicer_context, method) as call:
+                    call.headers = await self._admit(call.ctx, call.metadata, method, policy)
+                    response = await inner(request, servicer_context)
+                    await call.send_headers(servicer_context)
+                    return response
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,

@@ -70,6 +70,10 @@ Check = tuple[str, int, int]
 
 
 class Limiter(Protocol):
+    # Whether a check waits on another server (PostgreSQL, Redis): the interceptor then runs
+    # a read-only method's handler alongside it (platform_core/interceptor.py).
+    round_trip: bool
+
     async def hit(self, key: str, limit: int, window_seconds: int) -> Decision: ...
 
     async def hit_chain(self, checks: Sequence[Check]) -> list[Decision]:
@@ -129,6 +133,8 @@ def _admits(prev: int, cur: int, elapsed: int, limit: int, window_ms: int) -> bo
 
 class MemoryLimiter:
     """In-process sliding-window counter, for one process only."""
+
+    round_trip = False
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -214,6 +220,8 @@ return out
 
 class RedisLimiter:
     """Sliding-window counter in one Redis hash per key, shared by all replicas."""
+
+    round_trip = True
 
     def __init__(self, client, prefix: str = "rl:") -> None:  # client: redis.asyncio.Redis
         self._client = client
@@ -350,6 +358,8 @@ class PostgresLimiter:
     The statement runs on psycopg autocommit connections of the limiter's own (the read
     path's pool, writable; platform_core/reads.py): one round trip per hit or chain of
     hits, prepared once."""
+
+    round_trip = True
 
     def __init__(self, engine: AsyncEngine, sweep_seconds: float = 300.0, *, connections: Reads | None = None,
                  pool_size: int = WRITER_POOL_SIZE, statement_timeout_ms: int = 0) -> None:
