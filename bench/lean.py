@@ -21,6 +21,13 @@ Load: wrk (Debian's package, installed when missing) at 1 and 8 connections for
 `--seconds` per series, `--rounds` interleaved rounds; and the Python client (httpx, one
 connection, sequential) for the list at 1 connection.
 
+CPU under that load: for every series, the CPU time (user + system, psutil) that the
+answering server process spent over the wrk run (the family's service, all its replicas;
+the bare server; the floor's trivial handler) and the Envoy in front of it, divided by the
+answers (`cpu_us`, `envoy_cpu_us`). The bare server's figure is the same-run ceiling of
+the service's. The 20-instance details read (a POST the bare server does not answer) is
+loaded through the gateway for its CPU.
+
     python -m bench.lean [--quick] [--seconds 5] [--rounds 3] [--out bench/results/lean.json]
 """
 
@@ -43,6 +50,7 @@ import urllib.request
 from typing import Any
 
 import httpx
+import psutil
 
 from bench import wrk as loadgen
 from bench.ceiling import CEILING_PATH, gateway_chain_config
@@ -52,9 +60,9 @@ from stack.run import ROOT, SERVICES, Stack, free_port, migrate, seed_demo
 RESULTS = ROOT / "bench" / "results"
 CONNECTIONS = (1, 8)
 # Raised for the bench account (the limiter still runs on every request).
-RATE_LIMITS = ("instances.list=1000000000/3600,landing.track=1000000000/60,landing.track.source=1000000000/60,"
-               "campaigns.analytics=1000000000/3600,vouchers.trends=1000000000/60,affiliate.analytics=1000000000/60,"
-               "landing.dashboard=1000000000/60")
+RATE_LIMITS = ("instances.list=1000000000/3600,instances.details=1000000000/3600,landing.track=1000000000/60,"
+               "landing.track.source=1000000000/60,campaigns.analytics=1000000000/3600,"
+               "vouchers.trends=1000000000/60,affiliate.analytics=1000000000/60,landing.dashboard=1000000000/60")
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/124.0.0.0 Safari/537.36")
 
@@ -85,6 +93,21 @@ def read_paths(today: dt.date) -> dict[str, str]:
 
 
 TRACK_PATH = "/api/analytics/track"
+# Which service answers each read (its processes' CPU is the series' `cpu_us`).
+SERVICE_OF = {"list": "instance", "campaign analytics": "campaign", "affiliate stats": "affiliate",
+              "voucher trends": "voucher", "landing dashboard": "landing", "track": "landing"}
+DETAILS = "instance details (20): gateway, PostgreSQL limiter (make run)"
+DETAILS_PATH = "/partner/v1/instances/analytics?events=all"
+
+
+def details_body(owner_url: str) -> str:
+    """The details request of 20 instances of the demo data (the newest test-mode ones)."""
+    import psycopg
+
+    with psycopg.connect(owner_url) as conn:
+        ids = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM instances WHERE livemode = false ORDER BY started_at DESC, id LIMIT 20")]
+    return json.dumps({"instance_ids": ids})
 
 
 def track_body() -> str:
@@ -103,6 +126,34 @@ def run_wrk(wrk_path: str, url: str, path: str, method: str, body: str | None, c
     out = loadgen.run(wrk_path, url, path, method, body, connections, seconds, user_agent=CHROME, key=DEMO_KEY)
     out["req_per_s"] = out["ok_per_s"]
     return out
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system
+    return total
+
+
+def run_measured(wrk_path: str, url: str, path: str, method: str, body: str | None, connections: int,
+                 seconds: float, server: list[int], envoy: list[int]) -> dict[str, Any]:
+    """One wrk run, with the CPU the answering processes (`server`, `envoy`) spent per
+    answer over it (`cpu_us`, `envoy_cpu_us`; None for no process)."""
+    before, envoy_before = cpu_s(server), cpu_s(envoy)
+    out = run_wrk(wrk_path, url, path, method, body, connections, seconds)
+    used, envoy_used = cpu_s(server) - before, cpu_s(envoy) - envoy_before
+    answers = max(out["requests"], 1)
+    out["cpu_us"] = round(used / answers * 1e6, 1) if server else None
+    out["envoy_cpu_us"] = round(envoy_used / answers * 1e6, 1) if envoy else None
+    return out
+
+
+def pids(stack: Stack, name: str) -> list[int]:
+    """The pids of a stack's processes called `name`, or `name-<n>` (a service's replicas)."""
+    return [p.pid for n, p in stack.processes
+            if n == name or (n.startswith(name + "-") and n[len(name) + 1:].isdigit())]
 
 
 def python_client_p50(url: str, path: str, n: int) -> float:
@@ -304,32 +355,50 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"the bare server's JSON equals the gateway's: {checks}")
 
         body = track_body()
+        bare, floor = pids(base, "bare-server"), pids(base, "floor")
+        envoy, envoy_floor = pids(base, "envoy"), pids(base, "envoy-floor")
+        gateway_envoy = {"redis": pids(red, "envoy"), "memory": pids(mem, "envoy"),
+                         "replicas": pids(two, "envoy")}
+
+        def gateway(stack: Stack, envoy_of: list[int], read: str) -> tuple[list[int], list[int]]:
+            return pids(stack, SERVICE_OF[read]), envoy_of
+
         targets = {
-            "list: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "GET", path, None),
-            "list: gateway, Redis limiter (compose)": (red.gateway_url, "GET", path, None),
-            "list: bare Starlette + asyncpg": (bare_url, "GET", path, None),
-            "list: Envoy + transcoder + trivial grpc.aio": (floor_url, "GET", path, None),
-            "list: Envoy direct response (gateway chain)": (floor_url, "GET", CEILING_PATH, None),
-            "list: ablation, memory limiter": (mem.gateway_url, "GET", path, None),
-            "list: ablation, 2 replicas (PostgreSQL limiter)": (two.gateway_url, "GET", path, None),
-            **{f"{name}: {where}": (u, "GET", p, None) for name, p in reads.items() if name != "list"
-               for where, u in (("gateway, PostgreSQL limiter (make run)", base.gateway_url),
-                                ("bare Starlette + asyncpg", bare_url))},
-            "track: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "POST", TRACK_PATH, body),
-            "track: gateway, Redis limiter (compose)": (red.gateway_url, "POST", TRACK_PATH, body),
-            "track: Envoy + transcoder + trivial grpc.aio": (floor_url, "POST", TRACK_PATH, body),
-            "track: ablation, memory limiter": (mem.gateway_url, "POST", TRACK_PATH, body),
+            "list: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "GET", path, None,
+                                                             *gateway(base, envoy, "list")),
+            "list: gateway, Redis limiter (compose)": (red.gateway_url, "GET", path, None,
+                                                       *gateway(red, gateway_envoy["redis"], "list")),
+            "list: bare Starlette + asyncpg": (bare_url, "GET", path, None, bare, []),
+            "list: Envoy + transcoder + trivial grpc.aio": (floor_url, "GET", path, None, floor, envoy_floor),
+            "list: Envoy direct response (gateway chain)": (floor_url, "GET", CEILING_PATH, None, [], envoy_floor),
+            "list: ablation, memory limiter": (mem.gateway_url, "GET", path, None,
+                                               *gateway(mem, gateway_envoy["memory"], "list")),
+            "list: ablation, 2 replicas (PostgreSQL limiter)": (two.gateway_url, "GET", path, None,
+                                                                *gateway(two, gateway_envoy["replicas"], "list")),
+            **{f"{name}: {where}": (u, "GET", p, None, *procs) for name, p in reads.items() if name != "list"
+               for where, u, procs in (("gateway, PostgreSQL limiter (make run)", base.gateway_url,
+                                        gateway(base, envoy, name)),
+                                       ("bare Starlette + asyncpg", bare_url, (bare, [])))},
+            DETAILS: (base.gateway_url, "POST", DETAILS_PATH, details_body(base.migration_database_url),
+                      *gateway(base, envoy, "list")),
+            "track: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "POST", TRACK_PATH, body,
+                                                              *gateway(base, envoy, "track")),
+            "track: gateway, Redis limiter (compose)": (red.gateway_url, "POST", TRACK_PATH, body,
+                                                        *gateway(red, gateway_envoy["redis"], "track")),
+            "track: Envoy + transcoder + trivial grpc.aio": (floor_url, "POST", TRACK_PATH, body, floor, envoy_floor),
+            "track: ablation, memory limiter": (mem.gateway_url, "POST", TRACK_PATH, body,
+                                                *gateway(mem, gateway_envoy["memory"], "track")),
         }
-        for name, (u, m, p, b) in targets.items():  # warm-up, and a check that each answers 2xx
+        for name, (u, m, p, b, _server, _envoy) in targets.items():  # warm-up, and a check that each answers 2xx
             w = run_wrk(wrk, u, p, m, b, 2, 1)
             if w["non2xx"] or w["errors"]:
                 raise RuntimeError(f"{name}: {w['non2xx']} non-2xx answers, {w['errors']} errors in the warm-up")
         series: dict[str, dict[str, list[dict[str, Any]]]] = {n: {str(c): [] for c in CONNECTIONS} for n in targets}
         for r in range(args.rounds):
             order = list(targets.items()) if r % 2 == 0 else list(reversed(targets.items()))
-            for name, (u, m, p, b) in order:
+            for name, (u, m, p, b, server, front) in order:
                 for c in CONNECTIONS:
-                    series[name][str(c)].append(run_wrk(wrk, u, p, m, b, c, seconds))
+                    series[name][str(c)].append(run_measured(wrk, u, p, m, b, c, seconds, server, front))
             _say(f"round {r + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)")
         results["wrk"] = series
         results["python_client"] = {
