@@ -100,14 +100,13 @@ DETAILS = "instance details (20): gateway, PostgreSQL limiter (make run)"
 DETAILS_PATH = "/partner/v1/instances/analytics?events=all"
 
 
-def details_body(owner_url: str) -> str:
-    """The details request of 20 instances of the demo data (the newest test-mode ones)."""
+def details_ids(owner_url: str) -> list[str]:
+    """The 20 instances of the demo data a details request asks for (the newest test-mode ones)."""
     import psycopg
 
     with psycopg.connect(owner_url) as conn:
-        ids = [str(r[0]) for r in conn.execute(
+        return [str(r[0]) for r in conn.execute(
             "SELECT id FROM instances WHERE livemode = false ORDER BY started_at DESC, id LIMIT 20")]
-    return json.dumps({"instance_ids": ids})
 
 
 def track_body() -> str:
@@ -355,39 +354,37 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"the bare server's JSON equals the gateway's: {checks}")
 
         body = track_body()
-        bare, floor = pids(base, "bare-server"), pids(base, "floor")
-        envoy, envoy_floor = pids(base, "envoy"), pids(base, "envoy-floor")
-        gateway_envoy = {"redis": pids(red, "envoy"), "memory": pids(mem, "envoy"),
-                         "replicas": pids(two, "envoy")}
+        bare, floor, envoy_floor = pids(base, "bare-server"), pids(base, "floor"), pids(base, "envoy-floor")
 
-        def gateway(stack: Stack, envoy_of: list[int], read: str) -> tuple[list[int], list[int]]:
-            return pids(stack, SERVICE_OF[read]), envoy_of
+        def gateway(stack: Stack, read: str) -> tuple[list[int], list[int]]:
+            """The processes that answer `read` through `stack`'s gateway: its service's, its Envoy."""
+            return pids(stack, SERVICE_OF[read]), pids(stack, "envoy")
 
         targets = {
             "list: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "GET", path, None,
-                                                             *gateway(base, envoy, "list")),
+                                                             *gateway(base, "list")),
             "list: gateway, Redis limiter (compose)": (red.gateway_url, "GET", path, None,
-                                                       *gateway(red, gateway_envoy["redis"], "list")),
+                                                       *gateway(red, "list")),
             "list: bare Starlette + asyncpg": (bare_url, "GET", path, None, bare, []),
             "list: Envoy + transcoder + trivial grpc.aio": (floor_url, "GET", path, None, floor, envoy_floor),
             "list: Envoy direct response (gateway chain)": (floor_url, "GET", CEILING_PATH, None, [], envoy_floor),
             "list: ablation, memory limiter": (mem.gateway_url, "GET", path, None,
-                                               *gateway(mem, gateway_envoy["memory"], "list")),
+                                               *gateway(mem, "list")),
             "list: ablation, 2 replicas (PostgreSQL limiter)": (two.gateway_url, "GET", path, None,
-                                                                *gateway(two, gateway_envoy["replicas"], "list")),
+                                                                *gateway(two, "list")),
             **{f"{name}: {where}": (u, "GET", p, None, *procs) for name, p in reads.items() if name != "list"
                for where, u, procs in (("gateway, PostgreSQL limiter (make run)", base.gateway_url,
-                                        gateway(base, envoy, name)),
+                                        gateway(base, name)),
                                        ("bare Starlette + asyncpg", bare_url, (bare, [])))},
-            DETAILS: (base.gateway_url, "POST", DETAILS_PATH, details_body(base.migration_database_url),
-                      *gateway(base, envoy, "list")),
+            DETAILS: (base.gateway_url, "POST", DETAILS_PATH,
+                      json.dumps({"instance_ids": details_ids(base.migration_database_url)}), *gateway(base, "list")),
             "track: gateway, PostgreSQL limiter (make run)": (base.gateway_url, "POST", TRACK_PATH, body,
-                                                              *gateway(base, envoy, "track")),
+                                                              *gateway(base, "track")),
             "track: gateway, Redis limiter (compose)": (red.gateway_url, "POST", TRACK_PATH, body,
-                                                        *gateway(red, gateway_envoy["redis"], "track")),
+                                                        *gateway(red, "track")),
             "track: Envoy + transcoder + trivial grpc.aio": (floor_url, "POST", TRACK_PATH, body, floor, envoy_floor),
             "track: ablation, memory limiter": (mem.gateway_url, "POST", TRACK_PATH, body,
-                                                *gateway(mem, gateway_envoy["memory"], "track")),
+                                                *gateway(mem, "track")),
         }
         for name, (u, m, p, b, _server, _envoy) in targets.items():  # warm-up, and a check that each answers 2xx
             w = run_wrk(wrk, u, p, m, b, 2, 1)

@@ -42,9 +42,9 @@ import time
 from typing import Any
 
 import httpx
-import psutil
 import psycopg
 
+from bench import lean
 from stack.run import ROOT, SERVICES, Stack, free_port, migrate, seed_demo
 
 FAMILIES = ("instance_list", "instance_details_20", "campaign_analytics", "affiliate_stats", "voucher_trends",
@@ -140,11 +140,6 @@ def _profile(pid: int, family: str) -> subprocess.Popen:
                              str(out / f"{family}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _cpu_s(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system
-
-
 def measure(n: int, warmup: int, rounds: int, out: pathlib.Path | None) -> dict[str, Any]:
     from stack.demo import DEMO_KEY
 
@@ -166,9 +161,7 @@ def measure(n: int, warmup: int, rounds: int, out: pathlib.Path | None) -> dict[
         user, database = info["user"], info["dbname"]
         admin_url = stack._pg.admin_url  # type: ignore[attr-defined]
         log_path = pathlib.Path(stack._pg._server.pgdata) / "log"  # type: ignore[attr-defined]
-        with psycopg.connect(owner_url) as conn:
-            details_ids = [str(r[0]) for r in conn.execute(
-                "SELECT id FROM instances WHERE livemode = false ORDER BY started_at DESC, id LIMIT 20")]
+        details_ids = lean.details_ids(owner_url)
         stack.start_services()
         stack.start_gateway()
         pids = {name.split("-")[0]: proc.pid for name, proc in stack.processes if name != "envoy"}
@@ -192,14 +185,14 @@ def measure(n: int, warmup: int, rounds: int, out: pathlib.Path | None) -> dict[
                 for _ in range(rounds):
                     time.sleep(0.3)  # the warm-up's audit rows written before the window opens
                     log_start = log_path.stat().st_size
-                    before, envoy_before = _cpu_s(pid), _cpu_s(envoy_pid)
+                    before, envoy_before = lean.cpu_s([pid]), lean.cpu_s([envoy_pid])
                     for _ in range(n):
                         r = client.request(method, path, **kw)
                         if r.status_code != 200:
                             raise RuntimeError(f"{family}: {r.status_code} {r.text[:300]}")
                     time.sleep(0.25)  # the audit writer's batch of this window (every 100 ms)
-                    cpu += _cpu_s(pid) - before
-                    envoy_cpu += _cpu_s(envoy_pid) - envoy_before
+                    cpu += lean.cpu_s([pid]) - before
+                    envoy_cpu += lean.cpu_s([envoy_pid]) - envoy_before
                     calls += n
                     time.sleep(0.2)  # the server log flushed
                     trips += _round_trips(log_path, log_start, log_path.stat().st_size, user, database)

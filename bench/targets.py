@@ -19,7 +19,10 @@ LEAN_DETAILS = "instance details (20): gateway, PostgreSQL limiter (make run)"
 
 
 def _series(lean: dict[str, Any], name: str, connections: int, field: str) -> list[float]:
-    return [r.get(field) for r in lean.get("wrk", {}).get(name, {}).get(str(connections), [])]
+    """The field's value in each round that has it (CPU: not in runs before it was measured,
+    None for a series without such a process)."""
+    return [r[field] for r in lean.get("wrk", {}).get(name, {}).get(str(connections), [])
+            if r.get(field) is not None]
 
 
 def lean_ratio(lean: dict[str, Any], a: str, b: str, connections: int, field: str) -> dict[str, float] | None:
@@ -69,9 +72,8 @@ def target_rows(lean: dict[str, Any] | None, run: dict[str, Any] | None, account
             ("service CPU per instance-list request <= 1.0 ms, under wrk at 8 connections",
              _LEAN_GATEWAY.format(read="list"), 1000.0),
             ("service CPU per 20-instance details <= 2 ms, under wrk at 8 connections", LEAN_DETAILS, 2000.0)):
-        at8 = [x for x in _series(lean, name, 8, "cpu_us") if x is not None]
-        at1 = [x for x in _series(lean, name, 1, "cpu_us") if x is not None]
-        envoy = [x for x in _series(lean, name, 8, "envoy_cpu_us") if x is not None]
+        at8, at1 = _series(lean, name, 8, "cpu_us"), _series(lean, name, 1, "cpu_us")
+        envoy = _series(lean, name, 8, "envoy_cpu_us")
         add(what, None if not at8 else {"a": statistics.median(at8), "b": limit,
                                         "ratio": statistics.median(at8) / limit, "min": min(at8) / limit,
                                         "max": max(at8) / limit},
@@ -202,12 +204,10 @@ def render_lean(lean: dict[str, Any], run: dict[str, Any] | None = None, account
       "| Envoy CPU us at 8 | non-2xx |")
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 
-    def cell(values: list[float | None], fmt: str) -> str:
-        values = [v for v in values if v is not None]
+    def cell(values: list[float], fmt: str) -> str:
         return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})" if values else "-"
 
-    def mid(values: list[float | None]) -> str:
-        values = [v for v in values if v is not None]
+    def mid(values: list[float]) -> str:
         return f"{statistics.median(values):,.0f}" if values else "-"
 
     for name, by_c in lean.get("wrk", {}).items():

@@ -129,9 +129,9 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         calling over its limit costs one discarded read per refusal and process, not one
         per request."""
         check = await self._authenticate(call.ctx, call.metadata, method, policy)
-        if check is None or check[0] in self._refused:
-            if check is not None:
-                call.headers = self._admitted(check, await self._limiter.hit(*check))
+        assert check is not None, "only a method with a bucket runs alongside its check (_wrap)"
+        if check[0] in self._refused:
+            call.headers = self._admitted(check, await self._limiter.hit(*check))
             return await inner(request, servicer_context)
         limit_check = asyncio.ensure_future(self._limiter.hit(*check))
         try:
